@@ -14,7 +14,8 @@ extern "C" {
 #define CLUSTERD_OPT_INT 2          /* TOML integer */
 #define CLUSTERD_OPT_BOOL 3         /* TOML boolean */
 #define CLUSTERD_OPT_DOUBLE 4       /* TOML float or integer */
-#define CLUSTERD_OPT_DURATION 5     /* "250ms", "5s", "2m", "1h" or integer milliseconds */
+#define CLUSTERD_OPT_DURATION 5     /* "250ms", "5s", "2m", "1h", integer milliseconds, or
+                                       "infinity" (read as -1) */
 #define CLUSTERD_OPT_STRING_LIST 6  /* TOML array of strings (a single string is a list of one) */
 
 /* Option flags (bits of clusterd_option_t.flags). */
@@ -59,7 +60,7 @@ struct clusterd_config {
   /* CLUSTERD_OPT_DOUBLE options. */
   clusterd_status_t(CLUSTERD_ABI *get_double)(const clusterd_config_t *cfg, const char *key,
                                               double *out);
-  /* CLUSTERD_OPT_DURATION options, in milliseconds. */
+  /* CLUSTERD_OPT_DURATION options, in milliseconds; -1 for "infinity". */
   clusterd_status_t(CLUSTERD_ABI *get_duration_ms)(const clusterd_config_t *cfg, const char *key,
                                                    int64_t *out);
   /* CLUSTERD_OPT_STRING_LIST options: the number of elements. */
