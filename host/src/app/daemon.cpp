@@ -1,0 +1,205 @@
+#include "app/daemon.hpp"
+
+#include <unistd.h>
+
+#include <csignal>
+
+#include "build_info.hpp"
+#include "log/log.hpp"
+
+namespace clusterd::app {
+
+std::vector<config::Problem> prepare(config::DaemonConfig config, plugin::Registry &registry,
+                                     Prepared &out) {
+  std::vector<config::Problem> problems;
+  auto load_unit = [&](const std::string &plugin, std::uint32_t kind, const toml::table &options,
+                       const std::string &where, const std::string &prefix) {
+    Prepared::Unit unit;
+    unit.module = registry.find(plugin, kind, unit.load_error);
+    if (unit.module) {
+      unit.values = config::validate_options(unit.module->options(), options, config.file, where,
+                                             prefix, unit.module->name(), problems);
+    }
+    return unit;
+  };
+  for (const auto &t : config.transports)
+    out.transports[t.name] = load_unit(t.plugin, CLUSTERD_KIND_TRANSPORT, t.options, t.where,
+                                       "transports." + t.name + ".");
+  for (const auto &t : config.topologies)
+    out.topologies[t.name] = load_unit(t.strategy, CLUSTERD_KIND_STRATEGY, t.options,
+                                       t.config_where, "topologies." + t.name + ".config.");
+  out.config = std::move(config);
+  return problems;
+}
+
+Daemon::Daemon() : signals_(io_, SIGINT, SIGTERM, SIGHUP), services_(io_) {}
+
+Daemon::~Daemon() = default;
+
+bool Daemon::load(std::vector<std::string> &problems, std::unique_ptr<Prepared> &out) {
+  auto parsed = path_.empty() ? config::parse(config::embedded_default(), "<embedded>")
+                              : config::parse_file(path_);
+  for (const auto &p : parsed.problems) problems.push_back(p.str());
+  if (!parsed.config) return false;
+  plugin::Registry registry(parsed.config->settings.plugin_path);
+  out = std::make_unique<Prepared>();
+  for (const auto &p : prepare(std::move(*parsed.config), registry, *out)) problems.push_back(p.str());
+  return problems.empty();
+}
+
+int Daemon::run(const std::string &path) {
+  path_ = path;
+  log::configure(spdlog::level::info, "text");
+  std::vector<std::string> problems;
+  std::unique_ptr<Prepared> prepared;
+  if (!load(problems, prepared)) {
+    for (const auto &p : problems) spdlog::error("config: {}", p);
+    spdlog::error("not starting: {} problem(s) in {}", problems.size(), path.empty() ? "<embedded>" : path);
+    return 2;
+  }
+  settings_ = prepared->config.settings;
+  log::configure(*log::parse_level(settings_.log_level), settings_.log_format);
+  spdlog::info("clusterd {} starting (pid {}, config {})", CLUSTERD_VERSION_STRING, ::getpid(),
+               path.empty() ? "<embedded>" : path);
+
+  control_ = std::make_unique<control::ControlServer>(io_, [this](const std::string &line) {
+    return handle_request(line);
+  });
+  std::string error;
+  if (!control_->listen(settings_.control_socket, error)) {
+    spdlog::error("{}", error);
+    return 1;
+  }
+  apply(std::move(prepared));
+  wait_signal();
+  io_.run();
+  spdlog::info("clusterd stopped");
+  return 0;
+}
+
+void Daemon::wait_signal() {
+  signals_.async_wait([this](const boost::system::error_code &ec, int signal) {
+    if (ec) return;
+    if (signal == SIGHUP) {
+      reload();
+      wait_signal();
+    } else {
+      spdlog::info("received {}, stopping (connections are left as they are)", strsignal(signal));
+      shutdown();
+    }
+  });
+}
+
+void Daemon::apply(std::unique_ptr<Prepared> prepared) {
+  auto &config = prepared->config;
+  // Which running units stay untouched: same name, same configuration text.
+  std::map<std::string, std::unique_ptr<Transport>> keep_transports;
+  for (auto &spec : config.transports) {
+    auto it = transports_.find(spec.name);
+    if (it != transports_.end() && it->second->spec().fingerprint == spec.fingerprint &&
+        it->second->running())
+      keep_transports.emplace(spec.name, std::move(it->second));
+  }
+  std::map<std::string, std::unique_ptr<Topology>> keep_topologies;
+  for (auto &spec : config.topologies) {
+    auto it = topologies_.find(spec.name);
+    if (it != topologies_.end() && it->second->spec().fingerprint == spec.fingerprint &&
+        keep_transports.count(spec.transport) && it->second->state() == "running")
+      keep_topologies.emplace(spec.name, std::move(it->second));
+  }
+  // Stop what changed or went away: topologies first (they use the transports).
+  for (auto &[name, topology] : topologies_)
+    if (topology) spdlog::info("[topology {}] stopping", name);
+  topologies_.clear();
+  for (auto &[name, transport] : transports_)
+    if (transport) spdlog::info("[transport {}] stopping", name);
+  transports_.clear();
+
+  transports_ = std::move(keep_transports);
+  for (auto &spec : config.transports) {
+    if (transports_.count(spec.name)) continue;
+    auto &unit = prepared->transports[spec.name];
+    auto transport = std::make_unique<Transport>(services_, spec);
+    if (unit.module) transport->start(unit.module, std::move(unit.values));
+    else transport->fail(unit.load_error);
+    transports_.emplace(spec.name, std::move(transport));
+  }
+  topologies_ = std::move(keep_topologies);
+  for (auto &spec : config.topologies) {
+    if (topologies_.count(spec.name)) continue;
+    auto &unit = prepared->topologies[spec.name];
+    auto topology = std::make_unique<Topology>(services_, spec, transports_.at(spec.transport).get());
+    if (unit.module) topology->start(unit.module, std::move(unit.values));
+    else topology->fail(unit.load_error);
+    topologies_.emplace(spec.name, std::move(topology));
+  }
+}
+
+void Daemon::reload() {
+  spdlog::info("received SIGHUP, reloading {}", path_.empty() ? "<embedded>" : path_);
+  std::vector<std::string> problems;
+  std::unique_ptr<Prepared> prepared;
+  if (!load(problems, prepared)) {
+    for (const auto &p : problems) spdlog::error("config: {}", p);
+    spdlog::error("reload rejected ({} problem(s)); the running configuration stays", problems.size());
+    return;
+  }
+  auto &settings = prepared->config.settings;
+  log::configure(*log::parse_level(settings.log_level), settings.log_format);
+  if (settings.control_socket != settings_.control_socket) {
+    auto server = std::make_unique<control::ControlServer>(io_, [this](const std::string &line) {
+      return handle_request(line);
+    });
+    std::string error;
+    if (server->listen(settings.control_socket, error)) control_ = std::move(server);
+    else spdlog::error("{}; keeping {}", error, settings_.control_socket);
+  }
+  settings_ = settings;
+  apply(std::move(prepared));
+  spdlog::info("reload done");
+}
+
+void Daemon::shutdown() {
+  if (control_) control_->close();
+  topologies_.clear();   // strategies stop; nothing is disconnected
+  transports_.clear();
+  signals_.cancel();
+  io_.stop();  // what is left (idle service internals) needs no draining
+}
+
+nlohmann::json Daemon::status() const {
+  nlohmann::json transports = nlohmann::json::array();
+  for (const auto &[name, t] : transports_) {
+    auto local = const_cast<Transport &>(*t).local_nodes();
+    nlohmann::json details = nlohmann::json::object();
+    if (const auto *d = t->details())
+      for (const auto &[k, v] : *d) details[k] = v;
+    transports.push_back({{"name", name},
+                          {"plugin", t->spec().plugin},
+                          {"state", t->state()},
+                          {"error", t->error()},
+                          {"local_node", local.empty() ? nlohmann::json() : nlohmann::json(local.front())},
+                          {"details", details},
+                          {"connected", t->connected()}});
+  }
+  nlohmann::json topologies = nlohmann::json::array();
+  for (const auto &[name, t] : topologies_) topologies.push_back(t->status());
+  return {{"version", CLUSTERD_VERSION_STRING},
+          {"pid", ::getpid()},
+          {"config", path_.empty() ? "<embedded>" : path_},
+          {"transports", transports},
+          {"topologies", topologies}};
+}
+
+std::string Daemon::handle_request(const std::string &line) {
+  auto request = nlohmann::json::parse(line, nullptr, false);
+  if (request.is_discarded() || !request.is_object() || !request.contains("cmd") || !request["cmd"].is_string())
+    return R"({"error":"expected {\"cmd\": \"status\"}"})";
+  auto cmd = request["cmd"].get<std::string>();
+  if (cmd == "ping") return R"({"ok":true})";
+  if (cmd == "status" || cmd == "members" || cmd == "topologies")
+    return status().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return nlohmann::json({{"error", "unknown command '" + cmd + "'"}}).dump();
+}
+
+}  // namespace clusterd::app

@@ -1,0 +1,67 @@
+// The composition root: loads the configuration and plugins, runs transports and topologies
+// on one Asio loop, serves the control socket, and handles SIGTERM/SIGINT (stop, never
+// disconnecting anything) and SIGHUP (reload: unchanged topologies keep running untouched).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/topology.hpp"
+#include "app/transport.hpp"
+#include "config/config.hpp"
+#include "control/control_server.hpp"
+#include "plugin/registry.hpp"
+
+namespace clusterd::app {
+
+// A configuration with its plugins found and their options checked.
+struct Prepared {
+  struct Unit {
+    std::shared_ptr<const plugin::Module> module;  // null: load_error says why
+    std::string load_error;
+    std::unique_ptr<config::OptionValues> values;
+  };
+  config::DaemonConfig config;
+  std::map<std::string, Unit> transports, topologies;
+};
+
+// Finds every plugin of `config` and checks its options. Problems with options are config
+// errors (returned); a plugin that cannot be found or loaded fails only its own unit.
+std::vector<config::Problem> prepare(config::DaemonConfig config, plugin::Registry &registry,
+                                     Prepared &out);
+
+class Daemon {
+ public:
+  Daemon();
+  ~Daemon();
+
+  // Runs until SIGTERM/SIGINT. `path` empty = the embedded default. Returns the exit code.
+  int run(const std::string &path);
+
+  std::string handle_request(const std::string &line);
+  nlohmann::json status() const;
+
+ private:
+  bool load(std::vector<std::string> &problems, std::unique_ptr<Prepared> &out);
+  void apply(std::unique_ptr<Prepared> prepared);
+  void reload();
+  void shutdown();
+  void wait_signal();
+
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
+  plugin::HostServices services_;
+  std::string path_;
+  config::Settings settings_;
+  // Topologies hold raw pointers to transports: declared after, so destroyed first.
+  std::map<std::string, std::unique_ptr<Transport>> transports_;
+  std::map<std::string, std::unique_ptr<Topology>> topologies_;
+  std::unique_ptr<control::ControlServer> control_;
+};
+
+}  // namespace clusterd::app

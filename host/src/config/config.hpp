@@ -1,0 +1,79 @@
+// The daemon's configuration: the TOML file parsed into typed specs (daemon settings, named
+// transports, named topologies), every problem reported with file:line:column and key.
+// Plugin-specific keys are kept as TOML and checked later against each plugin's schema.
+#pragma once
+
+#include <toml++/toml.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace clusterd::config {
+
+// "file:line:column", or just "file" when the position is unknown.
+std::string where(const std::string &file, const toml::source_region &region);
+
+struct Problem {
+  std::string where;    // file:line:column
+  std::string key;      // dotted key, e.g. "topologies.example.config.hosts"
+  std::string message;
+  std::string str() const;  // "where: key: message"
+};
+
+enum class DisconnectPolicy { never, removed };
+std::string_view to_string(DisconnectPolicy policy);
+
+struct Settings {
+  std::vector<std::string> plugin_path;
+  std::string log_level = "info";
+  std::string log_format = "text";
+  std::string control_socket = "/run/clusterd/clusterd.sock";
+};
+
+struct TransportSpec {
+  std::string name;
+  std::string plugin;
+  std::string where;                        // of the [transports.NAME] table
+  std::chrono::milliseconds resync_interval{30'000};  // 0 = never re-list
+  toml::table options;                      // plugin keys (everything but the host's)
+  std::string fingerprint;                  // canonical text: equal ⇔ unchanged on reload
+};
+
+struct TopologySpec {
+  std::string name;
+  std::string strategy;
+  std::string transport;                    // resolved (defaulted when only one exists)
+  std::optional<DisconnectPolicy> disconnect;  // nullopt = the strategy's default
+  std::string where;
+  std::string config_where;                 // of [topologies.NAME.config]
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::uint32_t max_parallel = 16;          // connects in flight at once
+  std::chrono::milliseconds backoff_initial{500};
+  std::chrono::milliseconds backoff_max{30'000};
+  toml::table options;                      // [topologies.NAME.config]
+  std::string fingerprint;                  // includes the transport's fingerprint
+};
+
+struct DaemonConfig {
+  std::string file;  // path, or "<embedded>"
+  Settings settings;
+  std::vector<TransportSpec> transports;
+  std::vector<TopologySpec> topologies;
+};
+
+struct ParseResult {
+  std::optional<DaemonConfig> config;  // set only when problems is empty
+  std::vector<Problem> problems;
+};
+
+// Parses and checks everything that does not need the plugins.
+ParseResult parse(std::string_view text, const std::string &file);
+ParseResult parse_file(const std::string &path);
+
+// The default configuration compiled into the binary (conf/clusterd.toml).
+std::string_view embedded_default();
+
+}  // namespace clusterd::config

@@ -1,0 +1,275 @@
+#include "config/schema.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "util/duration.hpp"
+#include "util/strings.hpp"
+
+namespace clusterd::config {
+
+std::string_view type_name(std::uint32_t type) {
+  switch (type) {
+    case CLUSTERD_OPT_STRING: return "string";
+    case CLUSTERD_OPT_INT: return "integer";
+    case CLUSTERD_OPT_BOOL: return "boolean";
+    case CLUSTERD_OPT_DOUBLE: return "number";
+    case CLUSTERD_OPT_DURATION: return "duration";
+    case CLUSTERD_OPT_STRING_LIST: return "list of strings";
+    default: return "unknown";
+  }
+}
+
+namespace {
+
+// Converts one TOML node to a value of `type`; "" on success, else what was expected.
+std::string convert(const toml::node &node, std::uint32_t type, OptionValues::Value &out) {
+  out.type = type;
+  switch (type) {
+    case CLUSTERD_OPT_STRING:
+      if (!node.is_string()) return "expected a string";
+      out.text = *node.value<std::string>();
+      return "";
+    case CLUSTERD_OPT_INT:
+      if (!node.is_integer()) return "expected an integer";
+      out.integer = *node.value<std::int64_t>();
+      return "";
+    case CLUSTERD_OPT_BOOL:
+      if (!node.is_boolean()) return "expected true or false";
+      out.integer = *node.value<bool>() ? 1 : 0;
+      return "";
+    case CLUSTERD_OPT_DOUBLE:
+      if (!node.is_number()) return "expected a number";
+      out.number = *node.value<double>();
+      return "";
+    case CLUSTERD_OPT_DURATION: {
+      std::optional<std::int64_t> ms;
+      if (node.is_integer() && *node.value<std::int64_t>() >= 0) ms = node.value<std::int64_t>();
+      else if (node.is_string()) ms = util::parse_duration_ms(*node.value<std::string>());
+      if (!ms) return "expected a duration such as \"5s\", \"250ms\", integer milliseconds or \"infinity\"";
+      out.integer = *ms;
+      return "";
+    }
+    case CLUSTERD_OPT_STRING_LIST:
+      out.list.clear();
+      if (node.is_string()) {
+        out.list.push_back(*node.value<std::string>());
+        return "";
+      }
+      if (const auto *array = node.as_array()) {
+        for (const auto &element : *array) {
+          if (!element.is_string()) return "expected an array of strings";
+          out.list.push_back(*element.value<std::string>());
+        }
+        return "";
+      }
+      return "expected an array of strings";
+    default:
+      return "the plugin declares an unknown option type";
+  }
+}
+
+// Parses a default literal ("5s", "[\"a\"]") by reading it as the value of a TOML key.
+std::string convert_literal(const std::string &literal, std::uint32_t type, OptionValues::Value &out) {
+  try {
+    auto table = toml::parse("v = " + literal);
+    return convert(*table["v"].node(), type, out);
+  } catch (const toml::parse_error &error) {
+    return "not a TOML value: " + std::string(error.description());
+  }
+}
+
+std::string read_secret_file(const std::string &path, std::string &out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "cannot read '" + path + "': " + std::strerror(errno);
+  std::stringstream text;
+  text << in.rdbuf();
+  out = text.str();
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return "";
+}
+
+// --- the C view handed to the plugin -------------------------------------------------------
+const OptionValues::Value *lookup(const clusterd_config_t *cfg, const char *key,
+                                  std::uint32_t type, clusterd_status_t &status) {
+  status = CLUSTERD_E_INVALID_ARG;
+  if (!cfg || !key) return nullptr;
+  const auto *values = static_cast<const OptionValues *>(cfg->config_data);
+  const auto *value = values->find(key);
+  status = CLUSTERD_E_NOT_FOUND;
+  if (!value) return nullptr;
+  status = value->type == type ? CLUSTERD_OK : CLUSTERD_E_TYPE;
+  return status == CLUSTERD_OK ? value : nullptr;
+}
+
+template <typename Out, typename Get>
+clusterd_status_t get(const clusterd_config_t *cfg, const char *key, std::uint32_t type, Out *out,
+                      Get getter) {
+  clusterd_status_t status;
+  const auto *value = lookup(cfg, key, type, status);
+  if (value && !out) return CLUSTERD_E_INVALID_ARG;
+  if (value) *out = getter(*value);
+  return status;
+}
+
+clusterd_status_t CLUSTERD_ABI get_string(const clusterd_config_t *c, const char *k, const char **o) {
+  return get(c, k, CLUSTERD_OPT_STRING, o, [](const auto &v) { return v.text.c_str(); });
+}
+clusterd_status_t CLUSTERD_ABI get_int(const clusterd_config_t *c, const char *k, int64_t *o) {
+  return get(c, k, CLUSTERD_OPT_INT, o, [](const auto &v) { return v.integer; });
+}
+clusterd_status_t CLUSTERD_ABI get_bool(const clusterd_config_t *c, const char *k, int32_t *o) {
+  return get(c, k, CLUSTERD_OPT_BOOL, o, [](const auto &v) { return static_cast<int32_t>(v.integer); });
+}
+clusterd_status_t CLUSTERD_ABI get_double(const clusterd_config_t *c, const char *k, double *o) {
+  return get(c, k, CLUSTERD_OPT_DOUBLE, o, [](const auto &v) { return v.number; });
+}
+clusterd_status_t CLUSTERD_ABI get_duration(const clusterd_config_t *c, const char *k, int64_t *o) {
+  return get(c, k, CLUSTERD_OPT_DURATION, o, [](const auto &v) { return v.integer; });
+}
+clusterd_status_t CLUSTERD_ABI get_list_size(const clusterd_config_t *c, const char *k, uint32_t *o) {
+  return get(c, k, CLUSTERD_OPT_STRING_LIST, o,
+             [](const auto &v) { return static_cast<uint32_t>(v.list.size()); });
+}
+clusterd_status_t CLUSTERD_ABI get_list_item(const clusterd_config_t *c, const char *k,
+                                             uint32_t index, const char **o) {
+  clusterd_status_t status;
+  const auto *value = lookup(c, k, CLUSTERD_OPT_STRING_LIST, status);
+  if (!value) return status;
+  if (!o || index >= value->list.size()) return CLUSTERD_E_INVALID_ARG;
+  *o = value->list[index].c_str();
+  return CLUSTERD_OK;
+}
+int32_t CLUSTERD_ABI is_set(const clusterd_config_t *c, const char *k) {
+  if (!c || !k) return 0;
+  const auto *value = static_cast<const OptionValues *>(c->config_data)->find(k);
+  return value && value->set ? 1 : 0;
+}
+const char *CLUSTERD_ABI source_of(const clusterd_config_t *c, const char *k) {
+  if (!c || !k) return "";
+  const auto *value = static_cast<const OptionValues *>(c->config_data)->find(k);
+  return value && value->set ? value->where.c_str() : "";
+}
+
+}  // namespace
+
+std::string check_option_spec(const OptionSpec &spec) {
+  if (spec.key.empty()) return "an option has no key";
+  if (type_name(spec.type) == "unknown")
+    return "option '" + spec.key + "' has unknown type " + std::to_string(spec.type);
+  if (spec.default_value) {
+    OptionValues::Value value;
+    auto error = convert_literal(*spec.default_value, spec.type, value);
+    if (!error.empty()) return "option '" + spec.key + "': bad default " + *spec.default_value + ": " + error;
+  }
+  return "";
+}
+
+OptionValues::OptionValues()
+    : view_{sizeof(clusterd_config_t), 0, this, get_string, get_int, get_bool, get_double,
+            get_duration, get_list_size, get_list_item, is_set, source_of} {}
+
+const OptionValues::Value *OptionValues::find(const std::string &key) const {
+  auto it = values_.find(key);
+  return it == values_.end() ? nullptr : &it->second;
+}
+
+std::unique_ptr<OptionValues> validate_options(const std::vector<OptionSpec> &schema,
+                                               const toml::table &options, const std::string &file,
+                                               const std::string &table_where,
+                                               const std::string &key_prefix,
+                                               const std::string &plugin,
+                                               std::vector<Problem> &problems) {
+  auto values = std::make_unique<OptionValues>();
+  auto problem = [&](const std::string &at, const std::string &key, std::string message) {
+    problems.push_back({at, key_prefix + key, std::move(message)});
+  };
+  std::vector<std::string> known;
+  for (const auto &spec : schema) {
+    known.push_back(spec.key);
+    if (spec.secret()) known.insert(known.end(), {spec.key + "_file", spec.key + "_env"});
+  }
+  for (const auto &[k, node] : options) {
+    std::string key(k.str());
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    std::string message = "unknown option for plugin '" + plugin + "'";
+    if (auto guess = util::closest_match(key, known); !guess.empty())
+      message += " (did you mean '" + guess + "'?)";
+    else if (!known.empty())
+      message += " (options: " + util::join(known, ", ") + ")";
+    else
+      message += " (it has no options)";
+    problem(where(file, node.source()), key, message);
+  }
+
+  for (const auto &spec : schema) {
+    OptionValues::Value value;
+    const toml::node *node = options.get(spec.key);
+    const toml::node *file_node = spec.secret() ? options.get(spec.key + "_file") : nullptr;
+    const toml::node *env_node = spec.secret() ? options.get(spec.key + "_env") : nullptr;
+    int sources = (node != nullptr) + (file_node != nullptr) + (env_node != nullptr);
+    if (sources > 1) {
+      problem(table_where, spec.key, "set only one of " + spec.key + ", " + spec.key + "_file, " + spec.key + "_env");
+      continue;
+    }
+    if (node) {
+      value.where = where(file, node->source());
+      if (auto error = convert(*node, spec.type, value); !error.empty()) {
+        problem(value.where, spec.key, error);  // never echo the value: it may be a secret
+        continue;
+      }
+      value.set = true;
+    } else if (file_node || env_node) {
+      const toml::node &indirect = file_node ? *file_node : *env_node;
+      value.where = where(file, indirect.source());
+      std::string suffix = file_node ? "_file" : "_env";
+      if (!indirect.is_string()) {
+        problem(value.where, spec.key + suffix, "expected a string");
+        continue;
+      }
+      std::string reference = *indirect.value<std::string>();
+      std::string secret;
+      if (file_node) {
+        if (auto error = read_secret_file(reference, secret); !error.empty()) {
+          problem(value.where, spec.key + suffix, error);
+          continue;
+        }
+      } else {
+        const char *env = std::getenv(reference.c_str());
+        if (!env) {
+          problem(value.where, spec.key + suffix, "environment variable " + reference + " is not set");
+          continue;
+        }
+        secret = env;
+      }
+      if (spec.type != CLUSTERD_OPT_STRING) {
+        problem(value.where, spec.key + suffix, "only string options can be read from a file or the environment");
+        continue;
+      }
+      value.type = CLUSTERD_OPT_STRING;
+      value.text = std::move(secret);
+      value.set = true;
+    } else if (spec.default_value) {
+      convert_literal(*spec.default_value, spec.type, value);  // checked at plugin load
+    } else if (spec.required()) {
+      problem(table_where, spec.key, "missing required option of plugin '" + plugin + "' (" +
+                                         std::string(type_name(spec.type)) + ": " + spec.description + ")");
+      continue;
+    } else {
+      continue;  // optional, no default: the plugin sees CLUSTERD_E_NOT_FOUND
+    }
+    if (!spec.choices.empty() && value.type == CLUSTERD_OPT_STRING &&
+        std::find(spec.choices.begin(), spec.choices.end(), value.text) == spec.choices.end()) {
+      problem(value.where.empty() ? table_where : value.where, spec.key,
+              "expected one of " + util::join(spec.choices, ", "));
+      continue;
+    }
+    values->values().emplace(spec.key, std::move(value));
+  }
+  return values;
+}
+
+}  // namespace clusterd::config

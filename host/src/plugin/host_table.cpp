@@ -1,0 +1,365 @@
+#include "plugin/host_table.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <cstring>
+
+#include "build_info.hpp"
+#include "plugin/instance.hpp"
+
+namespace clusterd::plugin {
+namespace {
+
+std::string text(const char *s) { return s ? std::string(s) : std::string(); }
+
+std::vector<std::string> strings(const char *const *items, uint32_t count) {
+  std::vector<std::string> out;
+  if (!items) return out;
+  out.reserve(count);
+  for (uint32_t i = 0; i < count; ++i)
+    if (items[i]) out.emplace_back(items[i]);
+  return out;
+}
+
+}  // namespace
+
+// A friend of Instance: every function here starts from host->host_data.
+struct Bridge {
+  static Instance *self(const clusterd_host_t *host) {
+    return host ? static_cast<Instance *>(host->host_data) : nullptr;
+  }
+  // An instance that may start new work right now.
+  static Instance *accepting(const clusterd_host_t *host) {
+    auto *instance = self(host);
+    return instance && instance->live() ? instance : nullptr;
+  }
+
+  // Runs a plugin callback for a registration that is still current.
+  template <typename Call>
+  static void deliver(const std::weak_ptr<Instance> &weak, const char *what, Call &&call) {
+    auto instance = weak.lock();
+    if (!instance || !instance->live()) return;
+    instance->guarded(what, call);
+  }
+
+  // ---- core ----
+  static void CLUSTERD_ABI log(const clusterd_host_t *host, int32_t level, const char *message) {
+    if (auto *instance = self(host)) instance->log(level, message ? message : "");
+  }
+
+  static clusterd_status_t CLUSTERD_ABI post(const clusterd_host_t *host, clusterd_task_fn fn,
+                                             void *user_data) {
+    auto *instance = self(host);
+    if (!instance || !fn) return CLUSTERD_E_INVALID_ARG;
+    if (!instance->live()) return CLUSTERD_E_STATE;
+    boost::asio::post(instance->services_.io, [weak = instance->weak_from_this(), fn, user_data] {
+      deliver(weak, "a posted task", [&] { fn(user_data); });
+    });
+    return CLUSTERD_OK;
+  }
+
+  // ---- clusterd.timer/1 ----
+  static clusterd_status_t CLUSTERD_ABI timer_add(const clusterd_host_t *host, uint64_t delay_ms,
+                                                  uint64_t period_ms, clusterd_timer_fn fn,
+                                                  void *user_data, clusterd_id_t *out_id) {
+    auto *instance = accepting(host);
+    if (!instance) return self(host) ? CLUSTERD_E_STATE : CLUSTERD_E_INVALID_ARG;
+    if (!fn || !out_id) return CLUSTERD_E_INVALID_ARG;
+    auto weak = instance->weak_from_this();
+    auto id = instance->services_.timers.add(
+        std::chrono::milliseconds(delay_ms), std::chrono::milliseconds(period_ms),
+        [weak, fn, user_data, periodic = period_ms > 0](std::uint64_t id) {
+          if (auto strong = weak.lock(); strong && !periodic) strong->timers_.erase(id);
+          deliver(weak, "a timer callback", [&] { fn(user_data, id); });
+        });
+    instance->timers_.insert(id);
+    *out_id = id;
+    return CLUSTERD_OK;
+  }
+  static void CLUSTERD_ABI timer_cancel(const clusterd_host_t *host, clusterd_id_t id) {
+    auto *instance = self(host);
+    if (!instance || !instance->timers_.erase(id)) return;  // only its own timers
+    instance->services_.timers.cancel(id);
+  }
+
+  // ---- clusterd.fd/1 ----
+  static clusterd_status_t CLUSTERD_ABI fd_watch(const clusterd_host_t *host, int fd,
+                                                 uint32_t events, clusterd_fd_fn fn,
+                                                 void *user_data, clusterd_id_t *out_id) {
+    auto *instance = accepting(host);
+    if (!instance) return self(host) ? CLUSTERD_E_STATE : CLUSTERD_E_INVALID_ARG;
+    if (!fn || !out_id || fd < 0 || !(events & (CLUSTERD_FD_READ | CLUSTERD_FD_WRITE)))
+      return CLUSTERD_E_INVALID_ARG;
+    auto weak = instance->weak_from_this();
+    auto id = instance->services_.fds.watch(
+        fd, events, [weak, fn, user_data](std::uint64_t id, int fd, std::uint32_t ready) {
+          deliver(weak, "an fd callback", [&] { fn(user_data, id, fd, ready); });
+        });
+    if (id == 0) return CLUSTERD_E_INVALID_ARG;
+    instance->fds_.insert(id);
+    *out_id = id;
+    return CLUSTERD_OK;
+  }
+  static clusterd_status_t CLUSTERD_ABI fd_modify(const clusterd_host_t *host, clusterd_id_t id,
+                                                  uint32_t events) {
+    auto *instance = accepting(host);
+    if (!instance || !instance->fds_.count(id)) return CLUSTERD_E_NOT_FOUND;
+    return instance->services_.fds.modify(id, events) ? CLUSTERD_OK : CLUSTERD_E_INVALID_ARG;
+  }
+  static void CLUSTERD_ABI fd_unwatch(const clusterd_host_t *host, clusterd_id_t id) {
+    auto *instance = self(host);
+    if (!instance || !instance->fds_.erase(id)) return;
+    instance->services_.fds.unwatch(id);
+  }
+
+  // ---- clusterd.work/1 ----
+  static clusterd_status_t CLUSTERD_ABI work_submit(const clusterd_host_t *host,
+                                                    clusterd_work_fn work,
+                                                    clusterd_work_done_fn done, void *user_data,
+                                                    clusterd_id_t *out_id) {
+    auto *instance = accepting(host);
+    if (!instance) return self(host) ? CLUSTERD_E_STATE : CLUSTERD_E_INVALID_ARG;
+    if (!work || !done || !out_id) return CLUSTERD_E_INVALID_ARG;
+    auto weak = instance->weak_from_this();
+    auto id_box = std::make_shared<std::uint64_t>(0);
+    auto id = instance->services_.work.submit(
+        [work, user_data] {
+          try {
+            work(user_data);
+          } catch (...) {
+            // Contained: the pool thread must survive a throwing plugin.
+          }
+        },
+        [weak, done, user_data, id_box] {
+          if (auto strong = weak.lock()) strong->work_.erase(*id_box);
+          deliver(weak, "a work completion", [&] { done(user_data, *id_box); });
+        });
+    *id_box = id;
+    instance->work_.insert(id);
+    *out_id = id;
+    return CLUSTERD_OK;
+  }
+  static clusterd_status_t CLUSTERD_ABI work_cancel(const clusterd_host_t *host, clusterd_id_t id) {
+    auto *instance = self(host);
+    if (!instance || !instance->work_.count(id)) return CLUSTERD_OK;
+    auto result = instance->services_.work.cancel(id);
+    if (result == services::WorkPool::Cancel::running) return CLUSTERD_E_AGAIN;  // kept for stop()
+    instance->work_.erase(id);
+    return CLUSTERD_OK;
+  }
+
+  // ---- clusterd.http/1 ----
+  static clusterd_status_t CLUSTERD_ABI http_request(const clusterd_host_t *host,
+                                                     const clusterd_http_request_t *request,
+                                                     clusterd_http_done_fn done, void *user_data,
+                                                     clusterd_id_t *out_id) {
+    auto *instance = accepting(host);
+    if (!instance) return self(host) ? CLUSTERD_E_STATE : CLUSTERD_E_INVALID_ARG;
+    if (!request || !done || !out_id || !request->url) return CLUSTERD_E_INVALID_ARG;
+    clusterd_http_request_t r;
+    std::memset(&r, 0, sizeof r);
+    std::memcpy(&r, request, std::min<std::size_t>(request->struct_size, sizeof r));
+
+    services::HttpClient::Request req;
+    if (r.method) req.method = r.method;
+    req.url = r.url;
+    req.headers = strings(r.headers, r.header_count);
+    if (r.body) req.body.assign(r.body, r.body_length);
+    if (r.timeout_ms) req.timeout = std::chrono::milliseconds(r.timeout_ms);
+    req.insecure_skip_verify = r.flags & CLUSTERD_HTTP_INSECURE_SKIP_VERIFY;
+    req.ca_file = text(r.ca_file);
+    req.client_cert_file = text(r.client_cert_file);
+    req.client_key_file = text(r.client_key_file);
+    if (r.max_body_bytes) req.max_body_bytes = r.max_body_bytes;
+    auto weak = instance->weak_from_this();
+    auto id_box = std::make_shared<std::uint64_t>(0);
+    if (r.on_data) {
+      req.on_data = [weak, on_data = r.on_data, user_data, id_box](std::string_view chunk) {
+        bool go_on = false;
+        deliver(weak, "an HTTP data callback",
+                [&] { go_on = on_data(user_data, *id_box, chunk.data(), chunk.size()) == 0; });
+        return go_on;
+      };
+    }
+    auto id = instance->services_.http.start(
+        std::move(req), [weak, done, user_data, id_box](const services::HttpClient::Response &response) {
+          if (auto strong = weak.lock()) strong->http_.erase(*id_box);
+          std::vector<const char *> headers;
+          for (const auto &h : response.headers) headers.push_back(h.c_str());
+          clusterd_http_response_t c{};
+          c.struct_size = sizeof c;
+          c.status = response.status;
+          c.http_status = static_cast<int32_t>(response.http_status);
+          c.header_count = static_cast<uint32_t>(headers.size());
+          c.headers = headers.data();
+          c.body = response.body.c_str();
+          c.body_length = response.body.size();
+          c.error = response.error.c_str();
+          deliver(weak, "an HTTP completion", [&] { done(user_data, *id_box, &c); });
+        });
+    *id_box = id;
+    instance->http_.insert(id);
+    *out_id = id;
+    return CLUSTERD_OK;
+  }
+  static void CLUSTERD_ABI http_cancel(const clusterd_host_t *host, clusterd_id_t id) {
+    auto *instance = self(host);
+    if (!instance || !instance->http_.erase(id)) return;
+    instance->services_.http.cancel(id);
+  }
+
+  // ---- clusterd.dns/1 ----
+  static clusterd_status_t CLUSTERD_ABI dns_resolve(const clusterd_host_t *host,
+                                                    const clusterd_dns_query_t *query,
+                                                    clusterd_dns_done_fn done, void *user_data,
+                                                    clusterd_id_t *out_id) {
+    auto *instance = accepting(host);
+    if (!instance) return self(host) ? CLUSTERD_E_STATE : CLUSTERD_E_INVALID_ARG;
+    if (!query || !query->name || !done || !out_id) return CLUSTERD_E_INVALID_ARG;
+    clusterd_dns_query_t q;
+    std::memset(&q, 0, sizeof q);
+    std::memcpy(&q, query, std::min<std::size_t>(query->struct_size, sizeof q));
+    services::DnsResolver::Query req;
+    req.type = static_cast<int>(q.type);
+    req.name = q.name;
+    req.server = text(q.server);
+    if (q.timeout_ms) req.timeout = std::chrono::milliseconds(q.timeout_ms);
+    auto weak = instance->weak_from_this();
+    auto id_box = std::make_shared<std::uint64_t>(0);
+    auto id = instance->services_.dns.resolve(
+        std::move(req), [weak, done, user_data, id_box](const services::DnsResolver::Result &result) {
+          if (auto strong = weak.lock()) strong->dns_.erase(*id_box);
+          std::vector<clusterd_dns_record_t> records;
+          for (const auto &r : result.records) {
+            clusterd_dns_record_t c{};
+            c.struct_size = sizeof c;
+            c.type = static_cast<uint32_t>(r.type);
+            c.ttl = r.ttl;
+            c.priority = r.priority;
+            c.weight = r.weight;
+            c.port = r.port;
+            c.address = r.address.c_str();
+            c.target = r.target.c_str();
+            records.push_back(c);
+          }
+          clusterd_dns_result_t c{};
+          c.struct_size = sizeof c;
+          c.status = result.status;
+          c.records = records.data();
+          c.record_count = static_cast<uint32_t>(records.size());
+          c.error = result.error.c_str();
+          deliver(weak, "a DNS completion", [&] { done(user_data, *id_box, &c); });
+        });
+    *id_box = id;
+    instance->dns_.insert(id);
+    *out_id = id;
+    return CLUSTERD_OK;
+  }
+  static void CLUSTERD_ABI dns_cancel(const clusterd_host_t *host, clusterd_id_t id) {
+    auto *instance = self(host);
+    if (!instance || !instance->dns_.erase(id)) return;
+    instance->services_.dns.cancel(id);
+  }
+
+  // ---- clusterd.status/1 ----
+  static void CLUSTERD_ABI status_set(const clusterd_host_t *host, const char *key,
+                                      const char *value) {
+    auto *instance = self(host);
+    if (!instance || !key) return;
+    if (value) instance->details_[key] = value;
+    else instance->details_.erase(key);
+  }
+
+  // ---- clusterd.strategy-sink/1 ----
+  static StrategyEvents *strategy(const clusterd_host_t *host) {
+    auto *instance = accepting(host);
+    return instance ? instance->strategy_events_ : nullptr;
+  }
+  static void CLUSTERD_ABI set_nodes(const clusterd_host_t *host, const char *const *nodes,
+                                     uint32_t count) {
+    if (auto *events = strategy(host)) events->on_nodes(strings(nodes, count));
+  }
+  static void CLUSTERD_ABI node_seen(const clusterd_host_t *host, const char *node) {
+    if (auto *events = strategy(host); events && node) events->on_node_seen(node);
+  }
+  static void CLUSTERD_ABI node_lost(const clusterd_host_t *host, const char *node) {
+    if (auto *events = strategy(host); events && node) events->on_node_lost(node);
+  }
+  static void CLUSTERD_ABI discovery_failed(const clusterd_host_t *host, const char *reason) {
+    if (auto *events = strategy(host)) events->on_discovery_failed(reason ? reason : "unknown error");
+  }
+  static const char *CLUSTERD_ABI local_node(const clusterd_host_t *host) {
+    auto *instance = self(host);
+    if (!instance || !instance->strategy_events_) return nullptr;
+    auto name = instance->strategy_events_->local_node();
+    if (!name) return nullptr;
+    instance->local_node_buffer_ = *name;
+    return instance->local_node_buffer_.c_str();
+  }
+
+  // ---- clusterd.transport-sink/1 ----
+  static TransportEvents *transport(const clusterd_host_t *host) {
+    auto *instance = accepting(host);
+    return instance ? instance->transport_events_ : nullptr;
+  }
+  static void CLUSTERD_ABI complete(const clusterd_host_t *host, clusterd_id_t op,
+                                    clusterd_status_t status, const char *message) {
+    if (auto *events = transport(host)) events->on_complete(op, status, text(message));
+  }
+  static void CLUSTERD_ABI complete_list(const clusterd_host_t *host, clusterd_id_t op,
+                                         clusterd_status_t status, const char *message,
+                                         const char *const *nodes, uint32_t count) {
+    if (auto *events = transport(host)) events->on_list(op, status, text(message), strings(nodes, count));
+  }
+  static void CLUSTERD_ABI node_up(const clusterd_host_t *host, const char *node) {
+    if (auto *events = transport(host); events && node) events->on_node_up(node);
+  }
+  static void CLUSTERD_ABI node_down(const clusterd_host_t *host, const char *node,
+                                     const char *reason) {
+    if (auto *events = transport(host); events && node) events->on_node_down(node, text(reason));
+  }
+  static void CLUSTERD_ABI local_changed(const clusterd_host_t *host) {
+    if (auto *events = transport(host)) events->on_local_changed();
+  }
+
+  static const void *CLUSTERD_ABI get_service(const clusterd_host_t *host, const char *id) {
+    static const clusterd_timer_service_t timer{sizeof timer, 0, timer_add, timer_cancel};
+    static const clusterd_fd_service_t fd{sizeof fd, 0, fd_watch, fd_modify, fd_unwatch};
+    static const clusterd_work_service_t work{sizeof work, 0, work_submit, work_cancel};
+    static const clusterd_http_service_t http{sizeof http, 0, http_request, http_cancel};
+    static const clusterd_dns_service_t dns{sizeof dns, 0, dns_resolve, dns_cancel};
+    static const clusterd_status_service_t status{sizeof status, 0, status_set};
+    static const clusterd_strategy_sink_t strategy_sink{
+        sizeof strategy_sink, 0, set_nodes, node_seen, node_lost, discovery_failed, local_node};
+    static const clusterd_transport_sink_t transport_sink{
+        sizeof transport_sink, 0, complete, complete_list, node_up, node_down, local_changed};
+    auto *instance = self(host);
+    if (!instance || !id) return nullptr;
+    std::string_view want(id);
+    if (want == CLUSTERD_SERVICE_TIMER) return &timer;
+    if (want == CLUSTERD_SERVICE_FD) return &fd;
+    if (want == CLUSTERD_SERVICE_WORK) return &work;
+    if (want == CLUSTERD_SERVICE_HTTP) return &http;
+    if (want == CLUSTERD_SERVICE_DNS) return &dns;
+    if (want == CLUSTERD_SERVICE_STATUS) return &status;
+    if (want == CLUSTERD_SERVICE_STRATEGY_SINK && instance->strategy_events_) return &strategy_sink;
+    if (want == CLUSTERD_SERVICE_TRANSPORT_SINK && instance->transport_events_) return &transport_sink;
+    return nullptr;
+  }
+};
+
+clusterd_host_t HostTable::make(Instance *instance) {
+  clusterd_host_t host{};
+  host.struct_size = sizeof host;
+  host.abi_major = CLUSTERD_ABI_MAJOR;
+  host.abi_minor = CLUSTERD_ABI_MINOR;
+  host.host_version = CLUSTERD_VERSION_STRING;
+  host.instance_name = instance->label().c_str();
+  host.host_data = instance;
+  host.log = Bridge::log;
+  host.get_service = Bridge::get_service;
+  host.post = Bridge::post;
+  return host;
+}
+
+}  // namespace clusterd::plugin

@@ -1,0 +1,192 @@
+#include "plugin/instance.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <chrono>
+#include <cstring>
+
+#include "log/log.hpp"
+#include "plugin/host_table.hpp"
+
+namespace clusterd::plugin {
+namespace {
+
+constexpr std::size_t kPluginMinSize = offsetof(clusterd_plugin_t, get_interface) + sizeof(void *);
+constexpr auto kSlowStop = std::chrono::seconds(1);
+
+template <typename T>
+T clamped_copy(const void *source) {
+  T copy;
+  std::memset(&copy, 0, sizeof copy);
+  auto size = static_cast<const T *>(source)->struct_size;
+  std::memcpy(&copy, source, std::min<std::size_t>(size, sizeof(T)));
+  return copy;
+}
+
+}  // namespace
+
+Instance::Instance(HostServices &services, std::shared_ptr<const Module> module, std::string label)
+    : services_(services), module_(std::move(module)), label_(std::move(label)) {}
+
+std::shared_ptr<Instance> Instance::create(HostServices &services,
+                                           std::shared_ptr<const Module> module, std::string label,
+                                           StrategyEvents *strategy_events,
+                                           TransportEvents *transport_events, std::string &error) {
+  std::shared_ptr<Instance> self(new Instance(services, std::move(module), std::move(label)));
+  self->strategy_events_ = strategy_events;
+  self->transport_events_ = transport_events;
+  self->host_ = HostTable::make(self.get());
+  const auto &descriptor = self->module_->descriptor();
+  clusterd_plugin_t *plugin = nullptr;
+  self->guarded("create", [&] { plugin = descriptor.create(&self->host_); });
+  if (!plugin) {
+    error = self->error_.empty() ? "plugin '" + self->module_->name() + "': create returned NULL"
+                                 : self->error_;
+    return nullptr;
+  }
+  self->plugin_ = plugin;
+  if (plugin->struct_size < kPluginMinSize) {
+    // Too small to have destroy: nothing can safely be called on it.
+    self->plugin_ = nullptr;
+    error = "plugin '" + self->module_->name() + "': instance struct_size " +
+            std::to_string(plugin->struct_size) + " is too small";
+    return nullptr;
+  }
+  self->vtable_ = clamped_copy<clusterd_plugin_t>(plugin);
+  auto &v = self->vtable_;
+  if (!v.init || !v.start || !v.stop || !v.destroy || !v.get_interface) {
+    error = "plugin '" + self->module_->name() + "': instance lacks init/start/stop/destroy/get_interface";
+    return nullptr;
+  }
+  const void *iface = nullptr;
+  bool is_strategy = self->module_->kind() == CLUSTERD_KIND_STRATEGY;
+  self->guarded("get_interface", [&] {
+    iface = v.get_interface(plugin, is_strategy ? CLUSTERD_INTERFACE_STRATEGY : CLUSTERD_INTERFACE_TRANSPORT);
+  });
+  if (!iface) {
+    error = "plugin '" + self->module_->name() + "' does not implement " +
+            (is_strategy ? CLUSTERD_INTERFACE_STRATEGY : CLUSTERD_INTERFACE_TRANSPORT);
+    return nullptr;
+  }
+  if (is_strategy) {
+    self->strategy_ = clamped_copy<clusterd_strategy_t>(iface);
+  } else {
+    self->transport_ = clamped_copy<clusterd_transport_t>(iface);
+    if (!self->transport_.connect || !self->transport_.disconnect) {
+      error = "plugin '" + self->module_->name() + "': transport lacks connect/disconnect";
+      return nullptr;
+    }
+  }
+  return self;
+}
+
+Instance::~Instance() {
+  if (!plugin_) return;
+  stop();
+  guarded("destroy", [&] { vtable_.destroy(plugin_); });
+}
+
+bool Instance::live() const {
+  auto state = state_.load();
+  return state == State::created || state == State::initialized || state == State::started;
+}
+
+bool Instance::init(std::unique_ptr<config::OptionValues> values) {
+  values_ = std::move(values);
+  clusterd_status_t status = CLUSTERD_E_GENERIC;
+  if (!guarded("init", [&] { status = vtable_.init(plugin_, values_->view()); })) return false;
+  if (status != CLUSTERD_OK) {
+    error_ = plugin_error("init failed with status " + std::to_string(status));
+    state_ = State::failed;
+    return false;
+  }
+  state_ = State::initialized;
+  return true;
+}
+
+bool Instance::start() {
+  clusterd_status_t status = CLUSTERD_E_GENERIC;
+  state_ = State::started;  // sinks may be called from inside start()
+  start_called_ = true;
+  if (!guarded("start", [&] { status = vtable_.start(plugin_); })) return false;
+  if (status != CLUSTERD_OK) {
+    error_ = plugin_error("start failed with status " + std::to_string(status));
+    stop();
+    state_ = State::failed;
+    return false;
+  }
+  return true;
+}
+
+void Instance::stop() {
+  auto state = state_.load();
+  if (state == State::stopping || state == State::stopped) return;
+  state_ = State::stopping;
+  if (start_called_ && plugin_) {
+    auto begin = std::chrono::steady_clock::now();
+    guarded("stop", [&] { vtable_.stop(plugin_); });
+    auto took = std::chrono::steady_clock::now() - begin;
+    if (took > kSlowStop)
+      log(CLUSTERD_LOG_WARN, "plugin stop() took " +
+                                 std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) +
+                                 " ms; stop() must return promptly (slow stop)");
+  }
+  state_ = State::stopped;
+  cancel_leftovers();
+}
+
+void Instance::cancel_leftovers() {
+  std::size_t count = timers_.size() + fds_.size() + http_.size() + dns_.size() + work_.size();
+  if (count == 0) return;
+  log(CLUSTERD_LOG_WARN, "plugin left " + std::to_string(timers_.size()) + " timer(s), " +
+                             std::to_string(fds_.size()) + " fd watch(es), " +
+                             std::to_string(http_.size()) + " HTTP request(s), " +
+                             std::to_string(dns_.size()) + " DNS query(ies) and " +
+                             std::to_string(work_.size()) +
+                             " work job(s) registered after stop(); cancelled them");
+  for (auto id : timers_) services_.timers.cancel(id);
+  for (auto id : fds_) services_.fds.unwatch(id);
+  for (auto id : http_) services_.http.cancel(id);
+  for (auto id : dns_) services_.dns.cancel(id);
+  for (auto id : work_) services_.work.cancel(id);
+  services_.work.wait_for(work_);  // its user_data must outlive running work
+  timers_.clear(), fds_.clear(), http_.clear(), dns_.clear(), work_.clear();
+}
+
+bool Instance::guarded(const char *what, const std::function<void()> &call) {
+  try {
+    call();
+    return true;
+  } catch (const std::exception &e) {
+    fail(std::string("plugin threw from ") + what + ": " + e.what() +
+         " (exceptions must not cross the C ABI)");
+  } catch (...) {
+    fail(std::string("plugin threw from ") + what + " (exceptions must not cross the C ABI)");
+  }
+  return false;
+}
+
+std::string Instance::plugin_error(const std::string &fallback) {
+  const char *text = nullptr;
+  if (plugin_ && vtable_.last_error) guarded("last_error", [&] { text = vtable_.last_error(plugin_); });
+  return text && *text ? std::string(text) : fallback;
+}
+
+void Instance::log(int level, std::string_view message) const {
+  spdlog::log(log::from_sdk_level(level), "[{}] {}", label_, message);
+}
+
+void Instance::fail(const std::string &reason) {
+  bool first = state_.load() != State::failed || error_.empty();
+  error_ = reason;
+  if (state_ != State::stopping && state_ != State::stopped) state_ = State::failed;
+  if (!first) return;
+  log(CLUSTERD_LOG_ERROR, reason);
+  if (failure_handler_) {
+    boost::asio::post(services_.io, [weak = weak_from_this(), reason] {
+      if (auto self = weak.lock(); self && self->failure_handler_) self->failure_handler_(reason);
+    });
+  }
+}
+
+}  // namespace clusterd::plugin

@@ -1,0 +1,127 @@
+// One live plugin instance: the plugin's vtable, the host table it was given, and everything
+// it registered (timers, watches, requests), so the host can call it safely, contain its
+// failures, and cancel what it leaves behind at stop().
+#pragma once
+
+#include <clusterd/clusterd.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/schema.hpp"
+#include "plugin/module.hpp"
+#include "services/dns_resolver.hpp"
+#include "services/fd_service.hpp"
+#include "services/http_client.hpp"
+#include "services/timer_service.hpp"
+#include "services/work_pool.hpp"
+
+namespace clusterd::plugin {
+
+// The host-wide services instances draw on. Owned by the daemon.
+struct HostServices {
+  explicit HostServices(boost::asio::io_context &io)
+      : io(io), timers(io), fds(io), work(io, 2), http(io), dns(io) {}
+  boost::asio::io_context &io;
+  services::TimerService timers;
+  services::FdService fds;
+  services::WorkPool work;
+  services::HttpClient http;
+  services::DnsResolver dns;
+};
+
+// What a strategy instance reports; implemented by its topology.
+struct StrategyEvents {
+  virtual ~StrategyEvents() = default;
+  virtual void on_nodes(std::vector<std::string> nodes) = 0;
+  virtual void on_node_seen(std::string node) = 0;
+  virtual void on_node_lost(std::string node) = 0;
+  virtual void on_discovery_failed(std::string reason) = 0;
+  virtual std::optional<std::string> local_node() = 0;
+};
+
+// What a transport instance reports; implemented by the transport runtime.
+struct TransportEvents {
+  virtual ~TransportEvents() = default;
+  virtual void on_complete(clusterd_id_t op, clusterd_status_t status, std::string message) = 0;
+  virtual void on_list(clusterd_id_t op, clusterd_status_t status, std::string message,
+                       std::vector<std::string> nodes) = 0;
+  virtual void on_node_up(std::string node) = 0;
+  virtual void on_node_down(std::string node, std::string reason) = 0;
+  virtual void on_local_changed() = 0;
+};
+
+class Instance : public std::enable_shared_from_this<Instance> {
+ public:
+  enum class State { created, initialized, started, stopping, stopped, failed };
+
+  // `label` is "topology NAME" / "transport NAME": it prefixes every log line. Exactly one
+  // of `strategy_events` / `transport_events` is set, matching the module's kind.
+  static std::shared_ptr<Instance> create(HostServices &services,
+                                          std::shared_ptr<const Module> module, std::string label,
+                                          StrategyEvents *strategy_events,
+                                          TransportEvents *transport_events, std::string &error);
+  ~Instance();  // stops (if needed) and destroys the plugin instance
+
+  bool init(std::unique_ptr<config::OptionValues> values);
+  bool start();
+  void stop();
+
+  State state() const { return state_.load(); }
+  bool live() const;  // may call the host and be called back
+  const std::string &error() const { return error_; }
+  const std::string &label() const { return label_; }
+  const Module &module() const { return *module_; }
+  const std::map<std::string, std::string> &details() const { return details_; }
+
+  // Called (on a later loop turn) when the plugin misbehaves badly enough to be failed.
+  void on_failure(std::function<void(const std::string &)> handler) { failure_handler_ = std::move(handler); }
+
+  // Kind interfaces (size-clamped copies; NULL functions = not implemented).
+  const clusterd_strategy_t &strategy() const { return strategy_; }
+  const clusterd_transport_t &transport() const { return transport_; }
+  clusterd_plugin_t *plugin() const { return plugin_; }
+
+  // Runs `call` (a call into the plugin) with exceptions contained. Returns false if it
+  // threw; the instance is then failed.
+  bool guarded(const char *what, const std::function<void()> &call);
+  // The plugin's last_error(), or `fallback`.
+  std::string plugin_error(const std::string &fallback);
+  void log(int level, std::string_view message) const;
+  void fail(const std::string &reason);
+
+ private:
+  friend struct Bridge;
+  Instance(HostServices &services, std::shared_ptr<const Module> module, std::string label);
+  void cancel_leftovers();
+
+  HostServices &services_;
+  std::shared_ptr<const Module> module_;
+  std::string label_;
+  std::atomic<State> state_{State::created};
+  std::string error_;
+  bool start_called_ = false;
+  clusterd_host_t host_{};
+  clusterd_plugin_t *plugin_ = nullptr;
+  clusterd_plugin_t vtable_{};  // size-clamped copy of *plugin_
+  clusterd_strategy_t strategy_{};
+  clusterd_transport_t transport_{};
+  std::unique_ptr<config::OptionValues> values_;
+  StrategyEvents *strategy_events_ = nullptr;
+  TransportEvents *transport_events_ = nullptr;
+  std::function<void(const std::string &)> failure_handler_;
+  std::map<std::string, std::string> details_;
+  std::string local_node_buffer_;
+
+  // What the instance registered, for cancellation at stop().
+  std::set<std::uint64_t> timers_, fds_, http_, dns_, work_;
+};
+
+}  // namespace clusterd::plugin

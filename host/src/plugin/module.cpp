@@ -1,0 +1,148 @@
+#include "plugin/module.hpp"
+
+#include <sys/stat.h>
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "build_info.hpp"
+#include "util/strings.hpp"
+
+namespace clusterd::plugin {
+namespace {
+
+constexpr std::size_t kEntryMinSize =
+    offsetof(clusterd_plugin_entry_t, get_descriptor) + sizeof(void *);
+constexpr std::size_t kDescriptorMinSize =
+    offsetof(clusterd_plugin_descriptor_t, create) + sizeof(void *);
+constexpr std::size_t kOptionMinSize = offsetof(clusterd_option_t, description) + sizeof(void *);
+
+// Copies min(struct_size, sizeof(T)) bytes into a zeroed T, so fields newer than the
+// plugin read as zero/NULL ("not provided").
+template <typename T>
+T clamped_copy(const T *source) {
+  T copy;
+  std::memset(&copy, 0, sizeof copy);
+  std::memcpy(&copy, source, std::min<std::size_t>(source->struct_size, sizeof(T)));
+  return copy;
+}
+
+// Running as root, refuse plugins that someone else could have replaced.
+std::string check_ownership(const std::filesystem::path &path) {
+  if (::geteuid() != 0) return "";
+  for (const auto &p : {path, path.parent_path()}) {
+    struct stat st;
+    if (::stat(p.c_str(), &st) != 0) return p.string() + ": " + std::strerror(errno);
+    if (st.st_uid != 0) return p.string() + " is not owned by root; refusing to load it as root";
+    if (st.st_mode & S_IWOTH) return p.string() + " is world-writable; refusing to load it";
+  }
+  return "";
+}
+
+// Libraries are never unloaded (a pending callback or thread in an unmapped library is a
+// crash with no stack); this keeps them referenced until exit.
+void keep_mapped(const std::shared_ptr<const Module> &module) {
+  static std::mutex mutex;
+  static auto *all = new std::vector<std::shared_ptr<const Module>>();  // never destroyed
+  std::lock_guard lock(mutex);
+  all->push_back(module);
+}
+
+}  // namespace
+
+std::string_view Module::kind_name() const {
+  return descriptor_.kind == CLUSTERD_KIND_STRATEGY ? "strategy" : "transport";
+}
+
+std::shared_ptr<const Module> Module::load(const std::filesystem::path &path, std::string &error) {
+  if (auto problem = check_ownership(path); !problem.empty()) {
+    error = problem;
+    return nullptr;
+  }
+  std::shared_ptr<Module> module(new Module());
+  module->path_ = path;
+  try {
+    module->library_.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  } catch (const std::exception &e) {
+    error = path.string() + ": cannot load: " + e.what();
+    if (const char *detail = ::dlerror()) error += std::string(" (") + detail + ")";
+    return nullptr;
+  }
+  std::string stem = path.stem().string();
+  std::string expected = stem.rfind("clusterd-", 0) == 0 ? stem.substr(9) : stem;
+  if (auto problem = module->check(expected); !problem.empty()) {
+    error = path.string() + ": " + problem;
+    keep_mapped(module);  // init may have run: keep the code mapped
+    return nullptr;
+  }
+  keep_mapped(module);
+  return module;
+}
+
+std::string Module::check(std::string_view expected_name) {
+  if (!library_.has(CLUSTERD_ENTRY_SYMBOL))
+    return "no symbol " CLUSTERD_ENTRY_SYMBOL
+           " (not a clusterd plugin, or built for another ABI major)";
+  const auto &raw = library_.get<const clusterd_plugin_entry_t>(CLUSTERD_ENTRY_SYMBOL);
+  if (raw.struct_size < kEntryMinSize)
+    return "entry struct_size " + std::to_string(raw.struct_size) + " is too small (needs " +
+           std::to_string(kEntryMinSize) + ")";
+  entry_ = clamped_copy(&raw);
+  std::string host_abi =
+      std::to_string(CLUSTERD_ABI_MAJOR) + "." + std::to_string(CLUSTERD_ABI_MINOR);
+  std::string plugin_abi = std::to_string(entry_.abi_major) + "." + std::to_string(entry_.abi_minor);
+  if (entry_.abi_major != CLUSTERD_ABI_MAJOR)
+    return "built for ABI " + plugin_abi + " (major " + std::to_string(entry_.abi_major) +
+           "), this clusterd provides ABI " + host_abi;
+  if (entry_.abi_minor > CLUSTERD_ABI_MINOR)
+    return "requires ABI " + plugin_abi + " (a newer minor), this clusterd provides ABI " + host_abi;
+  if (!entry_.get_descriptor) return "entry has no get_descriptor";
+
+  try {
+    if (entry_.init) {
+      clusterd_loader_info_t info{sizeof info, CLUSTERD_ABI_MAJOR, CLUSTERD_ABI_MINOR, 0,
+                                  CLUSTERD_VERSION_STRING, path_.c_str()};
+      if (auto status = entry_.init(&info); status != CLUSTERD_OK)
+        return "entry init failed with status " + std::to_string(status);
+    }
+    const clusterd_plugin_descriptor_t *descriptor = entry_.get_descriptor();
+    if (!descriptor) return "get_descriptor returned NULL";
+    if (descriptor->struct_size < kDescriptorMinSize)
+      return "descriptor struct_size " + std::to_string(descriptor->struct_size) + " is too small";
+    descriptor_ = clamped_copy(descriptor);
+  } catch (...) {
+    return "threw an exception from its entry (exceptions must not cross the C ABI)";
+  }
+  if (descriptor_.kind != CLUSTERD_KIND_STRATEGY && descriptor_.kind != CLUSTERD_KIND_TRANSPORT)
+    return "descriptor has unknown kind " + std::to_string(descriptor_.kind);
+  if (!descriptor_.name || !*descriptor_.name) return "descriptor has no name";
+  name_ = descriptor_.name;
+  if (name_ != expected_name)
+    return "descriptor names the plugin '" + name_ + "', but the file is named for '" +
+           std::string(expected_name) + "'";
+  if (!descriptor_.create) return "descriptor has no create function";
+  for (auto alias = descriptor_.aliases; alias && *alias; ++alias) aliases_.emplace_back(*alias);
+
+  if (descriptor_.option_count && !descriptor_.options) return "option_count set but options is NULL";
+  const auto *bytes = reinterpret_cast<const unsigned char *>(descriptor_.options);
+  std::size_t stride = descriptor_.option_count ? descriptor_.options[0].struct_size : 0;
+  if (descriptor_.option_count && stride < kOptionMinSize)
+    return "option struct_size " + std::to_string(stride) + " is too small";
+  for (std::uint32_t i = 0; i < descriptor_.option_count; ++i) {
+    auto option = clamped_copy(reinterpret_cast<const clusterd_option_t *>(bytes + i * stride));
+    config::OptionSpec spec;
+    spec.key = option.key ? option.key : "";
+    spec.type = option.type;
+    spec.flags = option.flags;
+    if (option.default_value) spec.default_value = option.default_value;
+    if (option.choices && *option.choices) spec.choices = util::split(option.choices, '|');
+    spec.description = option.description ? option.description : "";
+    if (auto problem = config::check_option_spec(spec); !problem.empty()) return problem;
+    options_.push_back(std::move(spec));
+  }
+  return "";
+}
+
+}  // namespace clusterd::plugin

@@ -1,0 +1,108 @@
+#include "plugin/registry.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <system_error>
+
+#include "build_info.hpp"
+
+namespace clusterd::plugin {
+
+std::string plugin_file_name(std::string_view name) {
+  for (std::string_view prefix : {"Elixir.", "Cluster.Strategy.", "Cluster."}) {
+    if (name.substr(0, prefix.size()) == prefix) name.remove_prefix(prefix.size());
+  }
+  std::string out;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    if (c == '.') {
+      out += '_';
+      continue;
+    }
+    bool upper = std::isupper(static_cast<unsigned char>(c));
+    // A word starts at an upper-case letter after a lower-case one, or at the last capital
+    // of an acronym followed by lower case ("DNSPoll" → "dns_poll").
+    if (upper && i > 0 && !out.empty() && out.back() != '_') {
+      bool after_lower = std::islower(static_cast<unsigned char>(name[i - 1]));
+      bool acronym_end = i + 1 < name.size() && std::isupper(static_cast<unsigned char>(name[i - 1])) &&
+                         std::islower(static_cast<unsigned char>(name[i + 1]));
+      if (after_lower || acronym_end) out += '_';
+    }
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+Registry::Registry(const std::vector<std::string> &plugin_path) {
+  for (const auto &dir : plugin_path) dirs_.emplace_back(dir);
+  dirs_.push_back(builtin_dir());
+}
+
+std::filesystem::path Registry::builtin_dir() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return CLUSTERD_PLUGIN_RELDIR;
+  return (exe.parent_path() / CLUSTERD_PLUGIN_RELDIR).lexically_normal();
+}
+
+std::shared_ptr<const Module> Registry::load(const std::filesystem::path &path, std::string &error) {
+  if (auto it = loaded_.find(path); it != loaded_.end()) return it->second;
+  auto module = Module::load(path, error);
+  if (module) loaded_.emplace(path, module);
+  return module;
+}
+
+std::shared_ptr<const Module> Registry::find(const std::string &name, std::uint32_t kind,
+                                             std::string &error) {
+  std::string file = "clusterd-" + plugin_file_name(name) + ".so";
+  for (const auto &dir : dirs_) {
+    std::error_code ec;
+    auto path = dir / file;
+    if (!std::filesystem::exists(path, ec)) continue;
+    auto module = load(path, error);
+    if (!module) return nullptr;
+    if (module->kind() != kind) {
+      error = path.string() + ": plugin '" + module->name() + "' is a " +
+              std::string(module->kind_name()) + ", not a " +
+              (kind == CLUSTERD_KIND_STRATEGY ? "strategy" : "transport");
+      return nullptr;
+    }
+    return module;
+  }
+  // Third-party libcluster names ("ClusterEC2.Strategy.Tags") match a plugin's aliases.
+  for (const auto &entry : list()) {
+    if (entry.module && entry.module->kind() == kind) {
+      const auto &aliases = entry.module->aliases();
+      if (std::find(aliases.begin(), aliases.end(), name) != aliases.end()) return entry.module;
+    }
+  }
+  std::string searched;
+  for (const auto &dir : dirs_) searched += (searched.empty() ? "" : ", ") + dir.string();
+  error = "no plugin '" + name + "' (looked for " + file + " in " + searched + ")";
+  return nullptr;
+}
+
+std::vector<Registry::Entry> Registry::list() {
+  std::vector<Entry> entries;
+  std::set<std::string> seen;
+  for (const auto &dir : dirs_) {
+    std::error_code ec;
+    std::vector<std::filesystem::path> files;
+    for (const auto &item : std::filesystem::directory_iterator(dir, ec)) {
+      auto filename = item.path().filename().string();
+      if (filename.rfind("clusterd-", 0) == 0 && item.path().extension() == ".so")
+        files.push_back(item.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto &path : files) {
+      if (!seen.insert(path.filename().string()).second) continue;  // shadowed by an earlier dir
+      Entry entry{path, nullptr, ""};
+      entry.module = load(path, entry.error);
+      entries.push_back(std::move(entry));
+    }
+  }
+  return entries;
+}
+
+}  // namespace clusterd::plugin

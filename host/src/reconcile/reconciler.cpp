@@ -1,0 +1,313 @@
+#include "reconcile/reconciler.hpp"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "util/ids.hpp"
+
+namespace clusterd::reconcile {
+
+std::string_view to_string(NodeState state) {
+  switch (state) {
+    case NodeState::pending: return "pending";
+    case NodeState::connecting: return "connecting";
+    case NodeState::connected: return "connected";
+    case NodeState::backoff: return "backoff";
+    case NodeState::disconnecting: return "disconnecting";
+  }
+  return "unknown";
+}
+
+Reconciler::Reconciler(Policy policy, Actions &actions, std::uint64_t seed)
+    : policy_(policy), actions_(actions), random_(seed) {}
+
+milliseconds Reconciler::backoff(unsigned attempts) {
+  // Exponential from backoff_initial, capped, with "equal jitter": uniform in [d/2, d], so
+  // peers that failed together do not retry in lockstep but never retry much too early.
+  auto full = policy_.backoff_initial.count();
+  for (unsigned i = 1; i < attempts && full < policy_.backoff_max.count(); ++i) full *= 2;
+  full = std::min<std::int64_t>(full, policy_.backoff_max.count());
+  std::uniform_int_distribution<std::int64_t> jitter(full / 2, full);
+  return milliseconds(jitter(random_));
+}
+
+// ---- strategy side -------------------------------------------------------------------------
+
+void Reconciler::set_desired(const std::vector<std::string> &nodes) {
+  auto now = now_();
+  last_discovery_ = now;
+  discovery_error_.clear();
+  std::unordered_set<std::string> wanted(nodes.begin(), nodes.end());
+  for (auto it = nodes_.begin(); it != nodes_.end();) {
+    auto next = std::next(it);
+    if (!wanted.count(it->first)) {
+      if (it->second.desired) undesire(it, now);
+      else if (wants_disconnect(it->second)) start_disconnect(it, now);  // retry a failed one
+    }
+    it = next;
+  }
+  for (const auto &node : wanted) desire(node, now);
+  actions_.request_step();
+}
+
+void Reconciler::node_seen(const std::string &node) {
+  auto now = now_();
+  last_discovery_ = now;
+  discovery_error_.clear();
+  desire(node, now);
+  actions_.request_step();
+}
+
+void Reconciler::node_lost(const std::string &node) {
+  auto now = now_();
+  last_discovery_ = now;
+  if (auto it = nodes_.find(node); it != nodes_.end() && it->second.desired) undesire(it, now);
+  actions_.request_step();
+}
+
+void Reconciler::discovery_failed(const std::string &reason) { discovery_error_ = reason; }
+
+void Reconciler::desire(const std::string &name, TimePoint now) {
+  if (local_.count(name)) return;  // never connect a node to itself
+  auto [it, inserted] = nodes_.try_emplace(name);
+  Node &node = it->second;
+  if (node.desired) return;
+  node.desired = true;
+  node.attempts = 0;
+  node.last_error.clear();
+  node.connected = connected_.count(name) > 0;
+  if (!node.connected && node.phase == Phase::idle) enqueue(it, now);
+}
+
+void Reconciler::undesire(Nodes::iterator it, TimePoint now) {
+  it->second.desired = false;
+  dequeue(it);
+  if (wants_disconnect(it->second)) start_disconnect(it, now);
+  else forget_if_unused(it);
+}
+
+bool Reconciler::wants_disconnect(const Node &node) const {
+  return policy_.disconnect == config::DisconnectPolicy::removed && !node.desired &&
+         node.connected && node.phase == Phase::idle;
+}
+
+void Reconciler::forget_if_unused(Nodes::iterator it) {
+  const Node &node = it->second;
+  if (!node.desired && node.phase == Phase::idle && !wants_disconnect(node)) nodes_.erase(it);
+}
+
+// ---- transport side ------------------------------------------------------------------------
+
+void Reconciler::set_connected(const std::vector<std::string> &nodes) {
+  std::set<std::string> now_connected(nodes.begin(), nodes.end());
+  std::vector<std::string> gone;
+  std::set_difference(connected_.begin(), connected_.end(), now_connected.begin(),
+                      now_connected.end(), std::back_inserter(gone));
+  for (const auto &node : gone) node_down(node);
+  for (const auto &node : now_connected)
+    if (!connected_.count(node)) node_up(node);
+}
+
+void Reconciler::node_up(const std::string &name) {
+  connected_.insert(name);
+  auto it = nodes_.find(name);
+  if (it == nodes_.end()) return;
+  Node &node = it->second;
+  if (node.connected) return;
+  node.connected = true;
+  node.connected_since = now_();
+  dequeue(it);
+  if (node.desired) {
+    node.attempts = 0;
+    node.last_error.clear();
+  } else if (wants_disconnect(node)) {
+    start_disconnect(it, now_());  // removed from discovery while it was connecting
+  }
+  actions_.request_step();
+}
+
+void Reconciler::node_down(const std::string &name) {
+  connected_.erase(name);
+  auto it = nodes_.find(name);
+  if (it == nodes_.end()) return;
+  Node &node = it->second;
+  if (!node.connected) return;
+  node.connected = false;
+  auto now = now_();
+  if (!node.desired) return forget_if_unused(it);
+  if (node.phase != Phase::idle) return;
+  if (now - node.connected_since < policy_.stable_after) {
+    ++node.attempts;  // flapping: back off
+    node.last_error = "connection dropped soon after connecting";
+    enqueue(it, now + backoff(node.attempts));
+  } else {
+    node.attempts = 0;
+    enqueue(it, now);  // a peer that drops is retried at once
+  }
+  actions_.request_step();
+}
+
+void Reconciler::set_local(const std::vector<std::string> &names) {
+  local_ = std::set<std::string>(names.begin(), names.end());
+  for (const auto &name : local_) {
+    auto it = nodes_.find(name);
+    if (it == nodes_.end() || it->second.phase != Phase::idle) continue;
+    dequeue(it);
+    nodes_.erase(it);
+  }
+}
+
+void Reconciler::on_result(std::uint64_t op, bool ok, const std::string &error) {
+  auto found = ops_.find(op);
+  if (found == ops_.end()) return;  // cancelled or unknown: ignore
+  auto it = nodes_.find(found->second);
+  ops_.erase(found);
+  if (it == nodes_.end() || it->second.op != op) return;
+  Node &node = it->second;
+  auto now = now_();
+  bool was_connect = node.phase == Phase::connecting;
+  node.phase = Phase::idle;
+  node.op = 0;
+  if (was_connect) {
+    --in_flight_;
+    deadlines_.erase({node.deadline, op});
+    if (ok) {
+      bool already = node.connected;
+      node.connected = true;
+      connected_.insert(it->first);
+      node.attempts = 0;
+      node.last_error.clear();
+      if (!already) node.connected_since = now;
+      actions_.connected(it->first);
+      if (wants_disconnect(node)) start_disconnect(it, now);
+    } else {
+      fail_attempt(it, error, now);
+    }
+  } else {
+    actions_.disconnected(it->first, ok, error);
+    if (ok) {
+      node.connected = false;
+      connected_.erase(it->first);
+    } else {
+      node.last_error = error;  // retried at the next discovery round
+    }
+    if (!node.desired && ok) nodes_.erase(it);
+    else if (node.desired && !node.connected) enqueue(it, now);
+  }
+  actions_.request_step();
+}
+
+void Reconciler::fail_attempt(Nodes::iterator it, const std::string &error, TimePoint now) {
+  Node &node = it->second;
+  ++node.attempts;
+  node.last_error = error;
+  if (!node.desired || node.connected) {
+    forget_if_unused(it);
+    return;
+  }
+  auto delay = backoff(node.attempts);
+  actions_.connect_failed(it->first, error, node.attempts, delay);
+  enqueue(it, now + delay);
+}
+
+// ---- scheduling ----------------------------------------------------------------------------
+
+void Reconciler::enqueue(Nodes::iterator it, TimePoint when) {
+  dequeue(it);
+  it->second.next_attempt = when;
+  it->second.queued = true;
+  waiting_.emplace(when, it->first);
+}
+
+void Reconciler::dequeue(Nodes::iterator it) {
+  if (!it->second.queued) return;
+  waiting_.erase({it->second.next_attempt, it->first});
+  it->second.queued = false;
+}
+
+void Reconciler::start_connect(Nodes::iterator it, TimePoint now) {
+  Node &node = it->second;
+  auto op = util::next_id();
+  node.phase = Phase::connecting;
+  node.op = op;
+  node.deadline = now + policy_.connect_timeout;
+  ops_.emplace(op, it->first);
+  deadlines_.emplace(node.deadline, op);
+  ++in_flight_;
+  std::string error;
+  if (!actions_.connect(op, it->first, error)) {
+    ops_.erase(op);
+    deadlines_.erase({node.deadline, op});
+    --in_flight_;
+    node.phase = Phase::idle;
+    node.op = 0;
+    fail_attempt(it, error, now);
+  }
+}
+
+void Reconciler::start_disconnect(Nodes::iterator it, TimePoint now) {
+  Node &node = it->second;
+  auto op = util::next_id();
+  node.phase = Phase::disconnecting;
+  node.op = op;
+  ops_.emplace(op, it->first);
+  std::string error;
+  if (!actions_.disconnect(op, it->first, error)) {
+    ops_.erase(op);
+    node.phase = Phase::idle;
+    node.op = 0;
+    node.last_error = error;
+    actions_.disconnected(it->first, false, error);
+  }
+  (void)now;
+}
+
+void Reconciler::step(TimePoint now) {
+  // Connects that ran out of time count as failed attempts.
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    auto op = deadlines_.begin()->second;
+    actions_.cancel(op);
+    auto timeout = std::to_string(policy_.connect_timeout.count());
+    on_result(op, false, "connect timed out after " + timeout + " ms");
+  }
+  while (in_flight_ < policy_.max_parallel && !waiting_.empty() && waiting_.begin()->first <= now) {
+    auto it = nodes_.find(waiting_.begin()->second);
+    dequeue(it);
+    start_connect(it, now);
+  }
+  std::optional<TimePoint> wake;
+  if (!deadlines_.empty()) wake = deadlines_.begin()->first;
+  if (!waiting_.empty() && in_flight_ < policy_.max_parallel) {
+    auto next = std::max(waiting_.begin()->first, now);
+    wake = wake ? std::min(*wake, next) : next;
+  }
+  actions_.wake_at(wake);
+}
+
+// ---- introspection -------------------------------------------------------------------------
+
+std::vector<NodeStatus> Reconciler::status(TimePoint now) const {
+  std::vector<NodeStatus> out;
+  for (const auto &[name, node] : nodes_) {
+    NodeStatus s{name, NodeState::pending, node.attempts, node.last_error, std::nullopt};
+    if (node.phase == Phase::connecting) s.state = NodeState::connecting;
+    else if (node.phase == Phase::disconnecting || wants_disconnect(node)) s.state = NodeState::disconnecting;
+    else if (node.connected) s.state = NodeState::connected;
+    else if (node.queued && node.next_attempt > now) {
+      s.state = NodeState::backoff;
+      s.retry_in = std::chrono::duration_cast<milliseconds>(node.next_attempt - now);
+    }
+    if (!node.desired && s.state == NodeState::connected) continue;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<std::string> Reconciler::desired() const {
+  std::vector<std::string> out;
+  for (const auto &[name, node] : nodes_)
+    if (node.desired) out.push_back(name);
+  return out;
+}
+
+}  // namespace clusterd::reconcile

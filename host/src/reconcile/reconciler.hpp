@@ -1,0 +1,143 @@
+// The reconciler of one topology: the desired node set (from the strategy) against the
+// connected set (from the transport). It connects what is missing with bounded parallelism,
+// a timeout and jittered exponential backoff, and disconnects only under the topology's
+// policy. Pure logic on an injected clock: the topology feeds events and performs actions.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace clusterd::reconcile {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+using std::chrono::milliseconds;
+
+struct Policy {
+  config::DisconnectPolicy disconnect = config::DisconnectPolicy::never;
+  milliseconds connect_timeout{10'000};
+  std::uint32_t max_parallel = 16;
+  milliseconds backoff_initial{500};
+  milliseconds backoff_max{30'000};
+  // A node that drops sooner than this after connecting counts as a failed attempt (backoff),
+  // so a flapping peer is not hammered.
+  milliseconds stable_after{10'000};
+};
+
+// What the reconciler asks of its topology.
+class Actions {
+ public:
+  virtual ~Actions() = default;
+  // Starts an asynchronous connect/disconnect numbered `op`; false (with `error`) if it could
+  // not even start. Completion comes back through Reconciler::on_result, never inline.
+  virtual bool connect(std::uint64_t op, const std::string &node, std::string &error) = 0;
+  virtual bool disconnect(std::uint64_t op, const std::string &node, std::string &error) = 0;
+  virtual void cancel(std::uint64_t op) = 0;
+  // Call step() at `when` (replaces the previous request); nullopt = nothing is due.
+  virtual void wake_at(std::optional<TimePoint> when) = 0;
+  // Call step() soon (after the current batch of events).
+  virtual void request_step() = 0;
+  // Log hooks (the reconciler itself does no I/O).
+  virtual void connected(const std::string &node) = 0;
+  virtual void connect_failed(const std::string &node, const std::string &error, unsigned attempts,
+                              milliseconds retry_in) = 0;
+  virtual void disconnected(const std::string &node, bool ok, const std::string &error) = 0;
+};
+
+enum class NodeState { pending, connecting, connected, backoff, disconnecting };
+std::string_view to_string(NodeState state);
+
+struct NodeStatus {
+  std::string name;
+  NodeState state;
+  unsigned attempts;
+  std::string last_error;
+  std::optional<milliseconds> retry_in;
+};
+
+class Reconciler {
+ public:
+  Reconciler(Policy policy, Actions &actions, std::uint64_t seed);
+
+  // ---- strategy side ----
+  void set_desired(const std::vector<std::string> &nodes);  // a full, successful round
+  void node_seen(const std::string &node);
+  void node_lost(const std::string &node);
+  // A failed round never shrinks the desired set: only the error is recorded.
+  void discovery_failed(const std::string &reason);
+
+  // ---- transport side ----
+  void set_connected(const std::vector<std::string> &nodes);  // a complete listing
+  void node_up(const std::string &node);
+  void node_down(const std::string &node);
+  void set_local(const std::vector<std::string> &names);  // never connect these
+  void on_result(std::uint64_t op, bool ok, const std::string &error);
+
+  // Starts what is due (connects, timeouts) and re-arms the wake-up. Call on request.
+  void step(TimePoint now);
+
+  // ---- introspection ----
+  std::vector<NodeStatus> status(TimePoint now) const;
+  std::vector<std::string> desired() const;
+  std::optional<TimePoint> last_discovery() const { return last_discovery_; }
+  const std::string &discovery_error() const { return discovery_error_; }
+  std::size_t in_flight() const { return in_flight_; }
+  // The backoff before attempt `attempts + 1` (jittered, within [d/2, d]).
+  milliseconds backoff(unsigned attempts);
+
+  void set_disconnect_policy(config::DisconnectPolicy policy) { policy_.disconnect = policy; }
+
+  // The time source used by event handlers (step() gets it explicitly). Tests set a fake.
+  void set_clock(TimePoint (*now)()) { now_ = now; }
+
+ private:
+  enum class Phase { idle, connecting, disconnecting };
+  struct Node {
+    bool desired = false;
+    bool connected = false;
+    Phase phase = Phase::idle;
+    std::uint64_t op = 0;
+    TimePoint deadline{};
+    TimePoint next_attempt{};
+    TimePoint connected_since{};
+    unsigned attempts = 0;
+    bool queued = false;
+    std::string last_error;
+  };
+  using Nodes = std::map<std::string, Node>;
+
+  void desire(const std::string &name, TimePoint now);
+  void undesire(Nodes::iterator it, TimePoint now);
+  void enqueue(Nodes::iterator it, TimePoint when);
+  void dequeue(Nodes::iterator it);
+  void start_connect(Nodes::iterator it, TimePoint now);
+  void start_disconnect(Nodes::iterator it, TimePoint now);
+  void fail_attempt(Nodes::iterator it, const std::string &error, TimePoint now);
+  void forget_if_unused(Nodes::iterator it);
+  bool wants_disconnect(const Node &node) const;
+
+  Policy policy_;
+  Actions &actions_;
+  std::mt19937_64 random_;
+  TimePoint (*now_)() = [] { return Clock::now(); };
+  Nodes nodes_;
+  std::set<std::pair<TimePoint, std::string>> waiting_;    // due connects, by time
+  std::set<std::pair<TimePoint, std::uint64_t>> deadlines_;  // in-flight connects
+  std::unordered_map<std::uint64_t, std::string> ops_;      // op → node
+  std::set<std::string> connected_;                          // the transport's view
+  std::set<std::string> local_;
+  std::size_t in_flight_ = 0;  // connects only; disconnects are not rate-limited
+  std::optional<TimePoint> last_discovery_;
+  std::string discovery_error_;
+};
+
+}  // namespace clusterd::reconcile

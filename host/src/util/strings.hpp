@@ -1,0 +1,17 @@
+// Small string helpers shared by the config checker, the CLI and the control socket.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace clusterd::util {
+
+std::string join(const std::vector<std::string> &parts, std::string_view separator);
+std::vector<std::string> split(std::string_view text, char separator);
+// The candidate closest to `word` by edit distance, or "" if none is close ("did you mean").
+std::string closest_match(std::string_view word, const std::vector<std::string> &candidates);
+// A node name the daemon accepts: "name@host", both parts non-empty, no whitespace/control.
+bool is_valid_node_name(std::string_view node);
+
+}  // namespace clusterd::util
