@@ -1,1 +1,155 @@
 #include <gtest/gtest.h>
+
+#include "config/config.hpp"
+
+using namespace clusterd::config;
+
+namespace {
+
+ParseResult parse_text(const std::string &text) { return parse(text, "test.toml"); }
+
+// The single problem of a config, as "where: key: message".
+std::string only_problem(const std::string &text) {
+  auto result = parse_text(text);
+  EXPECT_FALSE(result.config);
+  EXPECT_EQ(result.problems.size(), 1u);
+  return result.problems.empty() ? "" : result.problems[0].str();
+}
+
+const char *kValid = R"(
+[clusterd]
+plugin_path = ["/opt/plugins", "/usr/local/lib/clusterd/plugins"]
+log_level = "debug"
+log_format = "json"
+control_socket = "/tmp/c.sock"
+
+[transports.beam]
+plugin = "command"
+connect = ["/bin/true"]
+resync_interval = "5s"
+
+[topologies.example]
+strategy = "Cluster.Strategy.Epmd"
+disconnect = "removed"
+connect_timeout = 2500
+max_parallel = 4
+backoff_initial = "100ms"
+backoff_max = "1m"
+[topologies.example.config]
+hosts = ["a@127.0.0.1"]
+)";
+
+}  // namespace
+
+TEST(Config, ParsesEverySection) {
+  auto result = parse_text(kValid);
+  ASSERT_TRUE(result.config) << (result.problems.empty() ? "" : result.problems[0].str());
+  const auto &c = *result.config;
+  EXPECT_EQ(c.settings.plugin_path.size(), 2u);
+  EXPECT_EQ(c.settings.log_level, "debug");
+  EXPECT_EQ(c.settings.log_format, "json");
+  EXPECT_EQ(c.settings.control_socket, "/tmp/c.sock");
+  ASSERT_EQ(c.transports.size(), 1u);
+  EXPECT_EQ(c.transports[0].plugin, "command");
+  EXPECT_EQ(c.transports[0].resync_interval.count(), 5000);
+  EXPECT_TRUE(c.transports[0].options.contains("connect"));
+  EXPECT_FALSE(c.transports[0].options.contains("plugin"));
+  ASSERT_EQ(c.topologies.size(), 1u);
+  const auto &t = c.topologies[0];
+  EXPECT_EQ(t.strategy, "Cluster.Strategy.Epmd");
+  EXPECT_EQ(t.transport, "beam");  // the only transport is the default
+  EXPECT_EQ(t.disconnect, DisconnectPolicy::removed);
+  EXPECT_EQ(t.connect_timeout.count(), 2500);
+  EXPECT_EQ(t.max_parallel, 4u);
+  EXPECT_EQ(t.backoff_initial.count(), 100);
+  EXPECT_EQ(t.backoff_max.count(), 60000);
+  EXPECT_TRUE(t.options.contains("hosts"));
+  EXPECT_EQ(t.config_where, "test.toml:20:1");
+}
+
+TEST(Config, EmbeddedDefaultIsValid) {
+  auto result = parse(embedded_default(), "<embedded>");
+  EXPECT_TRUE(result.config) << (result.problems.empty() ? "" : result.problems[0].str());
+}
+
+TEST(Config, SyntaxErrorNamesLineAndColumn) {
+  auto problem = only_problem("[clusterd]\nlog_level = \"info\"\nbroken = = 1\n");
+  EXPECT_EQ(problem.rfind("test.toml:3:", 0), 0u) << problem;
+}
+
+TEST(Config, UnknownKeysAreErrorsWithPosition) {
+  EXPECT_EQ(only_problem("[clusterd]\nlog_levle = \"info\"\n"),
+            "test.toml:2:13: clusterd.log_levle: unknown key (known here: plugin_path, log_level, "
+            "log_format, control_socket)");
+  EXPECT_NE(only_problem("[clusterdd]\n").find("clusterdd: unknown key"), std::string::npos);
+  auto topo = only_problem(
+      "[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\nstrateg = \"y\"\n");
+  EXPECT_NE(topo.find("test.toml:5:11: topologies.a.strateg: unknown key"), std::string::npos) << topo;
+}
+
+TEST(Config, TypeAndValueErrors) {
+  EXPECT_NE(only_problem("[clusterd]\nlog_level = 3\n").find("clusterd.log_level: expected a string"),
+            std::string::npos);
+  EXPECT_NE(only_problem("[clusterd]\nlog_level = \"loud\"\n").find("expected one of trace"), std::string::npos);
+  EXPECT_NE(only_problem("[clusterd]\nlog_format = \"xml\"\n").find("expected \"text\" or \"json\""),
+            std::string::npos);
+  EXPECT_NE(only_problem("[clusterd]\nplugin_path = [1]\n").find("expected an array of strings"),
+            std::string::npos);
+  const std::string base = "[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\n";
+  EXPECT_NE(only_problem(base + "disconnect = \"sometimes\"\n").find("topologies.a.disconnect: expected \"never\" or \"removed\""),
+            std::string::npos);
+  EXPECT_NE(only_problem(base + "connect_timeout = \"soon\"\n").find("topologies.a.connect_timeout: expected a duration"),
+            std::string::npos);
+  EXPECT_NE(only_problem(base + "connect_timeout = 0\n").find("greater than zero"), std::string::npos);
+  EXPECT_NE(only_problem(base + "max_parallel = 0\n").find("from 1 to 4096"), std::string::npos);
+  EXPECT_NE(only_problem(base + "config = 5\n").find("topologies.a.config: expected a table"), std::string::npos);
+  EXPECT_NE(only_problem(base + "backoff_initial = \"10s\"\nbackoff_max = \"1s\"\n").find("must not be shorter"),
+            std::string::npos);
+  EXPECT_NE(only_problem("[transports.t]\nplugin = \"x\"\nresync_interval = \"often\"\n").find("resync_interval"),
+            std::string::npos);
+}
+
+TEST(Config, MissingRequiredKeys) {
+  EXPECT_NE(only_problem("[transports.t]\nconnect = []\n").find("transports.t: missing required key 'plugin'"),
+            std::string::npos);
+  EXPECT_NE(only_problem("[transports.t]\nplugin = \"x\"\n[topologies.a]\n").find("topologies.a: missing required key 'strategy'"),
+            std::string::npos);
+}
+
+TEST(Config, TransportResolution) {
+  EXPECT_NE(only_problem("[topologies.a]\nstrategy = \"epmd\"\n").find("no transport is defined"), std::string::npos);
+  EXPECT_NE(only_problem("[transports.t]\nplugin = \"x\"\n[transports.u]\nplugin = \"y\"\n"
+                         "[topologies.a]\nstrategy = \"epmd\"\n")
+                .find("several transports are defined"),
+            std::string::npos);
+  EXPECT_NE(only_problem("[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\ntransport = \"nope\"\n")
+                .find("no transport named 'nope'"),
+            std::string::npos);
+}
+
+TEST(Config, BadNames) {
+  EXPECT_NE(only_problem("[transports.\"a b\"]\nplugin = \"x\"\n").find("names may use"), std::string::npos);
+}
+
+TEST(Config, FingerprintsTrackChanges) {
+  std::string base = "[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\n"
+                     "[topologies.b]\nstrategy = \"epmd\"\n";
+  auto one = parse_text(base);
+  auto same = parse_text("# a comment moves nothing\n" + base);
+  auto changed = parse_text(base + "[topologies.b.config]\nhosts = [\"x@y\"]\n");
+  ASSERT_TRUE(one.config && same.config && changed.config);
+  EXPECT_EQ(one.config->topologies[0].fingerprint, same.config->topologies[0].fingerprint);
+  EXPECT_EQ(one.config->topologies[0].fingerprint, changed.config->topologies[0].fingerprint);
+  EXPECT_NE(one.config->topologies[1].fingerprint, changed.config->topologies[1].fingerprint);
+  // A transport change changes every topology that uses it.
+  auto transport_changed = parse_text("[transports.t]\nplugin = \"x\"\nconnect = [\"a\"]\n"
+                                      "[topologies.a]\nstrategy = \"epmd\"\n");
+  ASSERT_TRUE(transport_changed.config);
+  EXPECT_NE(one.config->topologies[0].fingerprint, transport_changed.config->topologies[0].fingerprint);
+}
+
+TEST(Config, UnreadableFile) {
+  auto result = parse_file("/nonexistent/clusterd.toml");
+  ASSERT_EQ(result.problems.size(), 1u);
+  EXPECT_NE(result.problems[0].str().find("/nonexistent/clusterd.toml: cannot read"), std::string::npos);
+}

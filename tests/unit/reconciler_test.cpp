@@ -1,1 +1,282 @@
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+#include "reconcile/reconciler.hpp"
+
+using namespace clusterd::reconcile;
+using clusterd::config::DisconnectPolicy;
+using namespace std::chrono_literals;
+
+namespace {
+
+TimePoint g_now = TimePoint{} + 1000h;  // the fake clock
+TimePoint fake_now() { return g_now; }
+
+// Records what the reconciler asks for; the test completes operations by hand.
+struct FakeTransport : Actions {
+  std::map<std::uint64_t, std::string> connects, disconnects;  // in flight
+  std::vector<std::string> connect_log, disconnect_log;
+  std::vector<std::uint64_t> cancelled;
+  std::optional<TimePoint> wake;
+  int step_requests = 0;
+  bool refuse = false;
+
+  bool connect(std::uint64_t op, const std::string &node, std::string &error) override {
+    if (refuse) return error = "refused at once", false;
+    connects[op] = node;
+    connect_log.push_back(node);
+    return true;
+  }
+  bool disconnect(std::uint64_t op, const std::string &node, std::string &) override {
+    disconnects[op] = node;
+    disconnect_log.push_back(node);
+    return true;
+  }
+  void cancel(std::uint64_t op) override { cancelled.push_back(op), connects.erase(op); }
+  void wake_at(std::optional<TimePoint> when) override { wake = when; }
+  void request_step() override { ++step_requests; }
+  void connected(const std::string &) override {}
+  void connect_failed(const std::string &, const std::string &, unsigned, std::chrono::milliseconds) override {}
+  void disconnected(const std::string &, bool, const std::string &) override {}
+
+  std::uint64_t op_for(const std::string &node) const {
+    for (const auto &[op, n] : connects)
+      if (n == node) return op;
+    return 0;
+  }
+};
+
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  ReconcilerTest() : reconciler(make_policy(), fake, 42) { reconciler.set_clock(fake_now); }
+  static Policy make_policy() {
+    Policy p;
+    p.max_parallel = 2;
+    p.connect_timeout = 5s;
+    p.backoff_initial = 1s;
+    p.backoff_max = 8s;
+    return p;
+  }
+  void step() { reconciler.step(g_now); }
+  std::string state_of(const std::string &node) {
+    for (const auto &s : reconciler.status(g_now))
+      if (s.name == node) return std::string(to_string(s.state));
+    return "absent";
+  }
+  void complete(const std::string &node, bool ok, const std::string &error = "") {
+    auto op = fake.op_for(node);
+    ASSERT_NE(op, 0u) << node << " has no connect in flight";
+    fake.connects.erase(op);
+    reconciler.on_result(op, ok, error);
+  }
+
+  FakeTransport fake;
+  Reconciler reconciler;
+};
+
+}  // namespace
+
+TEST_F(ReconcilerTest, ConnectsMissingNodesWithBoundedParallelism) {
+  reconciler.set_desired({"a@h", "b@h", "c@h"});
+  EXPECT_GT(fake.step_requests, 0);
+  step();
+  EXPECT_EQ(fake.connects.size(), 2u);  // max_parallel
+  EXPECT_EQ(reconciler.in_flight(), 2u);
+  complete(fake.connect_log[0], true);
+  step();
+  EXPECT_EQ(fake.connect_log.size(), 3u);  // a slot freed: the third starts
+  for (auto node : {"a@h", "b@h", "c@h"}) {
+    if (fake.op_for(node)) complete(node, true);
+  }
+  step();
+  for (auto node : {"a@h", "b@h", "c@h"}) EXPECT_EQ(state_of(node), "connected") << node;
+  EXPECT_EQ(fake.connect_log.size(), 3u);
+  EXPECT_FALSE(fake.wake);  // nothing due: no wake-up
+}
+
+TEST_F(ReconcilerTest, AlreadyConnectedAndLocalNodesAreNotConnected) {
+  reconciler.set_local({"me@h"});
+  reconciler.set_connected({"a@h"});
+  reconciler.set_desired({"a@h", "me@h", "b@h"});
+  step();
+  EXPECT_EQ(fake.connect_log, std::vector<std::string>{"b@h"});
+  EXPECT_EQ(state_of("a@h"), "connected");
+  EXPECT_EQ(state_of("me@h"), "absent");
+}
+
+TEST_F(ReconcilerTest, FailedConnectsBackOffExponentiallyWithJitter) {
+  reconciler.set_desired({"a@h"});
+  step();
+  std::vector<std::chrono::milliseconds> delays;
+  for (int attempt = 1; attempt <= 6; ++attempt) {
+    complete("a@h", false, "unreachable");
+    EXPECT_EQ(state_of("a@h"), "backoff");
+    ASSERT_TRUE(fake.wake);
+    step();
+    auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(*fake.wake - g_now);
+    delays.push_back(delay);
+    // Equal jitter: within [d/2, d], d = 1s doubling up to 8s.
+    auto full = std::min<std::int64_t>(1000LL << (attempt - 1), 8000);
+    EXPECT_GE(delay.count(), full / 2) << "attempt " << attempt;
+    EXPECT_LE(delay.count(), full) << "attempt " << attempt;
+    g_now += delay - 1ms;
+    step();
+    EXPECT_EQ(fake.connects.size(), 0u) << "retried too early";
+    g_now += 1ms;
+    step();
+    EXPECT_EQ(fake.connects.size(), 1u) << "not retried when due";
+  }
+  auto status = reconciler.status(g_now);
+  EXPECT_EQ(status[0].attempts, 6u);
+  EXPECT_EQ(status[0].last_error, "unreachable");
+  complete("a@h", true);
+  EXPECT_EQ(reconciler.status(g_now)[0].attempts, 0u);
+}
+
+TEST_F(ReconcilerTest, JitterStaysInBoundsOverManyDraws) {
+  for (unsigned attempts = 1; attempts <= 10; ++attempts) {
+    auto full = std::min<std::int64_t>(1000LL << std::min(attempts - 1, 20u), 8000);
+    std::int64_t lo = full, hi = 0;
+    for (int i = 0; i < 500; ++i) {
+      auto d = reconciler.backoff(attempts).count();
+      lo = std::min(lo, d), hi = std::max(hi, d);
+    }
+    EXPECT_GE(lo, full / 2);
+    EXPECT_LE(hi, full);
+    EXPECT_LT(lo, hi) << "no jitter at attempt " << attempts;
+  }
+}
+
+TEST_F(ReconcilerTest, SlowConnectsTimeOutAndAreCancelled) {
+  reconciler.set_desired({"a@h"});
+  step();
+  auto op = fake.op_for("a@h");
+  ASSERT_TRUE(fake.wake);
+  EXPECT_EQ(*fake.wake, g_now + 5s);
+  g_now += 5s;
+  step();
+  EXPECT_EQ(fake.cancelled, std::vector<std::uint64_t>{op});
+  EXPECT_EQ(state_of("a@h"), "backoff");
+  EXPECT_NE(reconciler.status(g_now)[0].last_error.find("timed out"), std::string::npos);
+  reconciler.on_result(op, true, "");  // a late completion of the cancelled op is ignored
+  EXPECT_EQ(state_of("a@h"), "backoff");
+}
+
+TEST_F(ReconcilerTest, SynchronousRefusalCountsAsAFailedAttempt) {
+  fake.refuse = true;
+  reconciler.set_desired({"a@h"});
+  step();
+  EXPECT_EQ(state_of("a@h"), "backoff");
+  EXPECT_EQ(reconciler.status(g_now)[0].last_error, "refused at once");
+  EXPECT_EQ(reconciler.in_flight(), 0u);
+}
+
+TEST_F(ReconcilerTest, NeverPolicyKeepsConnectionsOfRemovedNodes) {
+  reconciler.set_desired({"a@h", "b@h"});
+  step();
+  complete("a@h", true);
+  complete("b@h", true);
+  reconciler.set_desired({"a@h"});
+  step();
+  EXPECT_TRUE(fake.disconnect_log.empty());
+  EXPECT_EQ(state_of("b@h"), "absent");
+}
+
+TEST_F(ReconcilerTest, RemovedPolicyDisconnectsOnlyWhatLeftDiscovery) {
+  reconciler.set_disconnect_policy(DisconnectPolicy::removed);
+  reconciler.set_connected({"other@h"});  // connected by someone else: never ours to cut
+  reconciler.set_desired({"a@h", "b@h"});
+  step();
+  complete("a@h", true);
+  complete("b@h", true);
+  reconciler.set_desired({"a@h"});
+  EXPECT_EQ(fake.disconnect_log, std::vector<std::string>{"b@h"});
+  EXPECT_EQ(state_of("b@h"), "disconnecting");
+  reconciler.on_result(fake.disconnects.begin()->first, true, "");
+  EXPECT_EQ(state_of("b@h"), "absent");
+  reconciler.set_desired({});
+  EXPECT_EQ(fake.disconnect_log, (std::vector<std::string>{"b@h", "a@h"}));
+}
+
+TEST_F(ReconcilerTest, RemovedWhileConnectingIsDisconnectedOnceConnected) {
+  reconciler.set_disconnect_policy(DisconnectPolicy::removed);
+  reconciler.set_desired({"a@h"});
+  step();
+  reconciler.set_desired({});
+  EXPECT_TRUE(fake.disconnect_log.empty());
+  complete("a@h", true);
+  EXPECT_EQ(fake.disconnect_log, std::vector<std::string>{"a@h"});
+}
+
+TEST_F(ReconcilerTest, FailedDiscoveryNeverShrinksTheDesiredSet) {
+  reconciler.set_disconnect_policy(DisconnectPolicy::removed);
+  reconciler.set_desired({"a@h", "b@h"});
+  step();
+  complete("a@h", true);
+  complete("b@h", true);
+  reconciler.discovery_failed("403 Forbidden");
+  step();
+  EXPECT_EQ(reconciler.desired(), (std::vector<std::string>{"a@h", "b@h"}));
+  EXPECT_TRUE(fake.disconnect_log.empty());
+  EXPECT_EQ(reconciler.discovery_error(), "403 Forbidden");
+  reconciler.set_desired({"a@h", "b@h"});
+  EXPECT_EQ(reconciler.discovery_error(), "");
+}
+
+TEST_F(ReconcilerTest, NodeDownIsRetriedAtOnceWhenItWasStable) {
+  reconciler.set_desired({"a@h"});
+  step();
+  complete("a@h", true);
+  g_now += 1h;
+  reconciler.node_down("a@h");
+  step();
+  EXPECT_EQ(fake.connect_log.size(), 2u);
+  EXPECT_EQ(state_of("a@h"), "connecting");
+}
+
+TEST_F(ReconcilerTest, FlappingNodeBacksOff) {
+  reconciler.set_desired({"a@h"});
+  step();
+  complete("a@h", true);
+  g_now += 100ms;
+  reconciler.node_down("a@h");
+  step();
+  EXPECT_EQ(fake.connect_log.size(), 1u);
+  EXPECT_EQ(state_of("a@h"), "backoff");
+}
+
+TEST_F(ReconcilerTest, ListingDiffsBecomeUpAndDownEvents) {
+  reconciler.set_desired({"a@h", "b@h"});
+  reconciler.set_connected({"a@h", "b@h"});
+  step();
+  EXPECT_TRUE(fake.connect_log.empty());
+  g_now += 1h;
+  reconciler.set_connected({"a@h"});
+  step();
+  EXPECT_EQ(fake.connect_log, std::vector<std::string>{"b@h"});
+}
+
+TEST_F(ReconcilerTest, EventStyleStrategies) {
+  reconciler.set_disconnect_policy(DisconnectPolicy::removed);
+  reconciler.node_seen("a@h");
+  step();
+  complete("a@h", true);
+  EXPECT_EQ(state_of("a@h"), "connected");
+  reconciler.node_lost("a@h");
+  EXPECT_EQ(fake.disconnect_log, std::vector<std::string>{"a@h"});
+}
+
+TEST_F(ReconcilerTest, TenThousandNodeChangeIsLinearish) {
+  Policy p = make_policy();
+  p.max_parallel = 100000;
+  FakeTransport big;
+  Reconciler r(p, big, 1);
+  r.set_clock(fake_now);
+  std::vector<std::string> nodes;
+  for (int i = 0; i < 10000; ++i) nodes.push_back("n" + std::to_string(i) + "@h");
+  r.set_desired(nodes);
+  r.step(g_now);
+  EXPECT_EQ(big.connects.size(), 10000u);
+}
