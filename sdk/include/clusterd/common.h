@@ -33,7 +33,7 @@
 /* True when the struct behind `ptr` (of type `type`, first field `struct_size`) was produced
  * by a peer new enough to have `field`. Check this before reading any field added after 1.0. */
 #define CLUSTERD_STRUCT_HAS(ptr, type, field) \
-  ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
+  ((ptr)->struct_size >= offsetof(type, field) + sizeof((ptr)->field))
 
 /* Status codes: 0 is success, negative values are errors. Positive values are reserved.
  * A reader must treat an unknown negative value as CLUSTERD_E_GENERIC. */

@@ -75,8 +75,10 @@ typedef struct clusterd_loader_info {
   const char *library_path; /* the file this library was loaded from */
 } clusterd_loader_info_t;
 
-/* The single symbol a plugin library exports, named CLUSTERD_ENTRY_SYMBOL. The host reads
- * struct_size, abi_major and abi_minor before it calls anything. */
+/* The single symbol a plugin library exports, named CLUSTERD_ENTRY_SYMBOL. Before it calls
+ * anything the host checks, in this order: struct_size covers everything up to and including
+ * get_descriptor (else the library is rejected), abi_major == the host's major, abi_minor <=
+ * the host's minor. */
 typedef struct clusterd_plugin_entry {
   uint32_t struct_size;
   uint32_t abi_major;  /* CLUSTERD_ABI_MAJOR the plugin was built against */

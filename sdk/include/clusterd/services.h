@@ -90,7 +90,7 @@ typedef void(CLUSTERD_ABI *clusterd_http_done_fn)(void *user_data, clusterd_id_t
 /* Streaming body chunks (for watch APIs). Return 0 to go on, non-zero to abort the request,
  * which then completes with CLUSTERD_E_CANCELLED. */
 typedef int32_t(CLUSTERD_ABI *clusterd_http_data_fn)(void *user_data, clusterd_id_t request_id,
-                                                     const char *data, size_t length);
+                                                     const char *data, uint64_t length);
 
 typedef struct clusterd_http_request {
   uint32_t struct_size;
@@ -101,7 +101,7 @@ typedef struct clusterd_http_request {
   uint32_t header_count;
   uint32_t reserved;
   const char *body;            /* request body, may be NULL */
-  size_t body_length;
+  uint64_t body_length;
   uint64_t timeout_ms;         /* whole request; 0 = the host default (30 s); for streams
                                   this bounds the time with no data at all */
   const char *ca_file;         /* PEM bundle to verify against; NULL = system store */
@@ -118,7 +118,7 @@ struct clusterd_http_response {
   uint32_t header_count;
   const char *const *headers;  /* "Name: value" lines of the final response */
   const char *body;            /* the buffered body (NUL-terminated), "" when streamed */
-  size_t body_length;
+  uint64_t body_length;
   const char *error;           /* why status != OK (names the URL's host), or "" */
 };
 
@@ -155,6 +155,7 @@ typedef struct clusterd_dns_record {
   uint16_t weight;         /* SRV only */
   uint16_t port;           /* SRV only */
   uint16_t reserved;
+  uint32_t reserved2;      /* explicit padding: 0 */
   const char *address;     /* A / AAAA: the address as text (IPv6 in compressed form) */
   const char *target;      /* SRV: the target host name, without the trailing dot */
 } clusterd_dns_record_t;

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what clusterd needs to build, test and run its demo on Debian bookworm (as root).
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config git python3 clang-format
+  libboost1.81-dev libtomlplusplus-dev libspdlog-dev libcurl4-openssl-dev nlohmann-json3-dev
+  libc-ares-dev libssl-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
+  erlang-base erlang-dev dnsmasq-base openssl iproute2 procps binutils
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds, and runs every test: once normally, once under ASan+UBSan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/build.sh build
+(cd build && ctest --output-on-failure -j 2 --timeout 300)
+bash scripts/build.sh build-asan -DCLUSTERD_SANITIZE=ON -DCLUSTERD_BUILD_BENCH=OFF
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+   ctest --output-on-failure -j 2 --timeout 300)

@@ -1,0 +1,2 @@
+/* macro_usage.c compiled as C++. */
+#include "macro_usage.c"
