@@ -117,8 +117,8 @@ struct FakeHost {
     fd_svc.unwatch = [](const clusterd_host_t *h, clusterd_id_t id) { self(h)->cancel(id); };
 
     work_svc.struct_size = sizeof work_svc;
-    work_svc.submit = [](const clusterd_host_t *h, clusterd_work_fn work, clusterd_work_done_fn done,
-                         void *ud, clusterd_id_t *out) -> Status {
+    work_svc.submit = [](const clusterd_host_t *h, clusterd_work_fn work,
+                         clusterd_work_done_fn done, void *ud, clusterd_id_t *out) -> Status {
       Reg r;
       r.work = work;
       r.work_done = done;
@@ -310,7 +310,8 @@ struct FakeConfig {
       return get<std::vector<std::string>>(
           c, k, [&](const std::vector<std::string> &v) { *out = static_cast<uint32_t>(v.size()); });
     };
-    view.get_list_item = [](const clusterd_config_t *c, const char *k, uint32_t i, const char **out) {
+    view.get_list_item = [](const clusterd_config_t *c, const char *k, uint32_t i,
+                            const char **out) {
       return get<std::vector<std::string>>(c, k, [&](const std::vector<std::string> &v) {
         *out = i < v.size() ? v[i].c_str() : nullptr;
       });
@@ -352,11 +353,16 @@ enum class Throw { kNone, kError, kStd, kInt, kBadAlloc };
 
 [[noreturn]] void do_throw(Throw t) {
   switch (t) {
-    case Throw::kError: throw clusterd::Error(CLUSTERD_E_CONFIG, "bad hosts");
-    case Throw::kStd: throw std::runtime_error("std failure");
-    case Throw::kBadAlloc: throw std::bad_alloc();
-    case Throw::kInt: throw 42;
-    case Throw::kNone: break;
+    case Throw::kError:
+      throw clusterd::Error(CLUSTERD_E_CONFIG, "bad hosts");
+    case Throw::kStd:
+      throw std::runtime_error("std failure");
+    case Throw::kBadAlloc:
+      throw std::bad_alloc();
+    case Throw::kInt:
+      throw 42;
+    case Throw::kNone:
+      break;
   }
   throw 0;
 }
@@ -370,7 +376,7 @@ class TestStrategy final : public clusterd::Strategy {
   static constexpr const char *kAliases[] = {"Test.Strategy", "Elixir.Test.Strategy"};
   static constexpr clusterd_option_t kOptions[] = {
       clusterd::option::required(clusterd::option::string_list("nodes", "Nodes to report")),
-      clusterd::option::duration("interval", "How often", "5s"),
+      clusterd::option::duration("interval", "How often", "\"5s\""),
       clusterd::option::secret(clusterd::option::string("token", "API token")),
       clusterd::option::choices(clusterd::option::string("mode", "Mode", "\"ip\""), "ip|dns"),
   };
@@ -444,6 +450,20 @@ class ConnectOnlyTransport final : public clusterd::Transport {
   void disconnect(Id op, std::string_view) override { complete(op, CLUSTERD_OK); }
 };
 
+// Overrides declared private (a common style) are still detected.
+class PrivateOverrides final : public clusterd::Transport {
+ public:
+  static constexpr const char *kName = "private_overrides";
+  static constexpr const char *kVersion = "1.0.0";
+
+ private:
+  void connect(Id op, std::string_view) override { complete(op, CLUSTERD_OK); }
+  void disconnect(Id op, std::string_view) override { complete(op, CLUSTERD_OK); }
+  void list_nodes(Id op) override { complete_list(op, CLUSTERD_OK, {}, {}); }
+  std::optional<std::string> local_node() override { return "private@h"; }
+};
+static_assert(clusterd::detail::Exporter<PrivateOverrides>::kTransportInterface.cancel == nullptr);
+
 using StrategyExport = clusterd::detail::Exporter<TestStrategy>;
 using TransportExport = clusterd::detail::Exporter<TestTransport>;
 
@@ -505,7 +525,7 @@ TEST(PluginHppDescriptor, OptionsAreEmittedAsDeclared) {
   EXPECT_EQ(d.options[0].default_value, nullptr);
   EXPECT_STREQ(d.options[0].description, "Nodes to report");
   EXPECT_EQ(d.options[1].type, static_cast<uint32_t>(CLUSTERD_OPT_DURATION));
-  EXPECT_STREQ(d.options[1].default_value, "5s");
+  EXPECT_STREQ(d.options[1].default_value, "\"5s\"");
   EXPECT_EQ(d.options[1].flags, 0u);
   EXPECT_EQ(d.options[2].flags, CLUSTERD_OPT_SECRET);
   EXPECT_STREQ(d.options[3].choices, "ip|dns");
@@ -524,18 +544,26 @@ TEST(PluginHppDescriptor, DefaultsForOptionalMembers) {
 }
 
 TEST(PluginHppDescriptor, OptionHelpersAreConstantExpressions) {
-  constexpr clusterd_option_t o =
-      clusterd::option::secret(clusterd::option::required(clusterd::option::integer("port", "Port")));
+  constexpr clusterd_option_t o = clusterd::option::secret(
+      clusterd::option::required(clusterd::option::integer("port", "Port")));
   static_assert(o.flags == (CLUSTERD_OPT_REQUIRED | CLUSTERD_OPT_SECRET));
   static_assert(o.type == CLUSTERD_OPT_INT);
   static_assert(clusterd::detail::is_snake_name("k8s_api_2"));
   static_assert(!clusterd::detail::is_snake_name("Bad-Name"));
   static_assert(!clusterd::detail::is_snake_name(""));
-  constexpr clusterd_option_t dup[] = {clusterd::option::string("a", "x"), clusterd::option::string("a", "y")};
+  constexpr clusterd_option_t dup[] = {clusterd::option::string("a", "x"),
+                                       clusterd::option::string("a", "y")};
   static_assert(!clusterd::detail::options_valid(dup));
   constexpr clusterd_option_t req_default[] = {
       clusterd::option::required(clusterd::option::string("a", "x", "\"v\""))};
   static_assert(!clusterd::detail::options_valid(req_default));
+  constexpr clusterd_option_t secret_file[] = {
+      clusterd::option::secret(clusterd::option::string("token", "x")),
+      clusterd::option::string("token_file", "y")};
+  static_assert(!clusterd::detail::options_valid(secret_file));
+  constexpr clusterd_option_t plain_file[] = {clusterd::option::string("token", "x"),
+                                              clusterd::option::string("token_file", "y")};
+  static_assert(clusterd::detail::options_valid(plain_file));
   EXPECT_EQ(o.struct_size, sizeof(clusterd_option_t));
 }
 
@@ -559,6 +587,15 @@ TEST(PluginHppDescriptor, OptionalOperationsAreNullUnlessOverridden) {
   EXPECT_EQ(c->list_nodes, nullptr);
   EXPECT_EQ(c->cancel, nullptr);
   EXPECT_EQ(c->local_node, nullptr);
+
+  Instance<PrivateOverrides> priv(host);
+  const auto *pi = priv.iface<clusterd_transport_t>(CLUSTERD_INTERFACE_TRANSPORT);
+  EXPECT_NE(pi->list_nodes, nullptr);
+  EXPECT_EQ(pi->cancel, nullptr);
+  ASSERT_NE(pi->local_node, nullptr);
+  EXPECT_STREQ(pi->local_node(priv.raw), "private@h");
+  EXPECT_EQ(pi->list_nodes(priv.raw, 3), CLUSTERD_OK);
+  EXPECT_EQ(host.events.back(), "list 3 0 (null)");
 
   Instance<MinimalStrategy> minimal(host);
   const auto *s = minimal.iface<clusterd_strategy_t>(CLUSTERD_INTERFACE_STRATEGY);
@@ -912,7 +949,8 @@ TEST(PluginHppTimer, RefusalThrowsAndLeaksNothing) {
 TEST(PluginHppTimer, CallbackExceptionIsLoggedNotPropagated) {
   FakeHost fake;
   clusterd::Host host(&fake.table);
-  clusterd::Timer t = clusterd::Timer::every(host, milliseconds(1), [] { throw std::runtime_error("boom"); });
+  clusterd::Timer t =
+      clusterd::Timer::every(host, milliseconds(1), [] { throw std::runtime_error("boom"); });
   fake.fire_timer(t.id());
   EXPECT_TRUE(t.active());
   ASSERT_TRUE(fake.any_error_logged());
@@ -931,7 +969,7 @@ TEST(PluginHppTimer, AfterStopHandlesOnlyFreeMemory) {
     p.raw->stop(p.raw);
     EXPECT_TRUE(fake.cancelled.empty());
     fake.regs.clear();  // what the host does with leftovers after stop()
-  }  // destroy: the Timer member must not call the host any more
+  }                     // destroy: the Timer member must not call the host any more
   TestStrategy::keep_timer_on_stop = false;
   EXPECT_TRUE(fake.cancelled.empty());
 }
@@ -940,7 +978,8 @@ TEST(PluginHppFdWatch, WatchModifyAndReset) {
   FakeHost fake;
   clusterd::Host host(&fake.table);
   std::vector<uint32_t> seen;
-  clusterd::FdWatch w = clusterd::FdWatch::watch(host, 5, CLUSTERD_FD_READ, [&](uint32_t ev) { seen.push_back(ev); });
+  clusterd::FdWatch w =
+      clusterd::FdWatch::watch(host, 5, CLUSTERD_FD_READ, [&](uint32_t ev) { seen.push_back(ev); });
   const Id id = w.id();
   EXPECT_EQ(w.fd(), 5);
   EXPECT_EQ(fake.regs[id].events, CLUSTERD_FD_READ);
@@ -971,11 +1010,12 @@ TEST(PluginHppWork, RunsThenCompletes) {
   clusterd::Host host(&fake.table);
   int result = 0;
   bool done = false;
-  clusterd::Work w = clusterd::Work::submit(host, [&] { result = 42; },
-                                            [&](std::exception_ptr e) {
-                                              EXPECT_EQ(e, nullptr);
-                                              done = true;
-                                            });
+  clusterd::Work w = clusterd::Work::submit(
+      host, [&] { result = 42; },
+      [&](std::exception_ptr e) {
+        EXPECT_EQ(e, nullptr);
+        done = true;
+      });
   const FakeHost::Reg r = fake.regs.at(w.id());
   r.work(r.user_data);  // the pool thread
   r.work_done(r.user_data, w.id());
@@ -988,14 +1028,15 @@ TEST(PluginHppWork, ExceptionsReachDone) {
   FakeHost fake;
   clusterd::Host host(&fake.table);
   std::string message;
-  clusterd::Work w = clusterd::Work::submit(host, [] { throw std::runtime_error("disk on fire"); },
-                                            [&](std::exception_ptr e) {
-                                              try {
-                                                std::rethrow_exception(e);
-                                              } catch (const std::exception &x) {
-                                                message = x.what();
-                                              }
-                                            });
+  clusterd::Work w = clusterd::Work::submit(
+      host, [] { throw std::runtime_error("disk on fire"); },
+      [&](std::exception_ptr e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception &x) {
+          message = x.what();
+        }
+      });
   const Id id = w.id();
   const FakeHost::Reg r = fake.regs.at(id);
   r.work(r.user_data);
@@ -1007,7 +1048,8 @@ TEST(PluginHppWork, CancelBeforeStartFreesAtOnce) {
   FakeHost fake;
   clusterd::Host host(&fake.table);
   auto token = std::make_shared<int>(0);
-  clusterd::Work w = clusterd::Work::submit(host, [token] {}, [token](std::exception_ptr) {});
+  clusterd::Work w = clusterd::Work::submit(
+      host, [token] {}, [token](std::exception_ptr) {});
   const Id id = w.id();
   w.reset();
   EXPECT_EQ(fake.cancelled, std::vector<Id>{id});
@@ -1021,7 +1063,8 @@ TEST(PluginHppWork, CancelWhileRunningKeepsStateUntilSafe) {
   void *ud = nullptr;
   {
     clusterd::Host host(&fake.table);
-    clusterd::Work w = clusterd::Work::submit(host, [token] {}, [](std::exception_ptr) {});
+    clusterd::Work w = clusterd::Work::submit(
+        host, [token] {}, [](std::exception_ptr) {});
     run = fake.regs.at(w.id()).work;
     ud = fake.regs.at(w.id()).user_data;
     fake.work_cancel_result = CLUSTERD_E_AGAIN;  // "work is running"
@@ -1047,17 +1090,19 @@ TEST(PluginHppHttp, RequestIsMirroredAndResponseViewed) {
       .insecure_skip_verify();
   int status = 0;
   std::string body, ctype;
-  clusterd::HttpCall call = clusterd::HttpCall::start(host, req, [&](const clusterd::HttpResponse &r) {
-    status = r.http_status();
-    body = std::string(r.body());
-    ctype = std::string(r.header("content-type").value_or("none"));
-    EXPECT_TRUE(r.ok());
-  });
+  clusterd::HttpCall call =
+      clusterd::HttpCall::start(host, req, [&](const clusterd::HttpResponse &r) {
+        status = r.http_status();
+        body = std::string(r.body());
+        ctype = std::string(r.header("content-type").value_or("none"));
+        EXPECT_TRUE(r.ok());
+      });
   const Id id = call.id();
   const FakeHost::Reg r = fake.regs.at(id);
   EXPECT_EQ(r.method, "POST");
   EXPECT_EQ(r.url, "https://10.0.0.1/api/v1/pods");
-  EXPECT_EQ(r.headers, (std::vector<std::string>{"Accept: application/json", "Authorization: Bearer x"}));
+  EXPECT_EQ(r.headers,
+            (std::vector<std::string>{"Accept: application/json", "Authorization: Bearer x"}));
   EXPECT_EQ(r.body, "{}");
   EXPECT_EQ(r.timeout_ms, 5000u);
   EXPECT_EQ(r.ca_file, "/etc/ca.pem");
@@ -1114,8 +1159,8 @@ TEST(PluginHppDns, RecordsAreSteppedByTheirStructSize) {
   clusterd::Host host(&fake.table);
   clusterd::DnsResult got;
   clusterd::DnsQuery q = clusterd::DnsQuery::resolve(
-      host, CLUSTERD_DNS_SRV, "_erlang._tcp.example", [&](const clusterd::DnsResult &r) { got = r; },
-      "10.0.0.53:53", milliseconds(750));
+      host, CLUSTERD_DNS_SRV, "_erlang._tcp.example",
+      [&](const clusterd::DnsResult &r) { got = r; }, "10.0.0.53:53", milliseconds(750));
   const Id id = q.id();
   const FakeHost::Reg reg = fake.regs.at(id);
   EXPECT_EQ(reg.name, "_erlang._tcp.example");
@@ -1153,7 +1198,8 @@ TEST(PluginHppDns, DestructorCancels) {
   clusterd::Host host(&fake.table);
   Id id = 0;
   {
-    clusterd::DnsQuery q = clusterd::DnsQuery::resolve(host, CLUSTERD_DNS_A, "x", [](const clusterd::DnsResult &) {});
+    clusterd::DnsQuery q =
+        clusterd::DnsQuery::resolve(host, CLUSTERD_DNS_A, "x", [](const clusterd::DnsResult &) {});
     id = q.id();
   }
   EXPECT_EQ(fake.cancelled, std::vector<Id>{id});

@@ -18,8 +18,8 @@
 #include <netinet/in.h>
 #include <sys/stat.h>
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
@@ -71,9 +71,13 @@ bool parse_port(std::string_view text, int &port) {
 // "ADDR", "ADDR:PORT", "[V6]", "[V6]:PORT" or a bare IPv6 address. Only IP addresses: a
 // server given by name would need a resolver to find the resolver.
 bool parse_server(const std::string &text, ares_addr_port_node &node, std::string &why) {
+  if (text.empty()) {
+    why = "empty";
+    return false;
+  }
   std::string address;
   std::string_view port_text;
-  if (!text.empty() && text.front() == '[') {
+  if (text.front() == '[') {
     std::size_t close = text.find(']');
     if (close == std::string::npos) {
       why = "missing ']'";
@@ -102,8 +106,9 @@ bool parse_server(const std::string &text, ares_addr_port_node &node, std::strin
     why = "invalid port";
     return false;
   }
+  const bool bracketed = text.front() == '[';
   node = {};
-  if (inet_pton(AF_INET, address.c_str(), &node.addr.addr4) == 1) {
+  if (!bracketed && inet_pton(AF_INET, address.c_str(), &node.addr.addr4) == 1) {
     node.family = AF_INET;
   } else if (in6_addr v6; inet_pton(AF_INET6, address.c_str(), &v6) == 1) {
     node.family = AF_INET6;
@@ -121,7 +126,9 @@ std::uint32_t clamp_ttl(long long ttl) {
   return ttl < 0 || ttl > 0x7fffffff ? 0u : static_cast<std::uint32_t>(ttl);
 }
 
-std::uint16_t read16(const unsigned char *p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
+std::uint16_t read16(const unsigned char *p) {
+  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
 
 std::uint32_t read32(const unsigned char *p) {
   return static_cast<std::uint32_t>(p[0]) << 24 | static_cast<std::uint32_t>(p[1]) << 16 |
@@ -276,8 +283,7 @@ class DnsResolver::Impl : public std::enable_shared_from_this<DnsResolver::Impl>
     int type;
   };
 
-  static void on_ares_done(void *arg, int status, int timeouts, unsigned char *answer,
-                           int length);
+  static void on_ares_done(void *arg, int status, int timeouts, unsigned char *answer, int length);
   std::shared_ptr<Channel> channel_for(const std::string &server, int &status, std::string &why);
   void on_answer(std::uint64_t id, int type, int status, const unsigned char *answer, int length);
   void on_deadline(std::uint64_t id);
@@ -303,9 +309,8 @@ std::uint64_t DnsResolver::Impl::resolve(Query query, Done done) {
   auto owned = std::make_unique<Pending>(io_);
   Pending &pending = *owned;
   pending.done = std::move(done);
-  pending.description = std::string("DNS ") + type_name(query.type) + " query for '" +
-                        query.name + "' via " +
-                        (query.server.empty() ? "the system resolver" : query.server);
+  pending.description = std::string("DNS ") + type_name(query.type) + " query for '" + query.name +
+                        "' via " + (query.server.empty() ? "the system resolver" : query.server);
   pending_.emplace(id, std::move(owned));
 
   if (query.type != kTypeA && query.type != kTypeAaaa && query.type != kTypeSrv) {
@@ -313,8 +318,7 @@ std::uint64_t DnsResolver::Impl::resolve(Query query, Done done) {
            "unsupported record type " + std::to_string(query.type));
     return id;
   }
-  if (query.name.empty() || query.name.size() > 254 ||
-      query.name.find('\0') != std::string::npos) {
+  if (query.name.empty() || query.name.size() > 254 || query.name.find('\0') != std::string::npos) {
     finish(id, pending, CLUSTERD_E_INVALID_ARG, "invalid name");
     return id;
   }
@@ -563,14 +567,20 @@ void DnsResolver::Impl::Channel::update_timer() {
 DnsResolver::DnsResolver(asio::io_context &io, std::string resolv_conf)
     : impl_(std::make_shared<Impl>(io, std::move(resolv_conf))) {}
 
-DnsResolver::~DnsResolver() { impl_->shutdown(); }
+DnsResolver::~DnsResolver() {
+  impl_->shutdown();
+}
 
 std::uint64_t DnsResolver::resolve(Query query, Done done) {
   return impl_->resolve(std::move(query), std::move(done));
 }
 
-void DnsResolver::cancel(std::uint64_t id) { impl_->cancel(id); }
+void DnsResolver::cancel(std::uint64_t id) {
+  impl_->cancel(id);
+}
 
-std::size_t DnsResolver::active() const { return impl_->active(); }
+std::size_t DnsResolver::active() const {
+  return impl_->active();
+}
 
 }  // namespace clusterd::services

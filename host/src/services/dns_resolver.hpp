@@ -38,7 +38,7 @@ class DnsResolver {
 
   struct Record {
     int type = 0;
-    std::uint32_t ttl = 0;  // seconds
+    std::uint32_t ttl = 0;                             // seconds
     std::uint16_t priority = 0, weight = 0, port = 0;  // SRV only
     std::string address;  // A/AAAA as text (IPv6 compressed, inet_ntop)
     std::string target;   // SRV target, without the trailing dot

@@ -17,8 +17,8 @@
 #include <clusterd/common.h>
 #include <curl/curl.h>
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <sys/socket.h>
@@ -57,7 +57,8 @@ bool valid_method(const std::string &method) {
 }
 
 bool valid_header(const std::string &header) {
-  return !header.empty() && header.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos;
+  return !header.empty() &&
+         header.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos;
 }
 
 bool starts_with_nocase(std::string_view text, std::string_view prefix) {
@@ -133,8 +134,8 @@ class HttpClient::Impl : public std::enable_shared_from_this<HttpClient::Impl> {
     Done done;
     std::function<bool(std::string_view)> on_data;
     std::string method;
-    std::string origin;         // for messages
-    std::string request_body;   // curl sends it in place (CURLOPT_POSTFIELDS)
+    std::string origin;        // for messages
+    std::string request_body;  // curl sends it in place (CURLOPT_POSTFIELDS)
     std::size_t max_body_bytes = 0;
     std::chrono::milliseconds idle_timeout{0};  // streams only
     CURLM *multi = nullptr;
@@ -175,7 +176,7 @@ class HttpClient::Impl : public std::enable_shared_from_this<HttpClient::Impl> {
     bool active = true;
   };
 
-  // curl callbacks (C linkage compatible; they must never throw).
+  // curl callbacks: plain functions called from C, so they must never throw.
   static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *self, void *);
   static int on_curl_timer(CURLM *, long timeout_ms, void *self);
   static curl_socket_t on_open_socket(void *, curlsocktype purpose, curl_sockaddr *address);
@@ -274,6 +275,11 @@ int HttpClient::Impl::configure(Transfer &t, Request &request, std::string &erro
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075700
+  // Removing a handle whose name lookup still runs would otherwise join curl's resolver
+  // thread, blocking the loop for as long as getaddrinfo() takes; this detaches it instead.
+  curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
+#endif
   // HTTP/1.1 only: one request per connection keeps streams independent and is what the
   // tests exercise.
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
@@ -339,8 +345,8 @@ int HttpClient::Impl::configure(Transfer &t, Request &request, std::string &erro
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
     // Refuses an announced Content-Length above the cap before reading the body.
     if (t.max_body_bytes > 0) {
-      curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(std::min<std::size_t>(
-                                                         t.max_body_bytes, INT64_MAX)));
+      curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+                       static_cast<curl_off_t>(std::min<std::size_t>(t.max_body_bytes, INT64_MAX)));
     }
   }
   return CLUSTERD_OK;
@@ -384,7 +390,7 @@ void HttpClient::Impl::shutdown() {
 }
 
 void HttpClient::Impl::release_curl() {
-  graveyard_.clear();  // removes every easy handle from the multi
+  graveyard_.clear();                      // removes every easy handle from the multi
   if (multi_) curl_multi_cleanup(multi_);  // closes cached connections via on_close_socket
   multi_ = nullptr;
   for (auto &[fd, watch] : sockets_) {
@@ -630,11 +636,12 @@ void HttpClient::Impl::on_curl_done(Transfer &t, CURLcode code) {
     case Stop::reader_threw:
       return fail(t, CLUSTERD_E_GENERIC, what + "stream reader threw: " + t.stop_detail);
     case Stop::body_too_large:
-      return fail(t, CLUSTERD_E_IO, what + "response body exceeds the limit of " +
-                                        std::to_string(t.max_body_bytes) + " bytes");
+      return fail(t, CLUSTERD_E_IO,
+                  what + "response body exceeds the limit of " + std::to_string(t.max_body_bytes) +
+                      " bytes");
     case Stop::headers_too_large:
-      return fail(t, CLUSTERD_E_IO, what + "response headers exceed " +
-                                        std::to_string(kMaxHeaderBytes) + " bytes");
+      return fail(t, CLUSTERD_E_IO,
+                  what + "response headers exceed " + std::to_string(kMaxHeaderBytes) + " bytes");
     case Stop::idle:
     case Stop::watch:
       return;  // already failed
@@ -651,8 +658,9 @@ void HttpClient::Impl::on_curl_done(Transfer &t, CURLcode code) {
     case CURLE_OPERATION_TIMEDOUT:
       return fail(t, CLUSTERD_E_TIMEOUT, what + reason);
     case CURLE_FILESIZE_EXCEEDED:
-      return fail(t, CLUSTERD_E_IO, what + "response body exceeds the limit of " +
-                                        std::to_string(t.max_body_bytes) + " bytes");
+      return fail(t, CLUSTERD_E_IO,
+                  what + "response body exceeds the limit of " + std::to_string(t.max_body_bytes) +
+                      " bytes");
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
       return fail(t, CLUSTERD_E_INVALID_ARG, what + reason);
@@ -694,14 +702,20 @@ void HttpClient::Impl::deliver(std::uint64_t id) {
 
 HttpClient::HttpClient(asio::io_context &io) : impl_(std::make_shared<Impl>(io)) {}
 
-HttpClient::~HttpClient() { impl_->shutdown(); }
+HttpClient::~HttpClient() {
+  impl_->shutdown();
+}
 
 std::uint64_t HttpClient::start(Request request, Done done) {
   return impl_->start(std::move(request), std::move(done));
 }
 
-void HttpClient::cancel(std::uint64_t id) { impl_->cancel(id); }
+void HttpClient::cancel(std::uint64_t id) {
+  impl_->cancel(id);
+}
 
-std::size_t HttpClient::active() const { return impl_->active(); }
+std::size_t HttpClient::active() const {
+  return impl_->active();
+}
 
 }  // namespace clusterd::services

@@ -31,8 +31,8 @@ typedef struct clusterd_option {
   uint32_t flags;            /* CLUSTERD_OPT_REQUIRED | CLUSTERD_OPT_SECRET */
   uint32_t reserved;         /* 0 */
   const char *key;           /* TOML key, lower_snake_case; libcluster's name where one exists */
-  const char *default_value; /* TOML literal of the default ("5s", "45892", "[\"a\"]",
-                                "\"text\""); NULL = no default */
+  const char *default_value; /* the default as a TOML value literal, quotes included:
+                                "\"5s\"", "45892", "true", "[\"a\"]"; NULL = no default */
   const char *choices;       /* for strings: allowed values separated by '|' ("ip|dns"); or NULL */
   const char *description;   /* one sentence for `clusterd plugins describe` */
 } clusterd_option_t;

@@ -25,7 +25,8 @@ typedef struct clusterd_strategy {
 #define CLUSTERD_SERVICE_STRATEGY_SINK "clusterd.strategy-sink/1"
 
 /* Node names are "name@host" (Erlang) or whatever the topology's transport understands.
- * All functions are [loop-thread]; arguments are borrowed for the call. */
+ * All functions are [loop-thread]; arguments are borrowed for the call. A node array may be
+ * NULL when its count is 0. */
 typedef struct clusterd_strategy_sink {
   uint32_t struct_size;
   uint32_t reserved;

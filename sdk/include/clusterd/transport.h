@@ -40,8 +40,8 @@ typedef struct clusterd_transport {
 /* ---- What the host offers a transport (clusterd_host_t.get_service) ------------------ */
 #define CLUSTERD_SERVICE_TRANSPORT_SINK "clusterd.transport-sink/1"
 
-/* All functions are [loop-thread]; arguments are borrowed for the call. Unknown or already
- * completed op ids are ignored (and logged as plugin misbehaviour). */
+/* All functions are [loop-thread]; arguments are borrowed for the call (a node array may be
+ * NULL when its count is 0). Unknown or already completed op ids are ignored. */
 typedef struct clusterd_transport_sink {
   uint32_t struct_size;
   uint32_t reserved;
