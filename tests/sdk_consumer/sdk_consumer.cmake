@@ -149,9 +149,22 @@ foreach(so IN LISTS installed)
   check_plugin("${so}")
 endforeach()
 
-# TODO(lead): once the daemon builds, load the results in it, e.g. for each of
-#   ${WORK_DIR}/minimal-c, ${WORK_DIR}/minimal-cpp and ${WORK_DIR}/cc (example_c), write a
-#   config with `[clusterd] plugin_path = ["<that dir>"]` and run
-#     ${stage}/bin/clusterd plugins describe example_c -c <that config>
-#   (example_cpp likewise), asserting exit 0 and that the output lists the option `nodes`.
+# 5. The staged daemon loads what was built out of tree, and its built-in plugins, with no
+#    configuration beyond plugin_path: the install is self-contained.
+function(describe dir plugin)
+  set(config "${WORK_DIR}/describe-${plugin}.toml")
+  file(WRITE "${config}" "[clusterd]\nplugin_path = [\"${dir}\"]\n")
+  execute_process(COMMAND "${stage}/bin/clusterd" plugins describe ${plugin} -c "${config}"
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "\n  nodes \\(list of strings, required" OR NOT out MATCHES "${dir}")
+    message(FATAL_ERROR "clusterd plugins describe ${plugin} (plugin_path ${dir}) failed (${rc}):\n${out}${err}")
+  endif()
+endfunction()
+describe("${WORK_DIR}/minimal-c" example_c)
+describe("${WORK_DIR}/minimal-cpp" example_cpp)
+describe("${WORK_DIR}/cc" example_c)
+execute_process(COMMAND "${stage}/bin/clusterd" plugins list RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "strategy +epmd" OR NOT out MATCHES "transport +command")
+  message(FATAL_ERROR "staged clusterd plugins list did not find its built-in plugins (${rc}):\n${out}${err}")
+endif()
 message(STATUS "sdk_consumer: all checks passed")

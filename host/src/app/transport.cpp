@@ -68,7 +68,7 @@ void Transport::subscribe(TransportListener *listener) { listeners_.push_back(li
 void Transport::unsubscribe(TransportListener *listener) {
   listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), listener), listeners_.end());
   for (auto it = ops_.begin(); it != ops_.end();) {
-    if (it->second == listener) {
+    if (it->second.listener == listener) {
       cancel(it->first);
       it = ops_.begin();  // cancel() erased it
     } else {
@@ -93,7 +93,7 @@ bool Transport::call(bool connect, std::uint64_t op, const std::string &node,
     error = "transport '" + spec_.name + "' is " + state_ + (error_.empty() ? "" : ": " + error_);
     return false;
   }
-  ops_[op] = from;
+  ops_[op] = Op{from, node, connect};
   const auto &t = instance_->transport();
   clusterd_status_t status = CLUSTERD_E_GENERIC;
   bool returned = instance_->guarded(connect ? "connect" : "disconnect", [&] {
@@ -131,11 +131,16 @@ void Transport::on_complete(clusterd_id_t op, clusterd_status_t status, std::str
       spdlog::debug("[transport {}] ignored completion of unknown or cancelled op {}", spec_.name, op);
       return;
     }
-    auto *listener = it->second;
+    auto done = std::move(it->second);
     ops_.erase(it);
+    // Keep the connected set current even for transports that send no nodeup/nodedown.
+    if (status == CLUSTERD_OK) {
+      if (done.connect) connected_.insert(done.node);
+      else connected_.erase(done.node);
+    }
     std::string error = message;
     if (status != CLUSTERD_OK && error.empty()) error = "failed with status " + std::to_string(status);
-    listener->on_op_result(op, status == CLUSTERD_OK, error);
+    done.listener->on_op_result(op, status == CLUSTERD_OK, error);
   });
 }
 

@@ -75,7 +75,12 @@ class Transport final : public plugin::TransportEvents {
   std::shared_ptr<plugin::Instance> instance_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::vector<TransportListener *> listeners_;
-  std::map<std::uint64_t, TransportListener *> ops_;
+  struct Op {
+    TransportListener *listener;
+    std::string node;
+    bool connect;
+  };
+  std::map<std::uint64_t, Op> ops_;
   std::uint64_t list_op_ = 0;
   std::uint64_t resync_timer_ = 0;
   std::set<std::string> connected_;

@@ -181,7 +181,7 @@ struct Bridge {
         return go_on;
       };
     }
-    auto id = instance->services_.http.start(
+    auto id = instance->services_.http->start(
         std::move(req), [weak, done, user_data, id_box](const services::HttpClient::Response &response) {
           if (auto strong = weak.lock()) strong->http_.erase(*id_box);
           std::vector<const char *> headers;
@@ -205,7 +205,7 @@ struct Bridge {
   static void CLUSTERD_ABI http_cancel(const clusterd_host_t *host, clusterd_id_t id) {
     auto *instance = self(host);
     if (!instance || !instance->http_.erase(id)) return;
-    instance->services_.http.cancel(id);
+    if (auto *http = instance->services_.http.if_created()) http->cancel(id);
   }
 
   // ---- clusterd.dns/1 ----
@@ -226,7 +226,7 @@ struct Bridge {
     if (q.timeout_ms) req.timeout = std::chrono::milliseconds(q.timeout_ms);
     auto weak = instance->weak_from_this();
     auto id_box = std::make_shared<std::uint64_t>(0);
-    auto id = instance->services_.dns.resolve(
+    auto id = instance->services_.dns->resolve(
         std::move(req), [weak, done, user_data, id_box](const services::DnsResolver::Result &result) {
           if (auto strong = weak.lock()) strong->dns_.erase(*id_box);
           std::vector<clusterd_dns_record_t> records;
@@ -258,7 +258,7 @@ struct Bridge {
   static void CLUSTERD_ABI dns_cancel(const clusterd_host_t *host, clusterd_id_t id) {
     auto *instance = self(host);
     if (!instance || !instance->dns_.erase(id)) return;
-    instance->services_.dns.cancel(id);
+    if (auto *dns = instance->services_.dns.if_created()) dns->cancel(id);
   }
 
   // ---- clusterd.status/1 ----

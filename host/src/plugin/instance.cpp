@@ -146,8 +146,8 @@ void Instance::cancel_leftovers() {
                              " work job(s) registered after stop(); cancelled them");
   for (auto id : timers_) services_.timers.cancel(id);
   for (auto id : fds_) services_.fds.unwatch(id);
-  for (auto id : http_) services_.http.cancel(id);
-  for (auto id : dns_) services_.dns.cancel(id);
+  for (auto id : http_) services_.http->cancel(id);
+  for (auto id : dns_) services_.dns->cancel(id);
   for (auto id : work_) services_.work.cancel(id);
   services_.work.wait_for(work_);  // its user_data must outlive running work
   timers_.clear(), fds_.clear(), http_.clear(), dns_.clear(), work_.clear();

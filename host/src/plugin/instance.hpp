@@ -25,6 +25,24 @@
 
 namespace clusterd::plugin {
 
+// A service built on first use: libcurl's TLS set-up and c-ares' resolver state cost memory
+// that a daemon whose plugins never use HTTP or DNS should not pay.
+template <typename Service>
+class Lazy {
+ public:
+  explicit Lazy(boost::asio::io_context &io) : io_(io) {}
+  Service &operator*() {
+    if (!service_) service_ = std::make_unique<Service>(io_);
+    return *service_;
+  }
+  Service *operator->() { return &**this; }
+  Service *if_created() { return service_.get(); }
+
+ private:
+  boost::asio::io_context &io_;
+  std::unique_ptr<Service> service_;
+};
+
 // The host-wide services instances draw on. Owned by the daemon.
 struct HostServices {
   explicit HostServices(boost::asio::io_context &io)
@@ -33,8 +51,8 @@ struct HostServices {
   services::TimerService timers;
   services::FdService fds;
   services::WorkPool work;
-  services::HttpClient http;
-  services::DnsResolver dns;
+  Lazy<services::HttpClient> http;
+  Lazy<services::DnsResolver> dns;
 };
 
 // What a strategy instance reports; implemented by its topology.

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Daemon start-up time, idle RSS and idle wake-ups, with every in-tree plugin loaded.
+
+usage: bench/daemon_bench.py BUILD_DIR [--runs N] [--idle-seconds S]
+
+- start: exec of `clusterd run` → the "ready" log line (the daemon prints its CLOCK_MONOTONIC
+  timestamp there; we take ours just before exec), median and range of N runs.
+- idle RSS: VmRSS of the daemon after start, once idle; also PSS and private (unshared) memory.
+- wake-ups: context switches of all the daemon's threads during S idle seconds (with no
+  configured timers this should be 0).
+Loopback only; every process is started here and stopped by PID.
+"""
+import argparse, os, re, signal, statistics, subprocess, sys, tempfile, time
+
+CONFIG = """
+[clusterd]
+control_socket = "{dir}/clusterd.sock"
+[transports.t]
+plugin = "command"
+connect = ["/bin/true"]
+disconnect = ["/bin/true"]
+resync_interval = 0
+[topologies.static]
+strategy = "epmd"
+[topologies.static.config]
+hosts = []
+"""
+
+
+def read_status(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def switches(pid):
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            for line in f:
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    total += int(line.split()[1])
+    return total
+
+
+def one_run(clusterd, idle_seconds):
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "c.toml")
+        with open(path, "w") as f:
+            f.write(CONFIG.format(dir=d))
+        log = open(os.path.join(d, "log"), "w+")
+        t0 = time.monotonic_ns()
+        proc = subprocess.Popen([clusterd, "run", "-c", path], stdout=log, stderr=log)
+        try:
+            ready_ns = None
+            deadline = time.monotonic() + 10
+            while ready_ns is None and time.monotonic() < deadline:
+                log.seek(0)
+                m = re.search(r"ready: .*monotonic_ns=(\d+)", log.read())
+                if m:
+                    ready_ns = int(m.group(1))
+                else:
+                    time.sleep(0.005)
+            if ready_ns is None:
+                raise RuntimeError("clusterd did not become ready")
+            rss = read_status(proc.pid, "VmRSS")
+            with open(f"/proc/{proc.pid}/smaps_rollup") as f:
+                rollup = {l.split(":")[0]: int(l.split()[1]) for l in f if l.split()[0].endswith(":") and l.split()[1].isdigit()}
+            unique = rollup["Private_Clean"] + rollup["Private_Dirty"]
+            before = switches(proc.pid)
+            time.sleep(idle_seconds)  # measuring an idle period, not synchronising
+            after = switches(proc.pid)
+            return (ready_ns - t0) / 1e6, rss, after - before, rollup["Pss"], unique
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build_dir")
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--idle-seconds", type=float, default=3.0)
+    a = ap.parse_args()
+    clusterd = os.path.join(a.build_dir, "bin", "clusterd")
+    results = [one_run(clusterd, a.idle_seconds) for _ in range(a.runs)]
+    start = [r[0] for r in results]
+    rss = [r[1] for r in results]
+    wake = [r[2] for r in results]
+    print(f"start→ready   median {statistics.median(start):.1f} ms  (min {min(start):.1f}, max {max(start):.1f}, n={len(start)})")
+    print(f"idle RSS      median {statistics.median(rss) / 1024:.2f} MB  (min {min(rss) / 1024:.2f}, max {max(rss) / 1024:.2f})")
+    pss = [r[3] for r in results]
+    unique = [r[4] for r in results]
+    print(f"idle PSS      median {statistics.median(pss) / 1024:.2f} MB  (shared library pages split among their users)")
+    print(f"idle private  median {statistics.median(unique) / 1024:.2f} MB  (pages no other process shares)")
+    print(f"idle wake-ups median {statistics.median(wake)} in {a.idle_seconds:.0f} s  (max {max(wake)})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
