@@ -9,13 +9,16 @@ namespace {
 
 struct NullActions : Actions {
   std::size_t connects = 0;
-  bool connect(std::uint64_t, const std::string &, std::string &) override { return ++connects, true; }
+  bool connect(std::uint64_t, const std::string &, std::string &) override {
+    return ++connects, true;
+  }
   bool disconnect(std::uint64_t, const std::string &, std::string &) override { return true; }
   void cancel(std::uint64_t) override {}
   void wake_at(std::optional<TimePoint>) override {}
   void request_step() override {}
   void connected(const std::string &) override {}
-  void connect_failed(const std::string &, const std::string &, unsigned, std::chrono::milliseconds) override {}
+  void connect_failed(const std::string &, const std::string &, unsigned,
+                      std::chrono::milliseconds) override {}
   void disconnected(const std::string &, bool, const std::string &) override {}
 };
 

@@ -31,8 +31,10 @@ Args parse_args(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-c" || arg == "--config") {
-      if (i + 1 >= argc) args.ok = false;
-      else args.config = argv[++i];
+      if (i + 1 >= argc)
+        args.ok = false;
+      else
+        args.config = argv[++i];
     } else if (arg.rfind("--config=", 0) == 0) {
       args.config = arg.substr(9);
     } else {
@@ -43,7 +45,8 @@ Args parse_args(int argc, char **argv) {
 }
 
 std::optional<config::DaemonConfig> read_config(const std::string &path) {
-  auto parsed = path.empty() ? config::parse(config::embedded_default(), "<embedded>") : config::parse_file(path);
+  auto parsed = path.empty() ? config::parse(config::embedded_default(), "<embedded>")
+                             : config::parse_file(path);
   for (const auto &p : parsed.problems) std::cerr << p.str() << "\n";
   return std::move(parsed.config);
 }
@@ -108,22 +111,25 @@ int plugins_describe(const std::string &name, const std::string &path) {
     return 1;
   }
   const auto &d = module->descriptor();
-  std::cout << module->name() << " (" << module->kind_name() << ", version " << (d.version ? d.version : "?")
-            << ", ABI 1." << module->abi_minor() << ")\n  " << (d.description ? d.description : "") << "\n  file: "
-            << module->path().string() << "\n";
+  std::cout << module->name() << " (" << module->kind_name() << ", version "
+            << (d.version ? d.version : "?") << ", ABI 1." << module->abi_minor() << ")\n  "
+            << (d.description ? d.description : "") << "\n  file: " << module->path().string()
+            << "\n";
   if (!module->aliases().empty()) {
     std::cout << "  also accepted as:";
     for (const auto &alias : module->aliases()) std::cout << " " << alias;
     std::cout << "\n";
   }
   if (module->kind() == CLUSTERD_KIND_STRATEGY)
-    std::cout << "  default disconnect policy: " << (module->disconnects_removed() ? "removed" : "never") << "\n";
+    std::cout << "  default disconnect policy: "
+              << (module->disconnects_removed() ? "removed" : "never") << "\n";
   std::cout << "options:\n";
   if (module->options().empty()) std::cout << "  (none)\n";
   for (const auto &option : module->options()) {
     std::cout << "  " << option.key << " (" << config::type_name(option.type);
     if (option.required()) std::cout << ", required";
-    if (option.secret()) std::cout << ", secret: also " << option.key << "_file / " << option.key << "_env";
+    if (option.secret())
+      std::cout << ", secret: also " << option.key << "_file / " << option.key << "_env";
     if (option.default_value) std::cout << ", default " << *option.default_value;
     std::cout << ")\n";
     if (!option.choices.empty()) {
@@ -146,8 +152,8 @@ int main(int argc, char **argv) {
     return args.ok && !w.empty() ? 0 : 2;
   }
   if (w[0] == "--version" || w[0] == "version") {
-    std::cout << "clusterd " << CLUSTERD_VERSION_STRING << " (plugin ABI " << CLUSTERD_ABI_MAJOR << "."
-              << CLUSTERD_ABI_MINOR << ")\n";
+    std::cout << "clusterd " << CLUSTERD_VERSION_STRING << " (plugin ABI " << CLUSTERD_ABI_MAJOR
+              << "." << CLUSTERD_ABI_MINOR << ")\n";
     return 0;
   }
   if (w[0] == "run" && w.size() == 1) {
@@ -157,7 +163,8 @@ int main(int argc, char **argv) {
   }
   if (w[0] == "check" && w.size() == 1) return check(args.config);
   if (w[0] == "plugins" && w.size() == 2 && w[1] == "list") return plugins_list(args.config);
-  if (w[0] == "plugins" && w.size() == 3 && w[1] == "describe") return plugins_describe(w[2], args.config);
+  if (w[0] == "plugins" && w.size() == 3 && w[1] == "describe")
+    return plugins_describe(w[2], args.config);
   std::cerr << kUsage;
   return 2;
 }

@@ -6,7 +6,9 @@ using namespace clusterd::config;
 
 namespace {
 
-ParseResult parse_text(const std::string &text) { return parse(text, "test.toml"); }
+ParseResult parse_text(const std::string &text) {
+  return parse(text, "test.toml");
+}
 
 // The single problem of a config, as "where: key: message".
 std::string only_problem(const std::string &text) {
@@ -84,56 +86,72 @@ TEST(Config, UnknownKeysAreErrorsWithPosition) {
   EXPECT_NE(only_problem("[clusterdd]\n").find("clusterdd: unknown key"), std::string::npos);
   auto topo = only_problem(
       "[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\nstrateg = \"y\"\n");
-  EXPECT_NE(topo.find("test.toml:5:11: topologies.a.strateg: unknown key"), std::string::npos) << topo;
+  EXPECT_NE(topo.find("test.toml:5:11: topologies.a.strateg: unknown key"), std::string::npos)
+      << topo;
 }
 
 TEST(Config, TypeAndValueErrors) {
-  EXPECT_NE(only_problem("[clusterd]\nlog_level = 3\n").find("clusterd.log_level: expected a string"),
+  EXPECT_NE(
+      only_problem("[clusterd]\nlog_level = 3\n").find("clusterd.log_level: expected a string"),
+      std::string::npos);
+  EXPECT_NE(only_problem("[clusterd]\nlog_level = \"loud\"\n").find("expected one of trace"),
             std::string::npos);
-  EXPECT_NE(only_problem("[clusterd]\nlog_level = \"loud\"\n").find("expected one of trace"), std::string::npos);
-  EXPECT_NE(only_problem("[clusterd]\nlog_format = \"xml\"\n").find("expected \"text\" or \"json\""),
-            std::string::npos);
+  EXPECT_NE(
+      only_problem("[clusterd]\nlog_format = \"xml\"\n").find("expected \"text\" or \"json\""),
+      std::string::npos);
   EXPECT_NE(only_problem("[clusterd]\nplugin_path = [1]\n").find("expected an array of strings"),
             std::string::npos);
   const std::string base = "[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\n";
-  EXPECT_NE(only_problem(base + "disconnect = \"sometimes\"\n").find("topologies.a.disconnect: expected \"never\" or \"removed\""),
+  EXPECT_NE(only_problem(base + "disconnect = \"sometimes\"\n")
+                .find("topologies.a.disconnect: expected \"never\" or \"removed\""),
             std::string::npos);
-  EXPECT_NE(only_problem(base + "connect_timeout = \"soon\"\n").find("topologies.a.connect_timeout: expected a duration"),
+  EXPECT_NE(only_problem(base + "connect_timeout = \"soon\"\n")
+                .find("topologies.a.connect_timeout: expected a duration"),
             std::string::npos);
-  EXPECT_NE(only_problem(base + "connect_timeout = 0\n").find("greater than zero"), std::string::npos);
+  EXPECT_NE(only_problem(base + "connect_timeout = 0\n").find("greater than zero"),
+            std::string::npos);
   EXPECT_NE(only_problem(base + "max_parallel = 0\n").find("from 1 to 4096"), std::string::npos);
-  EXPECT_NE(only_problem(base + "config = 5\n").find("topologies.a.config: expected a table"), std::string::npos);
-  EXPECT_NE(only_problem(base + "backoff_initial = \"10s\"\nbackoff_max = \"1s\"\n").find("must not be shorter"),
+  EXPECT_NE(only_problem(base + "config = 5\n").find("topologies.a.config: expected a table"),
             std::string::npos);
-  EXPECT_NE(only_problem("[transports.t]\nplugin = \"x\"\nresync_interval = \"often\"\n").find("resync_interval"),
+  EXPECT_NE(only_problem(base + "backoff_initial = \"10s\"\nbackoff_max = \"1s\"\n")
+                .find("must not be shorter"),
+            std::string::npos);
+  EXPECT_NE(only_problem("[transports.t]\nplugin = \"x\"\nresync_interval = \"often\"\n")
+                .find("resync_interval"),
             std::string::npos);
 }
 
 TEST(Config, MissingRequiredKeys) {
-  EXPECT_NE(only_problem("[transports.t]\nconnect = []\n").find("transports.t: missing required key 'plugin'"),
+  EXPECT_NE(only_problem("[transports.t]\nconnect = []\n")
+                .find("transports.t: missing required key 'plugin'"),
             std::string::npos);
-  EXPECT_NE(only_problem("[transports.t]\nplugin = \"x\"\n[topologies.a]\n").find("topologies.a: missing required key 'strategy'"),
+  EXPECT_NE(only_problem("[transports.t]\nplugin = \"x\"\n[topologies.a]\n")
+                .find("topologies.a: missing required key 'strategy'"),
             std::string::npos);
 }
 
 TEST(Config, TransportResolution) {
-  EXPECT_NE(only_problem("[topologies.a]\nstrategy = \"epmd\"\n").find("no transport is defined"), std::string::npos);
+  EXPECT_NE(only_problem("[topologies.a]\nstrategy = \"epmd\"\n").find("no transport is defined"),
+            std::string::npos);
   EXPECT_NE(only_problem("[transports.t]\nplugin = \"x\"\n[transports.u]\nplugin = \"y\"\n"
                          "[topologies.a]\nstrategy = \"epmd\"\n")
                 .find("several transports are defined"),
             std::string::npos);
-  EXPECT_NE(only_problem("[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\ntransport = \"nope\"\n")
+  EXPECT_NE(only_problem("[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = "
+                         "\"epmd\"\ntransport = \"nope\"\n")
                 .find("no transport named 'nope'"),
             std::string::npos);
 }
 
 TEST(Config, BadNames) {
-  EXPECT_NE(only_problem("[transports.\"a b\"]\nplugin = \"x\"\n").find("names may use"), std::string::npos);
+  EXPECT_NE(only_problem("[transports.\"a b\"]\nplugin = \"x\"\n").find("names may use"),
+            std::string::npos);
 }
 
 TEST(Config, FingerprintsTrackChanges) {
-  std::string base = "[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\n"
-                     "[topologies.b]\nstrategy = \"epmd\"\n";
+  std::string base =
+      "[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\n"
+      "[topologies.b]\nstrategy = \"epmd\"\n";
   auto one = parse_text(base);
   auto same = parse_text("# a comment moves nothing\n" + base);
   auto changed = parse_text(base + "[topologies.b.config]\nhosts = [\"x@y\"]\n");
@@ -142,14 +160,17 @@ TEST(Config, FingerprintsTrackChanges) {
   EXPECT_EQ(one.config->topologies[0].fingerprint, changed.config->topologies[0].fingerprint);
   EXPECT_NE(one.config->topologies[1].fingerprint, changed.config->topologies[1].fingerprint);
   // A transport change changes every topology that uses it.
-  auto transport_changed = parse_text("[transports.t]\nplugin = \"x\"\nconnect = [\"a\"]\n"
-                                      "[topologies.a]\nstrategy = \"epmd\"\n");
+  auto transport_changed = parse_text(
+      "[transports.t]\nplugin = \"x\"\nconnect = [\"a\"]\n"
+      "[topologies.a]\nstrategy = \"epmd\"\n");
   ASSERT_TRUE(transport_changed.config);
-  EXPECT_NE(one.config->topologies[0].fingerprint, transport_changed.config->topologies[0].fingerprint);
+  EXPECT_NE(one.config->topologies[0].fingerprint,
+            transport_changed.config->topologies[0].fingerprint);
 }
 
 TEST(Config, UnreadableFile) {
   auto result = parse_file("/nonexistent/clusterd.toml");
   ASSERT_EQ(result.problems.size(), 1u);
-  EXPECT_NE(result.problems[0].str().find("/nonexistent/clusterd.toml: cannot read"), std::string::npos);
+  EXPECT_NE(result.problems[0].str().find("/nonexistent/clusterd.toml: cannot read"),
+            std::string::npos);
 }

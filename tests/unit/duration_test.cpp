@@ -16,13 +16,15 @@ TEST(Duration, AcceptsUnitsAndPlainMilliseconds) {
 }
 
 TEST(Duration, RejectsEverythingElse) {
-  for (const char *bad : {"", "s", "5 s", "5sec", "-1s", "1.5s", "5S", "ms5", "99999999999999999999h", "5h3"})
+  for (const char *bad :
+       {"", "s", "5 s", "5sec", "-1s", "1.5s", "5S", "ms5", "99999999999999999999h", "5h3"})
     EXPECT_FALSE(parse_duration_ms(bad)) << bad;
 }
 
 TEST(Strings, ClosestMatchSuggestsTypos) {
   EXPECT_EQ(clusterd::util::closest_match("hostz", {"hosts", "timeout"}), "hosts");
-  EXPECT_EQ(clusterd::util::closest_match("polling_intervall", {"polling_interval"}), "polling_interval");
+  EXPECT_EQ(clusterd::util::closest_match("polling_intervall", {"polling_interval"}),
+            "polling_interval");
   EXPECT_EQ(clusterd::util::closest_match("zzzzzz", {"hosts", "timeout"}), "");
 }
 

@@ -12,7 +12,9 @@ using namespace std::chrono_literals;
 namespace {
 
 TimePoint g_now = TimePoint{} + 1000h;  // the fake clock
-TimePoint fake_now() { return g_now; }
+TimePoint fake_now() {
+  return g_now;
+}
 
 // Records what the reconciler asks for; the test completes operations by hand.
 struct FakeTransport : Actions {
@@ -38,7 +40,8 @@ struct FakeTransport : Actions {
   void wake_at(std::optional<TimePoint> when) override { wake = when; }
   void request_step() override { ++step_requests; }
   void connected(const std::string &) override {}
-  void connect_failed(const std::string &, const std::string &, unsigned, std::chrono::milliseconds) override {}
+  void connect_failed(const std::string &, const std::string &, unsigned,
+                      std::chrono::milliseconds) override {}
   void disconnected(const std::string &, bool, const std::string &) override {}
 
   std::uint64_t op_for(const std::string &node) const {

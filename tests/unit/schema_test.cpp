@@ -30,8 +30,8 @@ struct Checked {
 Checked check(const std::string &text) {
   Checked out;
   auto table = toml::parse(std::string_view(text), std::string_view("t.toml"));
-  out.values = validate_options(schema(), table, "t.toml", "t.toml:1:1", "topologies.x.config.", "demo",
-                                out.problems);
+  out.values = validate_options(schema(), table, "t.toml", "t.toml:1:1", "topologies.x.config.",
+                                "demo", out.problems);
   return out;
 }
 
@@ -84,11 +84,14 @@ TEST(Schema, UnknownOptionSuggestsTheClosestKey) {
   auto c = check("hosts = []\nhostz = []\n");
   ASSERT_EQ(c.problems.size(), 1u);
   EXPECT_EQ(c.problems[0].str(),
-            "t.toml:2:9: topologies.x.config.hostz: unknown option for plugin 'demo' (did you mean 'hosts'?)");
+            "t.toml:2:9: topologies.x.config.hostz: unknown option for plugin 'demo' (did you mean "
+            "'hosts'?)");
 }
 
 TEST(Schema, EveryTypeErrorIsReported) {
-  auto c = check("hosts = \"a@h\"\nport = \"x\"\ntimeout = \"soon\"\nbroadcast_only = 1\nratio = \"r\"\nmode = \"mac\"\n");
+  auto c = check(
+      "hosts = \"a@h\"\nport = \"x\"\ntimeout = \"soon\"\nbroadcast_only = 1\nratio = \"r\"\nmode "
+      "= \"mac\"\n");
   auto text = problems_text(c);
   EXPECT_EQ(c.problems.size(), 5u) << text;  // a single string is a list of one: hosts is fine
   EXPECT_NE(text.find("topologies.x.config.port: expected an integer"), std::string::npos) << text;
@@ -101,7 +104,8 @@ TEST(Schema, EveryTypeErrorIsReported) {
 TEST(Schema, MissingRequiredOption) {
   auto c = check("port = 1\n");
   ASSERT_EQ(c.problems.size(), 1u);
-  EXPECT_NE(c.problems[0].str().find("topologies.x.config.hosts: missing required option of plugin 'demo'"),
+  EXPECT_NE(c.problems[0].str().find(
+                "topologies.x.config.hosts: missing required option of plugin 'demo'"),
             std::string::npos);
 }
 
@@ -122,11 +126,14 @@ TEST(Schema, SecretsFromFileAndEnvironmentAreNeverEchoed) {
   EXPECT_STREQ(value, "from-env");
 
   auto both = check("hosts = []\nsecret = \"x\"\nsecret_env = \"SCHEMA_TEST_SECRET\"\n");
-  EXPECT_NE(problems_text(both).find("set only one of secret, secret_file, secret_env"), std::string::npos);
+  EXPECT_NE(problems_text(both).find("set only one of secret, secret_file, secret_env"),
+            std::string::npos);
   auto missing_env = check("hosts = []\nsecret_env = \"SCHEMA_TEST_UNSET_VARIABLE\"\n");
-  EXPECT_NE(problems_text(missing_env).find("SCHEMA_TEST_UNSET_VARIABLE is not set"), std::string::npos);
+  EXPECT_NE(problems_text(missing_env).find("SCHEMA_TEST_UNSET_VARIABLE is not set"),
+            std::string::npos);
   auto missing_file = check("hosts = []\nsecret_file = \"/nonexistent/secret\"\n");
-  EXPECT_NE(problems_text(missing_file).find("cannot read '/nonexistent/secret'"), std::string::npos);
+  EXPECT_NE(problems_text(missing_file).find("cannot read '/nonexistent/secret'"),
+            std::string::npos);
   auto wrong_type = check("hosts = []\nsecret = 12345\n");
   EXPECT_EQ(problems_text(wrong_type).find("12345"), std::string::npos);  // value not echoed
   std::filesystem::remove_all(dir);

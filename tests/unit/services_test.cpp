@@ -75,12 +75,13 @@ TEST(FdService, LevelTriggeredUntilDrained) {
   ASSERT_EQ(::write(pipe_fds[1], "abc", 3), 3);
   int calls = 0;
   std::string got;
-  auto id = fds.watch(pipe_fds[0], FdService::kRead, [&](std::uint64_t, int fd, std::uint32_t ready) {
-    ++calls;
-    EXPECT_TRUE(ready & FdService::kRead);
-    char c;
-    if (::read(fd, &c, 1) == 1) got += c;  // one byte per call: level mode must call again
-  });
+  auto id =
+      fds.watch(pipe_fds[0], FdService::kRead, [&](std::uint64_t, int fd, std::uint32_t ready) {
+        ++calls;
+        EXPECT_TRUE(ready & FdService::kRead);
+        char c;
+        if (::read(fd, &c, 1) == 1) got += c;  // one byte per call: level mode must call again
+      });
   ASSERT_NE(id, 0u);
   ASSERT_TRUE(run_until(io, [&] { return got == "abc"; }));
   EXPECT_EQ(calls, 3);

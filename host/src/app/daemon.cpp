@@ -43,7 +43,8 @@ bool Daemon::load(std::vector<std::string> &problems, std::unique_ptr<Prepared> 
   if (!parsed.config) return false;
   plugin::Registry registry(parsed.config->settings.plugin_path);
   out = std::make_unique<Prepared>();
-  for (const auto &p : prepare(std::move(*parsed.config), registry, *out)) problems.push_back(p.str());
+  for (const auto &p : prepare(std::move(*parsed.config), registry, *out))
+    problems.push_back(p.str());
   return problems.empty();
 }
 
@@ -54,7 +55,8 @@ int Daemon::run(const std::string &path) {
   std::unique_ptr<Prepared> prepared;
   if (!load(problems, prepared)) {
     for (const auto &p : problems) spdlog::error("config: {}", p);
-    spdlog::error("not starting: {} problem(s) in {}", problems.size(), path.empty() ? "<embedded>" : path);
+    spdlog::error("not starting: {} problem(s) in {}", problems.size(),
+                  path.empty() ? "<embedded>" : path);
     return 2;
   }
   settings_ = prepared->config.settings;
@@ -62,9 +64,8 @@ int Daemon::run(const std::string &path) {
   spdlog::info("clusterd {} starting (pid {}, config {})", CLUSTERD_VERSION_STRING, ::getpid(),
                path.empty() ? "<embedded>" : path);
 
-  control_ = std::make_unique<control::ControlServer>(io_, [this](const std::string &line) {
-    return handle_request(line);
-  });
+  control_ = std::make_unique<control::ControlServer>(
+      io_, [this](const std::string &line) { return handle_request(line); });
   std::string error;
   if (!control_->listen(settings_.control_socket, error)) {
     spdlog::error("{}", error);
@@ -74,9 +75,11 @@ int Daemon::run(const std::string &path) {
   std::size_t running = 0;
   for (const auto &[name, topology] : topologies_) running += topology->state() == "running";
   // The monotonic timestamp lets bench/ measure exec → ready without polling.
-  spdlog::info("ready: {} of {} topology(ies) running (monotonic_ns={})", running, topologies_.size(),
+  spdlog::info("ready: {} of {} topology(ies) running (monotonic_ns={})", running,
+               topologies_.size(),
                std::chrono::duration_cast<std::chrono::nanoseconds>(
-                   std::chrono::steady_clock::now().time_since_epoch()).count());
+                   std::chrono::steady_clock::now().time_since_epoch())
+                   .count());
   wait_signal();
   io_.run();
   spdlog::info("clusterd stopped");
@@ -126,17 +129,22 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
     if (transports_.count(spec.name)) continue;
     auto &unit = prepared->transports[spec.name];
     auto transport = std::make_unique<Transport>(services_, spec);
-    if (unit.module) transport->start(unit.module, std::move(unit.values));
-    else transport->fail(unit.load_error);
+    if (unit.module)
+      transport->start(unit.module, std::move(unit.values));
+    else
+      transport->fail(unit.load_error);
     transports_.emplace(spec.name, std::move(transport));
   }
   topologies_ = std::move(keep_topologies);
   for (auto &spec : config.topologies) {
     if (topologies_.count(spec.name)) continue;
     auto &unit = prepared->topologies[spec.name];
-    auto topology = std::make_unique<Topology>(services_, spec, transports_.at(spec.transport).get());
-    if (unit.module) topology->start(unit.module, std::move(unit.values));
-    else topology->fail(unit.load_error);
+    auto topology =
+        std::make_unique<Topology>(services_, spec, transports_.at(spec.transport).get());
+    if (unit.module)
+      topology->start(unit.module, std::move(unit.values));
+    else
+      topology->fail(unit.load_error);
     topologies_.emplace(spec.name, std::move(topology));
   }
 }
@@ -147,18 +155,20 @@ void Daemon::reload() {
   std::unique_ptr<Prepared> prepared;
   if (!load(problems, prepared)) {
     for (const auto &p : problems) spdlog::error("config: {}", p);
-    spdlog::error("reload rejected ({} problem(s)); the running configuration stays", problems.size());
+    spdlog::error("reload rejected ({} problem(s)); the running configuration stays",
+                  problems.size());
     return;
   }
   auto &settings = prepared->config.settings;
   log::configure(*log::parse_level(settings.log_level), settings.log_format);
   if (settings.control_socket != settings_.control_socket) {
-    auto server = std::make_unique<control::ControlServer>(io_, [this](const std::string &line) {
-      return handle_request(line);
-    });
+    auto server = std::make_unique<control::ControlServer>(
+        io_, [this](const std::string &line) { return handle_request(line); });
     std::string error;
-    if (server->listen(settings.control_socket, error)) control_ = std::move(server);
-    else spdlog::error("{}; keeping {}", error, settings_.control_socket);
+    if (server->listen(settings.control_socket, error))
+      control_ = std::move(server);
+    else
+      spdlog::error("{}; keeping {}", error, settings_.control_socket);
   }
   settings_ = settings;
   apply(std::move(prepared));
@@ -167,7 +177,7 @@ void Daemon::reload() {
 
 void Daemon::shutdown() {
   if (control_) control_->close();
-  topologies_.clear();   // strategies stop; nothing is disconnected
+  topologies_.clear();  // strategies stop; nothing is disconnected
   transports_.clear();
   signals_.cancel();
   io_.stop();  // what is left (idle service internals) needs no draining
@@ -180,13 +190,14 @@ nlohmann::json Daemon::status() const {
     nlohmann::json details = nlohmann::json::object();
     if (const auto *d = t->details())
       for (const auto &[k, v] : *d) details[k] = v;
-    transports.push_back({{"name", name},
-                          {"plugin", t->spec().plugin},
-                          {"state", t->state()},
-                          {"error", t->error()},
-                          {"local_node", local.empty() ? nlohmann::json() : nlohmann::json(local.front())},
-                          {"details", details},
-                          {"connected", t->connected()}});
+    transports.push_back(
+        {{"name", name},
+         {"plugin", t->spec().plugin},
+         {"state", t->state()},
+         {"error", t->error()},
+         {"local_node", local.empty() ? nlohmann::json() : nlohmann::json(local.front())},
+         {"details", details},
+         {"connected", t->connected()}});
   }
   nlohmann::json topologies = nlohmann::json::array();
   for (const auto &[name, t] : topologies_) topologies.push_back(t->status());
@@ -199,7 +210,8 @@ nlohmann::json Daemon::status() const {
 
 std::string Daemon::handle_request(const std::string &line) {
   auto request = nlohmann::json::parse(line, nullptr, false);
-  if (request.is_discarded() || !request.is_object() || !request.contains("cmd") || !request["cmd"].is_string())
+  if (request.is_discarded() || !request.is_object() || !request.contains("cmd") ||
+      !request["cmd"].is_string())
     return R"({"error":"expected {\"cmd\": \"status\"}"})";
   auto cmd = request["cmd"].get<std::string>();
   if (cmd == "ping") return R"({"ok":true})";

@@ -1,7 +1,7 @@
 #include "app/topology.hpp"
 
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 
 #include <random>
 
@@ -39,8 +39,9 @@ void Topology::start(std::shared_ptr<const plugin::Module> module,
                      std::unique_ptr<config::OptionValues> values) {
   if (!transport_->running())
     return fail("transport '" + spec_.transport + "' is not running: " + transport_->error());
-  disconnect_ = spec_.disconnect.value_or(module->disconnects_removed() ? config::DisconnectPolicy::removed
-                                                                         : config::DisconnectPolicy::never);
+  disconnect_ =
+      spec_.disconnect.value_or(module->disconnects_removed() ? config::DisconnectPolicy::removed
+                                                              : config::DisconnectPolicy::never);
   reconciler_.set_disconnect_policy(disconnect_);
   transport_->subscribe(this);
   reconciler_.set_local(transport_->local_nodes());
@@ -69,7 +70,8 @@ nlohmann::json Topology::status() const {
                      {"state", reconcile::to_string(node.state)},
                      {"attempts", node.attempts},
                      {"last_error", node.last_error},
-                     {"retry_in_ms", node.retry_in ? nlohmann::json(node.retry_in->count()) : nlohmann::json()}});
+                     {"retry_in_ms",
+                      node.retry_in ? nlohmann::json(node.retry_in->count()) : nlohmann::json()}});
   }
   nlohmann::json last = nullptr;
   if (auto at = reconciler_.last_discovery())
@@ -95,12 +97,17 @@ void Topology::on_nodes(std::vector<std::string> nodes) {
   spdlog::debug("[topology {}] discovered {} node(s)", spec_.name, nodes.size());
   reconciler_.set_desired(nodes);
 }
-void Topology::on_node_seen(std::string node) { reconciler_.node_seen(node); }
-void Topology::on_node_lost(std::string node) { reconciler_.node_lost(node); }
+void Topology::on_node_seen(std::string node) {
+  reconciler_.node_seen(node);
+}
+void Topology::on_node_lost(std::string node) {
+  reconciler_.node_lost(node);
+}
 
 void Topology::on_discovery_failed(std::string reason) {
   if (reason != reconciler_.discovery_error())  // once per change of reason, not every round
-    spdlog::warn("[topology {}] discovery failed, keeping the last good node set: {}", spec_.name, reason);
+    spdlog::warn("[topology {}] discovery failed, keeping the last good node set: {}", spec_.name,
+                 reason);
   reconciler_.discovery_failed(reason);
 }
 
@@ -122,7 +129,9 @@ bool Topology::disconnect(std::uint64_t op, const std::string &node, std::string
   return transport_->disconnect(op, node, this, error);
 }
 
-void Topology::cancel(std::uint64_t op) { transport_->cancel(op); }
+void Topology::cancel(std::uint64_t op) {
+  transport_->cancel(op);
+}
 
 void Topology::wake_at(std::optional<reconcile::TimePoint> when) {
   if (when == wake_when_) return;
@@ -130,12 +139,13 @@ void Topology::wake_at(std::optional<reconcile::TimePoint> when) {
   wake_.cancel();
   if (!when) return;
   wake_.expires_at(*when);
-  wake_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code &ec) {
-    auto a = alive.lock();
-    if (ec || !a || !*a) return;
-    wake_when_.reset();
-    reconciler_.step(reconcile::Clock::now());
-  });
+  wake_.async_wait(
+      [this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code &ec) {
+        auto a = alive.lock();
+        if (ec || !a || !*a) return;
+        wake_when_.reset();
+        reconciler_.step(reconcile::Clock::now());
+      });
 }
 
 void Topology::request_step() {
@@ -162,8 +172,10 @@ void Topology::connect_failed(const std::string &node, const std::string &error,
 }
 
 void Topology::disconnected(const std::string &node, bool ok, const std::string &error) {
-  if (ok) spdlog::info("[topology {}] disconnected from {}", spec_.name, node);
-  else spdlog::warn("[topology {}] disconnect from {} failed: {}", spec_.name, node, error);
+  if (ok)
+    spdlog::info("[topology {}] disconnected from {}", spec_.name, node);
+  else
+    spdlog::warn("[topology {}] disconnect from {} failed: {}", spec_.name, node, error);
 }
 
 // ---- transport reports ---------------------------------------------------------------------
@@ -171,9 +183,17 @@ void Topology::disconnected(const std::string &node, bool ok, const std::string 
 void Topology::on_op_result(std::uint64_t op, bool ok, const std::string &error) {
   reconciler_.on_result(op, ok, error);
 }
-void Topology::on_node_up(const std::string &node) { reconciler_.node_up(node); }
-void Topology::on_node_down(const std::string &node) { reconciler_.node_down(node); }
-void Topology::on_listed(const std::vector<std::string> &nodes) { reconciler_.set_connected(nodes); }
-void Topology::on_local_changed(const std::vector<std::string> &local) { reconciler_.set_local(local); }
+void Topology::on_node_up(const std::string &node) {
+  reconciler_.node_up(node);
+}
+void Topology::on_node_down(const std::string &node) {
+  reconciler_.node_down(node);
+}
+void Topology::on_listed(const std::vector<std::string> &nodes) {
+  reconciler_.set_connected(nodes);
+}
+void Topology::on_local_changed(const std::vector<std::string> &local) {
+  reconciler_.set_local(local);
+}
 
 }  // namespace clusterd::app

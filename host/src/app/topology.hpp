@@ -22,7 +22,8 @@ class Topology final : public plugin::StrategyEvents,
   Topology(plugin::HostServices &services, config::TopologySpec spec, Transport *transport);
   ~Topology() override;
 
-  void start(std::shared_ptr<const plugin::Module> module, std::unique_ptr<config::OptionValues> values);
+  void start(std::shared_ptr<const plugin::Module> module,
+             std::unique_ptr<config::OptionValues> values);
   void fail(const std::string &error);
 
   const config::TopologySpec &spec() const { return spec_; }

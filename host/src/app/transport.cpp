@@ -1,7 +1,7 @@
 #include "app/transport.hpp"
 
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 
 #include <algorithm>
 
@@ -20,9 +20,10 @@ Transport::~Transport() {
 
 template <typename F>
 void Transport::later(F &&f) {
-  boost::asio::post(services_.io, [alive = std::weak_ptr<bool>(alive_), f = std::forward<F>(f)]() mutable {
-    if (auto a = alive.lock(); a && *a) f();
-  });
+  boost::asio::post(services_.io,
+                    [alive = std::weak_ptr<bool>(alive_), f = std::forward<F>(f)]() mutable {
+                      if (auto a = alive.lock(); a && *a) f();
+                    });
 }
 
 void Transport::fail(const std::string &error) {
@@ -54,7 +55,8 @@ void Transport::start(std::shared_ptr<const plugin::Module> module,
 std::vector<std::string> Transport::local_nodes() {
   if (!running() || !instance_->transport().local_node) return {};
   const char *name = nullptr;
-  instance_->guarded("local_node", [&] { name = instance_->transport().local_node(instance_->plugin()); });
+  instance_->guarded("local_node",
+                     [&] { name = instance_->transport().local_node(instance_->plugin()); });
   if (!name || !*name) return {};
   return {name};
 }
@@ -63,7 +65,9 @@ const std::map<std::string, std::string> *Transport::details() const {
   return instance_ ? &instance_->details() : nullptr;
 }
 
-void Transport::subscribe(TransportListener *listener) { listeners_.push_back(listener); }
+void Transport::subscribe(TransportListener *listener) {
+  listeners_.push_back(listener);
+}
 
 void Transport::unsubscribe(TransportListener *listener) {
   listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), listener), listeners_.end());
@@ -101,7 +105,8 @@ bool Transport::call(bool connect, std::uint64_t op, const std::string &node,
   });
   if (returned && status == CLUSTERD_OK) return true;
   ops_.erase(op);
-  error = returned ? instance_->plugin_error("status " + std::to_string(status)) : instance_->error();
+  error =
+      returned ? instance_->plugin_error("status " + std::to_string(status)) : instance_->error();
   return false;
 }
 
@@ -116,11 +121,13 @@ void Transport::list() {
   auto op = util::next_id();
   list_op_ = op;
   clusterd_status_t status = CLUSTERD_E_GENERIC;
-  instance_->guarded("list_nodes", [&] { status = instance_->transport().list_nodes(instance_->plugin(), op); });
+  instance_->guarded("list_nodes",
+                     [&] { status = instance_->transport().list_nodes(instance_->plugin(), op); });
   if (status != CLUSTERD_OK && list_op_ == op) {
     list_op_ = 0;
     if (status != CLUSTERD_E_UNSUPPORTED)
-      spdlog::warn("[transport {}] list_nodes failed: {}", spec_.name, instance_->plugin_error("status " + std::to_string(status)));
+      spdlog::warn("[transport {}] list_nodes failed: {}", spec_.name,
+                   instance_->plugin_error("status " + std::to_string(status)));
   }
 }
 
@@ -128,18 +135,22 @@ void Transport::on_complete(clusterd_id_t op, clusterd_status_t status, std::str
   later([this, op, status, message = std::move(message)] {
     auto it = ops_.find(op);
     if (it == ops_.end()) {
-      spdlog::debug("[transport {}] ignored completion of unknown or cancelled op {}", spec_.name, op);
+      spdlog::debug("[transport {}] ignored completion of unknown or cancelled op {}", spec_.name,
+                    op);
       return;
     }
     auto done = std::move(it->second);
     ops_.erase(it);
     // Keep the connected set current even for transports that send no nodeup/nodedown.
     if (status == CLUSTERD_OK) {
-      if (done.connect) connected_.insert(done.node);
-      else connected_.erase(done.node);
+      if (done.connect)
+        connected_.insert(done.node);
+      else
+        connected_.erase(done.node);
     }
     std::string error = message;
-    if (status != CLUSTERD_OK && error.empty()) error = "failed with status " + std::to_string(status);
+    if (status != CLUSTERD_OK && error.empty())
+      error = "failed with status " + std::to_string(status);
     done.listener->on_op_result(op, status == CLUSTERD_OK, error);
   });
 }
@@ -171,7 +182,8 @@ void Transport::on_node_up(std::string node) {
 
 void Transport::on_node_down(std::string node, std::string reason) {
   later([this, node = std::move(node), reason = std::move(reason)] {
-    spdlog::info("[transport {}] nodedown {}{}", spec_.name, node, reason.empty() ? "" : ": " + reason);
+    spdlog::info("[transport {}] nodedown {}{}", spec_.name, node,
+                 reason.empty() ? "" : ": " + reason);
     connected_.erase(node);
     for (auto *listener : listeners_) listener->on_node_down(node);
   });

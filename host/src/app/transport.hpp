@@ -33,8 +33,10 @@ class Transport final : public plugin::TransportEvents {
   Transport(plugin::HostServices &services, config::TransportSpec spec);
   ~Transport() override;
 
-  // Creates, initialises and starts the plugin. On failure state() is "failed" and error() says why.
-  void start(std::shared_ptr<const plugin::Module> module, std::unique_ptr<config::OptionValues> values);
+  // Creates, initialises and starts the plugin. On failure state() is "failed" and error() says
+  // why.
+  void start(std::shared_ptr<const plugin::Module> module,
+             std::unique_ptr<config::OptionValues> values);
   void fail(const std::string &error);
 
   const config::TransportSpec &spec() const { return spec_; }
@@ -48,8 +50,10 @@ class Transport final : public plugin::TransportEvents {
 
   void subscribe(TransportListener *listener);
   void unsubscribe(TransportListener *listener);
-  bool connect(std::uint64_t op, const std::string &node, TransportListener *from, std::string &error);
-  bool disconnect(std::uint64_t op, const std::string &node, TransportListener *from, std::string &error);
+  bool connect(std::uint64_t op, const std::string &node, TransportListener *from,
+               std::string &error);
+  bool disconnect(std::uint64_t op, const std::string &node, TransportListener *from,
+                  std::string &error);
   void cancel(std::uint64_t op);
 
  private:

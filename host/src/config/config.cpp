@@ -44,7 +44,8 @@ std::string canonical(const toml::table &table) {
 // Reads the keys of one table, reporting type errors and unknown keys with positions.
 class Reader {
  public:
-  Reader(const std::string &file, std::vector<Problem> &problems) : file_(file), problems_(problems) {}
+  Reader(const std::string &file, std::vector<Problem> &problems)
+      : file_(file), problems_(problems) {}
 
   void problem(const toml::node &node, const std::string &key, std::string message) {
     problems_.push_back({where(file_, node.source()), key, std::move(message)});
@@ -59,8 +60,10 @@ class Reader {
   std::optional<std::chrono::milliseconds> duration(const toml::node &node, const std::string &key,
                                                     bool allow_zero = true) {
     std::optional<std::int64_t> ms;
-    if (node.is_integer()) ms = node.value<std::int64_t>();
-    else if (node.is_string()) ms = util::parse_duration_ms(*node.value<std::string>());
+    if (node.is_integer())
+      ms = node.value<std::int64_t>();
+    else if (node.is_string())
+      ms = util::parse_duration_ms(*node.value<std::string>());
     if (!ms || *ms < 0 || (!allow_zero && *ms == 0)) {
       problem(node, key,
               std::string("expected a duration such as \"5s\", \"250ms\" or integer milliseconds") +
@@ -118,7 +121,8 @@ void read_settings(Reader &in, const toml::table &table, Settings &settings) {
       }
     } else if (k == "log_format") {
       if (auto format = in.string(node, key)) {
-        if (*format != "text" && *format != "json") in.problem(node, key, "expected \"text\" or \"json\"");
+        if (*format != "text" && *format != "json")
+          in.problem(node, key, "expected \"text\" or \"json\"");
         settings.log_format = *format;
       }
     } else if (k == "control_socket") {
@@ -168,9 +172,12 @@ void read_topology(Reader &in, const std::string &file, const std::string &name,
       if (auto transport = in.string(node, key)) spec.transport = *transport;
     } else if (k == "disconnect") {
       if (auto policy = in.string(node, key)) {
-        if (*policy == "never") spec.disconnect = DisconnectPolicy::never;
-        else if (*policy == "removed") spec.disconnect = DisconnectPolicy::removed;
-        else in.problem(node, key, "expected \"never\" or \"removed\"");
+        if (*policy == "never")
+          spec.disconnect = DisconnectPolicy::never;
+        else if (*policy == "removed")
+          spec.disconnect = DisconnectPolicy::removed;
+        else
+          in.problem(node, key, "expected \"never\" or \"removed\"");
       }
     } else if (k == "connect_timeout") {
       if (auto d = in.duration(node, key, false)) spec.connect_timeout = *d;
@@ -182,7 +189,8 @@ void read_topology(Reader &in, const std::string &file, const std::string &name,
       auto value = node.value<std::int64_t>();
       if (!node.is_integer() || *value < 1 || *value > 4096)
         in.problem(node, key, "expected an integer from 1 to 4096");
-      else spec.max_parallel = static_cast<std::uint32_t>(*value);
+      else
+        spec.max_parallel = static_cast<std::uint32_t>(*value);
     } else if (k == "config") {
       if (const auto *config = in.table(node, key)) {
         spec.options = *config;
@@ -256,8 +264,10 @@ ParseResult parse(std::string_view text, const std::string &file) {
         }
         const auto *table = in.table(entry, entry_key);
         if (!table) continue;
-        if (k == "transports") read_transport(in, file, name, *table, config);
-        else read_topology(in, file, name, *table, config);
+        if (k == "transports")
+          read_transport(in, file, name, *table, config);
+        else
+          read_topology(in, file, name, *table, config);
       }
     } else {
       in.unknown(node, key, "clusterd, transports, topologies");

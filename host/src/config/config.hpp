@@ -17,8 +17,8 @@ namespace clusterd::config {
 std::string where(const std::string &file, const toml::source_region &region);
 
 struct Problem {
-  std::string where;    // file:line:column
-  std::string key;      // dotted key, e.g. "topologies.example.config.hosts"
+  std::string where;  // file:line:column
+  std::string key;    // dotted key, e.g. "topologies.example.config.hosts"
   std::string message;
   std::string str() const;  // "where: key: message"
 };
@@ -36,25 +36,25 @@ struct Settings {
 struct TransportSpec {
   std::string name;
   std::string plugin;
-  std::string where;                        // of the [transports.NAME] table
+  std::string where;                                  // of the [transports.NAME] table
   std::chrono::milliseconds resync_interval{30'000};  // 0 = never re-list
-  toml::table options;                      // plugin keys (everything but the host's)
-  std::string fingerprint;                  // canonical text: equal ⇔ unchanged on reload
+  toml::table options;                                // plugin keys (everything but the host's)
+  std::string fingerprint;  // canonical text: equal ⇔ unchanged on reload
 };
 
 struct TopologySpec {
   std::string name;
   std::string strategy;
-  std::string transport;                    // resolved (defaulted when only one exists)
+  std::string transport;                       // resolved (defaulted when only one exists)
   std::optional<DisconnectPolicy> disconnect;  // nullopt = the strategy's default
   std::string where;
-  std::string config_where;                 // of [topologies.NAME.config]
+  std::string config_where;  // of [topologies.NAME.config]
   std::chrono::milliseconds connect_timeout{10'000};
-  std::uint32_t max_parallel = 16;          // connects in flight at once
+  std::uint32_t max_parallel = 16;  // connects in flight at once
   std::chrono::milliseconds backoff_initial{500};
   std::chrono::milliseconds backoff_max{30'000};
-  toml::table options;                      // [topologies.NAME.config]
-  std::string fingerprint;                  // includes the transport's fingerprint
+  toml::table options;      // [topologies.NAME.config]
+  std::string fingerprint;  // includes the transport's fingerprint
 };
 
 struct DaemonConfig {

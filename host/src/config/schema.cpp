@@ -13,13 +13,20 @@ namespace clusterd::config {
 
 std::string_view type_name(std::uint32_t type) {
   switch (type) {
-    case CLUSTERD_OPT_STRING: return "string";
-    case CLUSTERD_OPT_INT: return "integer";
-    case CLUSTERD_OPT_BOOL: return "boolean";
-    case CLUSTERD_OPT_DOUBLE: return "number";
-    case CLUSTERD_OPT_DURATION: return "duration";
-    case CLUSTERD_OPT_STRING_LIST: return "list of strings";
-    default: return "unknown";
+    case CLUSTERD_OPT_STRING:
+      return "string";
+    case CLUSTERD_OPT_INT:
+      return "integer";
+    case CLUSTERD_OPT_BOOL:
+      return "boolean";
+    case CLUSTERD_OPT_DOUBLE:
+      return "number";
+    case CLUSTERD_OPT_DURATION:
+      return "duration";
+    case CLUSTERD_OPT_STRING_LIST:
+      return "list of strings";
+    default:
+      return "unknown";
   }
 }
 
@@ -47,9 +54,13 @@ std::string convert(const toml::node &node, std::uint32_t type, OptionValues::Va
       return "";
     case CLUSTERD_OPT_DURATION: {
       std::optional<std::int64_t> ms;
-      if (node.is_integer() && *node.value<std::int64_t>() >= 0) ms = node.value<std::int64_t>();
-      else if (node.is_string()) ms = util::parse_duration_ms(*node.value<std::string>());
-      if (!ms) return "expected a duration such as \"5s\", \"250ms\", integer milliseconds or \"infinity\"";
+      if (node.is_integer() && *node.value<std::int64_t>() >= 0)
+        ms = node.value<std::int64_t>();
+      else if (node.is_string())
+        ms = util::parse_duration_ms(*node.value<std::string>());
+      if (!ms)
+        return "expected a duration such as \"5s\", \"250ms\", integer milliseconds or "
+               "\"infinity\"";
       out.integer = *ms;
       return "";
     }
@@ -73,7 +84,8 @@ std::string convert(const toml::node &node, std::uint32_t type, OptionValues::Va
 }
 
 // Parses a default literal ("5s", "[\"a\"]") by reading it as the value of a TOML key.
-std::string convert_literal(const std::string &literal, std::uint32_t type, OptionValues::Value &out) {
+std::string convert_literal(const std::string &literal, std::uint32_t type,
+                            OptionValues::Value &out) {
   try {
     auto table = toml::parse("v = " + literal);
     return convert(*table["v"].node(), type, out);
@@ -93,8 +105,8 @@ std::string read_secret_file(const std::string &path, std::string &out) {
 }
 
 // --- the C view handed to the plugin -------------------------------------------------------
-const OptionValues::Value *lookup(const clusterd_config_t *cfg, const char *key,
-                                  std::uint32_t type, clusterd_status_t &status) {
+const OptionValues::Value *lookup(const clusterd_config_t *cfg, const char *key, std::uint32_t type,
+                                  clusterd_status_t &status) {
   status = CLUSTERD_E_INVALID_ARG;
   if (!cfg || !key) return nullptr;
   const auto *values = static_cast<const OptionValues *>(cfg->config_data);
@@ -115,14 +127,16 @@ clusterd_status_t get(const clusterd_config_t *cfg, const char *key, std::uint32
   return status;
 }
 
-clusterd_status_t CLUSTERD_ABI get_string(const clusterd_config_t *c, const char *k, const char **o) {
+clusterd_status_t CLUSTERD_ABI get_string(const clusterd_config_t *c, const char *k,
+                                          const char **o) {
   return get(c, k, CLUSTERD_OPT_STRING, o, [](const auto &v) { return v.text.c_str(); });
 }
 clusterd_status_t CLUSTERD_ABI get_int(const clusterd_config_t *c, const char *k, int64_t *o) {
   return get(c, k, CLUSTERD_OPT_INT, o, [](const auto &v) { return v.integer; });
 }
 clusterd_status_t CLUSTERD_ABI get_bool(const clusterd_config_t *c, const char *k, int32_t *o) {
-  return get(c, k, CLUSTERD_OPT_BOOL, o, [](const auto &v) { return static_cast<int32_t>(v.integer); });
+  return get(c, k, CLUSTERD_OPT_BOOL, o,
+             [](const auto &v) { return static_cast<int32_t>(v.integer); });
 }
 clusterd_status_t CLUSTERD_ABI get_double(const clusterd_config_t *c, const char *k, double *o) {
   return get(c, k, CLUSTERD_OPT_DOUBLE, o, [](const auto &v) { return v.number; });
@@ -130,7 +144,8 @@ clusterd_status_t CLUSTERD_ABI get_double(const clusterd_config_t *c, const char
 clusterd_status_t CLUSTERD_ABI get_duration(const clusterd_config_t *c, const char *k, int64_t *o) {
   return get(c, k, CLUSTERD_OPT_DURATION, o, [](const auto &v) { return v.integer; });
 }
-clusterd_status_t CLUSTERD_ABI get_list_size(const clusterd_config_t *c, const char *k, uint32_t *o) {
+clusterd_status_t CLUSTERD_ABI get_list_size(const clusterd_config_t *c, const char *k,
+                                             uint32_t *o) {
   return get(c, k, CLUSTERD_OPT_STRING_LIST, o,
              [](const auto &v) { return static_cast<uint32_t>(v.list.size()); });
 }
@@ -163,14 +178,25 @@ std::string check_option_spec(const OptionSpec &spec) {
   if (spec.default_value) {
     OptionValues::Value value;
     auto error = convert_literal(*spec.default_value, spec.type, value);
-    if (!error.empty()) return "option '" + spec.key + "': bad default " + *spec.default_value + ": " + error;
+    if (!error.empty())
+      return "option '" + spec.key + "': bad default " + *spec.default_value + ": " + error;
   }
   return "";
 }
 
 OptionValues::OptionValues()
-    : view_{sizeof(clusterd_config_t), 0, this, get_string, get_int, get_bool, get_double,
-            get_duration, get_list_size, get_list_item, is_set, source_of} {}
+    : view_{sizeof(clusterd_config_t),
+            0,
+            this,
+            get_string,
+            get_int,
+            get_bool,
+            get_double,
+            get_duration,
+            get_list_size,
+            get_list_item,
+            is_set,
+            source_of} {}
 
 const OptionValues::Value *OptionValues::find(const std::string &key) const {
   auto it = values_.find(key);
@@ -212,7 +238,8 @@ std::unique_ptr<OptionValues> validate_options(const std::vector<OptionSpec> &sc
     const toml::node *env_node = spec.secret() ? options.get(spec.key + "_env") : nullptr;
     int sources = (node != nullptr) + (file_node != nullptr) + (env_node != nullptr);
     if (sources > 1) {
-      problem(table_where, spec.key, "set only one of " + spec.key + ", " + spec.key + "_file, " + spec.key + "_env");
+      problem(table_where, spec.key,
+              "set only one of " + spec.key + ", " + spec.key + "_file, " + spec.key + "_env");
       continue;
     }
     if (node) {
@@ -240,13 +267,15 @@ std::unique_ptr<OptionValues> validate_options(const std::vector<OptionSpec> &sc
       } else {
         const char *env = std::getenv(reference.c_str());
         if (!env) {
-          problem(value.where, spec.key + suffix, "environment variable " + reference + " is not set");
+          problem(value.where, spec.key + suffix,
+                  "environment variable " + reference + " is not set");
           continue;
         }
         secret = env;
       }
       if (spec.type != CLUSTERD_OPT_STRING) {
-        problem(value.where, spec.key + suffix, "only string options can be read from a file or the environment");
+        problem(value.where, spec.key + suffix,
+                "only string options can be read from a file or the environment");
         continue;
       }
       value.type = CLUSTERD_OPT_STRING;
@@ -255,8 +284,9 @@ std::unique_ptr<OptionValues> validate_options(const std::vector<OptionSpec> &sc
     } else if (spec.default_value) {
       convert_literal(*spec.default_value, spec.type, value);  // checked at plugin load
     } else if (spec.required()) {
-      problem(table_where, spec.key, "missing required option of plugin '" + plugin + "' (" +
-                                         std::string(type_name(spec.type)) + ": " + spec.description + ")");
+      problem(table_where, spec.key,
+              "missing required option of plugin '" + plugin + "' (" +
+                  std::string(type_name(spec.type)) + ": " + spec.description + ")");
       continue;
     } else {
       continue;  // optional, no default: the plugin sees CLUSTERD_E_NOT_FOUND

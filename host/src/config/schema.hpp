@@ -38,11 +38,11 @@ class OptionValues {
  public:
   struct Value {
     std::uint32_t type = 0;
-    bool set = false;      // configured in the file (not a default)
-    std::string where;     // file:line:column when set
-    std::string text;      // STRING
-    std::int64_t integer = 0;  // INT, DURATION (ms; -1 = infinity), BOOL (0/1)
-    double number = 0;     // DOUBLE
+    bool set = false;               // configured in the file (not a default)
+    std::string where;              // file:line:column when set
+    std::string text;               // STRING
+    std::int64_t integer = 0;       // INT, DURATION (ms; -1 = infinity), BOOL (0/1)
+    double number = 0;              // DOUBLE
     std::vector<std::string> list;  // STRING_LIST
   };
 

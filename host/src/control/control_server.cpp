@@ -21,7 +21,10 @@ constexpr auto kClientTimeout = std::chrono::seconds(5);
 // One client: read a line (bounded in size and time), answer, close.
 struct Session : std::enable_shared_from_this<Session> {
   Session(stream_protocol::socket socket, ControlServer::Handler &handler)
-      : socket(std::move(socket)), timer(this->socket.get_executor()), buffer(kMaxRequest), handler(handler) {}
+      : socket(std::move(socket)),
+        timer(this->socket.get_executor()),
+        buffer(kMaxRequest),
+        handler(handler) {}
 
   void run() {
     timer.expires_after(kClientTimeout);
@@ -29,7 +32,8 @@ struct Session : std::enable_shared_from_this<Session> {
       if (!ec) self->socket.close();
     });
     boost::asio::async_read_until(
-        socket, buffer, '\n', [self = shared_from_this()](const boost::system::error_code &ec, std::size_t n) {
+        socket, buffer, '\n',
+        [self = shared_from_this()](const boost::system::error_code &ec, std::size_t n) {
           std::string line;
           if (!ec) {
             line.assign(boost::asio::buffers_begin(self->buffer.data()),
@@ -42,7 +46,8 @@ struct Session : std::enable_shared_from_this<Session> {
                                    [self](const boost::system::error_code &, std::size_t) {
                                      self->timer.cancel();
                                      boost::system::error_code ignored;
-                                     self->socket.shutdown(stream_protocol::socket::shutdown_both, ignored);
+                                     self->socket.shutdown(stream_protocol::socket::shutdown_both,
+                                                           ignored);
                                      self->socket.close(ignored);
                                    });
         });
@@ -60,7 +65,9 @@ struct Session : std::enable_shared_from_this<Session> {
 ControlServer::ControlServer(boost::asio::io_context &io, Handler handler)
     : io_(io), handler_(std::move(handler)) {}
 
-ControlServer::~ControlServer() { close(); }
+ControlServer::~ControlServer() {
+  close();
+}
 
 bool ControlServer::listen(const std::string &path, std::string &error) {
   namespace fs = std::filesystem;
@@ -101,8 +108,8 @@ void ControlServer::close() {
 }
 
 void ControlServer::accept() {
-  acceptor_->async_accept([this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code &ec,
-                                                                       stream_protocol::socket socket) {
+  acceptor_->async_accept([this, alive = std::weak_ptr<bool>(alive_)](
+                              const boost::system::error_code &ec, stream_protocol::socket socket) {
     auto a = alive.lock();
     if (!a || !acceptor_) return;
     if (!ec) std::make_shared<Session>(std::move(socket), handler_)->run();
@@ -125,7 +132,8 @@ bool control_request(const std::string &path, const std::string &request, std::s
     boost::system::error_code ec;
     boost::asio::read_until(socket, buffer, '\n', ec);
     if (ec && buffer.size() == 0) throw boost::system::system_error(ec);
-    response.assign(boost::asio::buffers_begin(buffer.data()), boost::asio::buffers_end(buffer.data()));
+    response.assign(boost::asio::buffers_begin(buffer.data()),
+                    boost::asio::buffers_end(buffer.data()));
     while (!response.empty() && response.back() == '\n') response.pop_back();
     return true;
   } catch (const std::exception &e) {

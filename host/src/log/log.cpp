@@ -1,9 +1,9 @@
 #include "log/log.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -18,7 +18,8 @@ namespace {
 class JsonStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
  protected:
   void sink_it_(const spdlog::details::log_msg &msg) override {
-    auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch());
+    auto millis =
+        std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch());
     nlohmann::json line = {
         {"ts_ms", millis.count()},
         {"level", spdlog::level::to_string_view(msg.level).data()},
@@ -46,8 +47,8 @@ void configure(spdlog::level::level_enum level, std::string_view format) {
   if (format == "json") {
     logger = std::make_shared<spdlog::logger>("clusterd", std::make_shared<JsonStderrSink>());
   } else {
-    logger = std::make_shared<spdlog::logger>(
-        "clusterd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    logger = std::make_shared<spdlog::logger>("clusterd",
+                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
   }
   logger->set_level(level);
@@ -57,11 +58,16 @@ void configure(spdlog::level::level_enum level, std::string_view format) {
 
 spdlog::level::level_enum from_sdk_level(int level) {
   switch (level) {
-    case CLUSTERD_LOG_TRACE: return spdlog::level::trace;
-    case CLUSTERD_LOG_DEBUG: return spdlog::level::debug;
-    case CLUSTERD_LOG_WARN: return spdlog::level::warn;
-    case CLUSTERD_LOG_ERROR: return spdlog::level::err;
-    default: return spdlog::level::info;
+    case CLUSTERD_LOG_TRACE:
+      return spdlog::level::trace;
+    case CLUSTERD_LOG_DEBUG:
+      return spdlog::level::debug;
+    case CLUSTERD_LOG_WARN:
+      return spdlog::level::warn;
+    case CLUSTERD_LOG_ERROR:
+      return spdlog::level::err;
+    default:
+      return spdlog::level::info;
   }
 }
 

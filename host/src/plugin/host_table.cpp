@@ -10,7 +10,9 @@
 namespace clusterd::plugin {
 namespace {
 
-std::string text(const char *s) { return s ? std::string(s) : std::string(); }
+std::string text(const char *s) {
+  return s ? std::string(s) : std::string();
+}
 
 std::vector<std::string> strings(const char *const *items, uint32_t count) {
   std::vector<std::string> out;
@@ -182,7 +184,8 @@ struct Bridge {
       };
     }
     auto id = instance->services_.http->start(
-        std::move(req), [weak, done, user_data, id_box](const services::HttpClient::Response &response) {
+        std::move(req),
+        [weak, done, user_data, id_box](const services::HttpClient::Response &response) {
           if (auto strong = weak.lock()) strong->http_.erase(*id_box);
           std::vector<const char *> headers;
           for (const auto &h : response.headers) headers.push_back(h.c_str());
@@ -227,7 +230,8 @@ struct Bridge {
     auto weak = instance->weak_from_this();
     auto id_box = std::make_shared<std::uint64_t>(0);
     auto id = instance->services_.dns->resolve(
-        std::move(req), [weak, done, user_data, id_box](const services::DnsResolver::Result &result) {
+        std::move(req),
+        [weak, done, user_data, id_box](const services::DnsResolver::Result &result) {
           if (auto strong = weak.lock()) strong->dns_.erase(*id_box);
           std::vector<clusterd_dns_record_t> records;
           for (const auto &r : result.records) {
@@ -266,8 +270,10 @@ struct Bridge {
                                       const char *value) {
     auto *instance = self(host);
     if (!instance || !key) return;
-    if (value) instance->details_[key] = value;
-    else instance->details_.erase(key);
+    if (value)
+      instance->details_[key] = value;
+    else
+      instance->details_.erase(key);
   }
 
   // ---- clusterd.strategy-sink/1 ----
@@ -286,7 +292,8 @@ struct Bridge {
     if (auto *events = strategy(host); events && node) events->on_node_lost(node);
   }
   static void CLUSTERD_ABI discovery_failed(const clusterd_host_t *host, const char *reason) {
-    if (auto *events = strategy(host)) events->on_discovery_failed(reason ? reason : "unknown error");
+    if (auto *events = strategy(host))
+      events->on_discovery_failed(reason ? reason : "unknown error");
   }
   static const char *CLUSTERD_ABI local_node(const clusterd_host_t *host) {
     auto *instance = self(host);
@@ -309,7 +316,8 @@ struct Bridge {
   static void CLUSTERD_ABI complete_list(const clusterd_host_t *host, clusterd_id_t op,
                                          clusterd_status_t status, const char *message,
                                          const char *const *nodes, uint32_t count) {
-    if (auto *events = transport(host)) events->on_list(op, status, text(message), strings(nodes, count));
+    if (auto *events = transport(host))
+      events->on_list(op, status, text(message), strings(nodes, count));
   }
   static void CLUSTERD_ABI node_up(const clusterd_host_t *host, const char *node) {
     if (auto *events = transport(host); events && node) events->on_node_up(node);
@@ -343,7 +351,8 @@ struct Bridge {
     if (want == CLUSTERD_SERVICE_DNS) return &dns;
     if (want == CLUSTERD_SERVICE_STATUS) return &status;
     if (want == CLUSTERD_SERVICE_STRATEGY_SINK && instance->strategy_events_) return &strategy_sink;
-    if (want == CLUSTERD_SERVICE_TRANSPORT_SINK && instance->transport_events_) return &transport_sink;
+    if (want == CLUSTERD_SERVICE_TRANSPORT_SINK && instance->transport_events_)
+      return &transport_sink;
     return nullptr;
   }
 };

@@ -55,13 +55,15 @@ std::shared_ptr<Instance> Instance::create(HostServices &services,
   self->vtable_ = clamped_copy<clusterd_plugin_t>(plugin);
   auto &v = self->vtable_;
   if (!v.init || !v.start || !v.stop || !v.destroy || !v.get_interface) {
-    error = "plugin '" + self->module_->name() + "': instance lacks init/start/stop/destroy/get_interface";
+    error = "plugin '" + self->module_->name() +
+            "': instance lacks init/start/stop/destroy/get_interface";
     return nullptr;
   }
   const void *iface = nullptr;
   bool is_strategy = self->module_->kind() == CLUSTERD_KIND_STRATEGY;
   self->guarded("get_interface", [&] {
-    iface = v.get_interface(plugin, is_strategy ? CLUSTERD_INTERFACE_STRATEGY : CLUSTERD_INTERFACE_TRANSPORT);
+    iface = v.get_interface(
+        plugin, is_strategy ? CLUSTERD_INTERFACE_STRATEGY : CLUSTERD_INTERFACE_TRANSPORT);
   });
   if (!iface) {
     error = "plugin '" + self->module_->name() + "' does not implement " +
@@ -127,9 +129,10 @@ void Instance::stop() {
     guarded("stop", [&] { vtable_.stop(plugin_); });
     auto took = std::chrono::steady_clock::now() - begin;
     if (took > kSlowStop)
-      log(CLUSTERD_LOG_WARN, "plugin stop() took " +
-                                 std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) +
-                                 " ms; stop() must return promptly (slow stop)");
+      log(CLUSTERD_LOG_WARN,
+          "plugin stop() took " +
+              std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) +
+              " ms; stop() must return promptly (slow stop)");
   }
   state_ = State::stopped;
   cancel_leftovers();
@@ -138,12 +141,11 @@ void Instance::stop() {
 void Instance::cancel_leftovers() {
   std::size_t count = timers_.size() + fds_.size() + http_.size() + dns_.size() + work_.size();
   if (count == 0) return;
-  log(CLUSTERD_LOG_WARN, "plugin left " + std::to_string(timers_.size()) + " timer(s), " +
-                             std::to_string(fds_.size()) + " fd watch(es), " +
-                             std::to_string(http_.size()) + " HTTP request(s), " +
-                             std::to_string(dns_.size()) + " DNS query(ies) and " +
-                             std::to_string(work_.size()) +
-                             " work job(s) registered after stop(); cancelled them");
+  log(CLUSTERD_LOG_WARN,
+      "plugin left " + std::to_string(timers_.size()) + " timer(s), " +
+          std::to_string(fds_.size()) + " fd watch(es), " + std::to_string(http_.size()) +
+          " HTTP request(s), " + std::to_string(dns_.size()) + " DNS query(ies) and " +
+          std::to_string(work_.size()) + " work job(s) registered after stop(); cancelled them");
   for (auto id : timers_) services_.timers.cancel(id);
   for (auto id : fds_) services_.fds.unwatch(id);
   for (auto id : http_) services_.http->cancel(id);
@@ -168,7 +170,8 @@ bool Instance::guarded(const char *what, const std::function<void()> &call) {
 
 std::string Instance::plugin_error(const std::string &fallback) {
   const char *text = nullptr;
-  if (plugin_ && vtable_.last_error) guarded("last_error", [&] { text = vtable_.last_error(plugin_); });
+  if (plugin_ && vtable_.last_error)
+    guarded("last_error", [&] { text = vtable_.last_error(plugin_); });
   return text && *text ? std::string(text) : fallback;
 }
 

@@ -100,7 +100,9 @@ class Instance : public std::enable_shared_from_this<Instance> {
   const std::map<std::string, std::string> &details() const { return details_; }
 
   // Called (on a later loop turn) when the plugin misbehaves badly enough to be failed.
-  void on_failure(std::function<void(const std::string &)> handler) { failure_handler_ = std::move(handler); }
+  void on_failure(std::function<void(const std::string &)> handler) {
+    failure_handler_ = std::move(handler);
+  }
 
   // Kind interfaces (size-clamped copies; NULL functions = not implemented).
   const clusterd_strategy_t &strategy() const { return strategy_; }

@@ -1,7 +1,7 @@
 #include "plugin/module.hpp"
 
-#include <sys/stat.h>
 #include <dlfcn.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -64,7 +64,8 @@ std::shared_ptr<const Module> Module::load(const std::filesystem::path &path, st
   std::shared_ptr<Module> module(new Module());
   module->path_ = path;
   try {
-    module->library_.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    module->library_.load(path,
+                          boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception &e) {
     error = path.string() + ": cannot load: " + e.what();
     if (const char *detail = ::dlerror()) error += std::string(" (") + detail + ")";
@@ -92,18 +93,20 @@ std::string Module::check(std::string_view expected_name) {
   entry_ = clamped_copy(&raw);
   std::string host_abi =
       std::to_string(CLUSTERD_ABI_MAJOR) + "." + std::to_string(CLUSTERD_ABI_MINOR);
-  std::string plugin_abi = std::to_string(entry_.abi_major) + "." + std::to_string(entry_.abi_minor);
+  std::string plugin_abi =
+      std::to_string(entry_.abi_major) + "." + std::to_string(entry_.abi_minor);
   if (entry_.abi_major != CLUSTERD_ABI_MAJOR)
     return "built for ABI " + plugin_abi + " (major " + std::to_string(entry_.abi_major) +
            "), this clusterd provides ABI " + host_abi;
   if (entry_.abi_minor > CLUSTERD_ABI_MINOR)
-    return "requires ABI " + plugin_abi + " (a newer minor), this clusterd provides ABI " + host_abi;
+    return "requires ABI " + plugin_abi + " (a newer minor), this clusterd provides ABI " +
+           host_abi;
   if (!entry_.get_descriptor) return "entry has no get_descriptor";
 
   try {
     if (entry_.init) {
-      clusterd_loader_info_t info{sizeof info, CLUSTERD_ABI_MAJOR, CLUSTERD_ABI_MINOR, 0,
-                                  CLUSTERD_VERSION_STRING, path_.c_str()};
+      clusterd_loader_info_t info{sizeof info, CLUSTERD_ABI_MAJOR,      CLUSTERD_ABI_MINOR,
+                                  0,           CLUSTERD_VERSION_STRING, path_.c_str()};
       if (auto status = entry_.init(&info); status != CLUSTERD_OK)
         return "entry init failed with status " + std::to_string(status);
     }
@@ -125,7 +128,8 @@ std::string Module::check(std::string_view expected_name) {
   if (!descriptor_.create) return "descriptor has no create function";
   for (auto alias = descriptor_.aliases; alias && *alias; ++alias) aliases_.emplace_back(*alias);
 
-  if (descriptor_.option_count && !descriptor_.options) return "option_count set but options is NULL";
+  if (descriptor_.option_count && !descriptor_.options)
+    return "option_count set but options is NULL";
   const auto *bytes = reinterpret_cast<const unsigned char *>(descriptor_.options);
   std::size_t stride = descriptor_.option_count ? descriptor_.options[0].struct_size : 0;
   if (descriptor_.option_count && stride < kOptionMinSize)

@@ -28,7 +28,9 @@ class Module {
   std::string_view kind_name() const;
   const std::vector<std::string> &aliases() const { return aliases_; }
   const std::vector<config::OptionSpec> &options() const { return options_; }
-  bool disconnects_removed() const { return descriptor_.flags & CLUSTERD_PLUGIN_DISCONNECTS_REMOVED; }
+  bool disconnects_removed() const {
+    return descriptor_.flags & CLUSTERD_PLUGIN_DISCONNECTS_REMOVED;
+  }
   std::uint32_t abi_minor() const { return entry_.abi_minor; }
 
  private:
@@ -37,8 +39,8 @@ class Module {
 
   std::filesystem::path path_;
   boost::dll::shared_library library_;
-  clusterd_plugin_entry_t entry_{};               // size-clamped copies: fields the
-  clusterd_plugin_descriptor_t descriptor_{};     // plugin lacks read as zero
+  clusterd_plugin_entry_t entry_{};            // size-clamped copies: fields the
+  clusterd_plugin_descriptor_t descriptor_{};  // plugin lacks read as zero
   std::string name_;
   std::vector<std::string> aliases_;
   std::vector<config::OptionSpec> options_;

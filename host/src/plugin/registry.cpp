@@ -25,7 +25,8 @@ std::string plugin_file_name(std::string_view name) {
     // of an acronym followed by lower case ("DNSPoll" → "dns_poll").
     if (upper && i > 0 && !out.empty() && out.back() != '_') {
       bool after_lower = std::islower(static_cast<unsigned char>(name[i - 1]));
-      bool acronym_end = i + 1 < name.size() && std::isupper(static_cast<unsigned char>(name[i - 1])) &&
+      bool acronym_end = i + 1 < name.size() &&
+                         std::isupper(static_cast<unsigned char>(name[i - 1])) &&
                          std::islower(static_cast<unsigned char>(name[i + 1]));
       if (after_lower || acronym_end) out += '_';
     }
@@ -46,7 +47,8 @@ std::filesystem::path Registry::builtin_dir() {
   return (exe.parent_path() / CLUSTERD_PLUGIN_RELDIR).lexically_normal();
 }
 
-std::shared_ptr<const Module> Registry::load(const std::filesystem::path &path, std::string &error) {
+std::shared_ptr<const Module> Registry::load(const std::filesystem::path &path,
+                                             std::string &error) {
   if (auto it = loaded_.find(path); it != loaded_.end()) return it->second;
   auto module = Module::load(path, error);
   if (module) loaded_.emplace(path, module);

@@ -22,7 +22,8 @@ class Registry {
 
   // Finds and loads the plugin `name` of `kind` (CLUSTERD_KIND_*). On failure returns
   // nullptr with `error` saying what was searched or what was wrong with the library.
-  std::shared_ptr<const Module> find(const std::string &name, std::uint32_t kind, std::string &error);
+  std::shared_ptr<const Module> find(const std::string &name, std::uint32_t kind,
+                                     std::string &error);
 
   struct Entry {
     std::filesystem::path path;

@@ -9,11 +9,16 @@ namespace clusterd::reconcile {
 
 std::string_view to_string(NodeState state) {
   switch (state) {
-    case NodeState::pending: return "pending";
-    case NodeState::connecting: return "connecting";
-    case NodeState::connected: return "connected";
-    case NodeState::backoff: return "backoff";
-    case NodeState::disconnecting: return "disconnecting";
+    case NodeState::pending:
+      return "pending";
+    case NodeState::connecting:
+      return "connecting";
+    case NodeState::connected:
+      return "connected";
+    case NodeState::backoff:
+      return "backoff";
+    case NodeState::disconnecting:
+      return "disconnecting";
   }
   return "unknown";
 }
@@ -41,8 +46,10 @@ void Reconciler::set_desired(const std::vector<std::string> &nodes) {
   for (auto it = nodes_.begin(); it != nodes_.end();) {
     auto next = std::next(it);
     if (!wanted.count(it->first)) {
-      if (it->second.desired) undesire(it, now);
-      else if (wants_disconnect(it->second)) start_disconnect(it, now);  // retry a failed one
+      if (it->second.desired)
+        undesire(it, now);
+      else if (wants_disconnect(it->second))
+        start_disconnect(it, now);  // retry a failed one
     }
     it = next;
   }
@@ -65,7 +72,9 @@ void Reconciler::node_lost(const std::string &node) {
   actions_.request_step();
 }
 
-void Reconciler::discovery_failed(const std::string &reason) { discovery_error_ = reason; }
+void Reconciler::discovery_failed(const std::string &reason) {
+  discovery_error_ = reason;
+}
 
 void Reconciler::desire(const std::string &name, TimePoint now) {
   if (local_.count(name)) return;  // never connect a node to itself
@@ -82,8 +91,10 @@ void Reconciler::desire(const std::string &name, TimePoint now) {
 void Reconciler::undesire(Nodes::iterator it, TimePoint now) {
   it->second.desired = false;
   dequeue(it);
-  if (wants_disconnect(it->second)) start_disconnect(it, now);
-  else forget_if_unused(it);
+  if (wants_disconnect(it->second))
+    start_disconnect(it, now);
+  else
+    forget_if_unused(it);
 }
 
 bool Reconciler::wants_disconnect(const Node &node) const {
@@ -191,8 +202,10 @@ void Reconciler::on_result(std::uint64_t op, bool ok, const std::string &error) 
     } else {
       node.last_error = error;  // retried at the next discovery round
     }
-    if (!node.desired && ok) nodes_.erase(it);
-    else if (node.desired && !node.connected) enqueue(it, now);
+    if (!node.desired && ok)
+      nodes_.erase(it);
+    else if (node.desired && !node.connected)
+      enqueue(it, now);
   }
   actions_.request_step();
 }
@@ -290,9 +303,12 @@ std::vector<NodeStatus> Reconciler::status(TimePoint now) const {
   std::vector<NodeStatus> out;
   for (const auto &[name, node] : nodes_) {
     NodeStatus s{name, NodeState::pending, node.attempts, node.last_error, std::nullopt};
-    if (node.phase == Phase::connecting) s.state = NodeState::connecting;
-    else if (node.phase == Phase::disconnecting || wants_disconnect(node)) s.state = NodeState::disconnecting;
-    else if (node.connected) s.state = NodeState::connected;
+    if (node.phase == Phase::connecting)
+      s.state = NodeState::connecting;
+    else if (node.phase == Phase::disconnecting || wants_disconnect(node))
+      s.state = NodeState::disconnecting;
+    else if (node.connected)
+      s.state = NodeState::connected;
     else if (node.queued && node.next_attempt > now) {
       s.state = NodeState::backoff;
       s.retry_in = std::chrono::duration_cast<milliseconds>(node.next_attempt - now);

@@ -130,9 +130,9 @@ class Reconciler {
   std::mt19937_64 random_;
   TimePoint (*now_)() = [] { return Clock::now(); };
   Nodes nodes_;
-  std::set<std::pair<TimePoint, std::string>> waiting_;    // due connects, by time
+  std::set<std::pair<TimePoint, std::string>> waiting_;      // due connects, by time
   std::set<std::pair<TimePoint, std::uint64_t>> deadlines_;  // in-flight connects
-  std::unordered_map<std::uint64_t, std::string> ops_;      // op → node
+  std::unordered_map<std::uint64_t, std::string> ops_;       // op → node
   std::set<std::string> connected_;                          // the transport's view
   std::set<std::string> local_;
   std::size_t in_flight_ = 0;  // connects only; disconnects are not rate-limited

@@ -44,7 +44,9 @@ void FdService::unwatch(std::uint64_t id) {
 }
 
 std::uint32_t FdService::poll_now(int fd, std::uint32_t events) {
-  pollfd p{fd, static_cast<short>(((events & kRead) ? POLLIN : 0) | ((events & kWrite) ? POLLOUT : 0)), 0};
+  pollfd p{fd,
+           static_cast<short>(((events & kRead) ? POLLIN : 0) | ((events & kWrite) ? POLLOUT : 0)),
+           0};
   if (::poll(&p, 1, 0) <= 0) return 0;
   std::uint32_t ready = 0;
   if (p.revents & (POLLIN | POLLHUP)) ready |= kRead & events;

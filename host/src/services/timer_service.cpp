@@ -35,6 +35,8 @@ void TimerService::arm(std::uint64_t id, Timer &timer) {
   });
 }
 
-void TimerService::cancel(std::uint64_t id) { timers_.erase(id); }
+void TimerService::cancel(std::uint64_t id) {
+  timers_.erase(id);
+}
 
 }  // namespace clusterd::services

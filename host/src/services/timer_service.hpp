@@ -19,7 +19,8 @@ class TimerService {
   explicit TimerService(boost::asio::io_context &io) : io_(io) {}
 
   // Fires after `delay`, then every `period` if non-zero. Never fires from inside add().
-  std::uint64_t add(std::chrono::milliseconds delay, std::chrono::milliseconds period, Callback callback);
+  std::uint64_t add(std::chrono::milliseconds delay, std::chrono::milliseconds period,
+                    Callback callback);
   // After this returns the callback never runs again. Unknown ids are ignored.
   void cancel(std::uint64_t id);
   std::size_t active() const { return timers_.size(); }

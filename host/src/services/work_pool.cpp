@@ -35,7 +35,8 @@ std::uint64_t WorkPool::submit(std::function<void()> work, std::function<void()>
 
 WorkPool::Cancel WorkPool::cancel(std::uint64_t id) {
   std::lock_guard lock(mutex_);
-  auto queued = std::find_if(queue_.begin(), queue_.end(), [id](const Job &j) { return j.id == id; });
+  auto queued =
+      std::find_if(queue_.begin(), queue_.end(), [id](const Job &j) { return j.id == id; });
   if (queued != queue_.end()) {
     queue_.erase(queued);
     return Cancel::dropped;

@@ -39,20 +39,20 @@
  * A reader must treat an unknown negative value as CLUSTERD_E_GENERIC. */
 typedef int32_t clusterd_status_t;
 #define CLUSTERD_OK 0
-#define CLUSTERD_E_GENERIC (-1)       /* failure with no better code; see the message */
-#define CLUSTERD_E_INVALID_ARG (-2)   /* a NULL or out-of-range argument */
-#define CLUSTERD_E_UNSUPPORTED (-3)   /* the operation is not implemented by this peer */
-#define CLUSTERD_E_NO_MEMORY (-4)     /* allocation failed */
-#define CLUSTERD_E_TIMEOUT (-5)       /* the operation ran out of time */
-#define CLUSTERD_E_CANCELLED (-6)     /* the operation was cancelled */
-#define CLUSTERD_E_IO (-7)            /* a network or file error */
-#define CLUSTERD_E_AGAIN (-8)         /* transient; retrying later may succeed */
-#define CLUSTERD_E_STATE (-9)         /* not allowed in the current state (e.g. after stop) */
-#define CLUSTERD_E_CONFIG (-10)       /* the configuration is invalid */
-#define CLUSTERD_E_NOT_FOUND (-11)    /* no such key, node or id */
-#define CLUSTERD_E_UNREACHABLE (-12)  /* the peer could not be reached (connect_node = false) */
-#define CLUSTERD_E_NOT_ALIVE (-13)    /* the local side is not part of a network (= ignored) */
-#define CLUSTERD_E_TYPE (-14)         /* a config value has another type than asked for */
+#define CLUSTERD_E_GENERIC (-1)      /* failure with no better code; see the message */
+#define CLUSTERD_E_INVALID_ARG (-2)  /* a NULL or out-of-range argument */
+#define CLUSTERD_E_UNSUPPORTED (-3)  /* the operation is not implemented by this peer */
+#define CLUSTERD_E_NO_MEMORY (-4)    /* allocation failed */
+#define CLUSTERD_E_TIMEOUT (-5)      /* the operation ran out of time */
+#define CLUSTERD_E_CANCELLED (-6)    /* the operation was cancelled */
+#define CLUSTERD_E_IO (-7)           /* a network or file error */
+#define CLUSTERD_E_AGAIN (-8)        /* transient; retrying later may succeed */
+#define CLUSTERD_E_STATE (-9)        /* not allowed in the current state (e.g. after stop) */
+#define CLUSTERD_E_CONFIG (-10)      /* the configuration is invalid */
+#define CLUSTERD_E_NOT_FOUND (-11)   /* no such key, node or id */
+#define CLUSTERD_E_UNREACHABLE (-12) /* the peer could not be reached (connect_node = false) */
+#define CLUSTERD_E_NOT_ALIVE (-13)   /* the local side is not part of a network (= ignored) */
+#define CLUSTERD_E_TYPE (-14)        /* a config value has another type than asked for */
 
 /* Handle of an asynchronous operation, timer or watch. 0 is never a valid id, and the host
  * never reuses an id within one daemon run. */

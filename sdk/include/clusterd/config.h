@@ -10,17 +10,18 @@ extern "C" {
 #endif
 
 /* Option types (values of clusterd_option_t.type). */
-#define CLUSTERD_OPT_STRING 1       /* TOML string */
-#define CLUSTERD_OPT_INT 2          /* TOML integer */
-#define CLUSTERD_OPT_BOOL 3         /* TOML boolean */
-#define CLUSTERD_OPT_DOUBLE 4       /* TOML float or integer */
-#define CLUSTERD_OPT_DURATION 5     /* "250ms", "5s", "2m", "1h", integer milliseconds, or
-                                       "infinity" (read as -1) */
-#define CLUSTERD_OPT_STRING_LIST 6  /* TOML array of strings (a single string is a list of one) */
+#define CLUSTERD_OPT_STRING 1 /* TOML string */
+#define CLUSTERD_OPT_INT 2    /* TOML integer */
+#define CLUSTERD_OPT_BOOL 3   /* TOML boolean */
+#define CLUSTERD_OPT_DOUBLE 4 /* TOML float or integer */
+#define CLUSTERD_OPT_DURATION                                                             \
+  5                                /* "250ms", "5s", "2m", "1h", integer milliseconds, or \
+                                      "infinity" (read as -1) */
+#define CLUSTERD_OPT_STRING_LIST 6 /* TOML array of strings (a single string is a list of one) */
 
 /* Option flags (bits of clusterd_option_t.flags). */
-#define CLUSTERD_OPT_REQUIRED 0x1u  /* the host rejects a config without this key */
-#define CLUSTERD_OPT_SECRET 0x2u    /* never logged or shown; also settable as KEY_file / KEY_env */
+#define CLUSTERD_OPT_REQUIRED 0x1u /* the host rejects a config without this key */
+#define CLUSTERD_OPT_SECRET 0x2u   /* never logged or shown; also settable as KEY_file / KEY_env */
 
 /* One declared option. Plugins describe their options as a static array of these; the host
  * steps through the array by the first element's struct_size, so all elements of one array

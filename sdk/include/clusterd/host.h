@@ -20,12 +20,12 @@ typedef void(CLUSTERD_ABI *clusterd_task_fn)(void *user_data);
 /* The host table. Owned by the host; valid from create() until destroy() returns. */
 struct clusterd_host {
   uint32_t struct_size;
-  uint32_t abi_major;           /* CLUSTERD_ABI_MAJOR of the host */
-  uint32_t abi_minor;           /* CLUSTERD_ABI_MINOR of the host */
-  uint32_t reserved;            /* 0 */
-  const char *host_version;     /* clusterd's version, e.g. "0.1.0" */
-  const char *instance_name;    /* "topology NAME" or "transport NAME", for the plugin's own use */
-  void *host_data;              /* host-private; plugins never touch it */
+  uint32_t abi_major;        /* CLUSTERD_ABI_MAJOR of the host */
+  uint32_t abi_minor;        /* CLUSTERD_ABI_MINOR of the host */
+  uint32_t reserved;         /* 0 */
+  const char *host_version;  /* clusterd's version, e.g. "0.1.0" */
+  const char *instance_name; /* "topology NAME" or "transport NAME", for the plugin's own use */
+  void *host_data;           /* host-private; plugins never touch it */
 
   /* Logs one line, prefixed by the host with the instance name. Never pass secrets.
    * [thread-safe]. `message` is borrowed for the call. */

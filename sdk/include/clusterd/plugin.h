@@ -24,15 +24,15 @@ typedef struct clusterd_plugin clusterd_plugin_t;
 /* Static description of the plugin. Valid as long as the library is loaded. */
 typedef struct clusterd_plugin_descriptor {
   uint32_t struct_size;
-  uint32_t kind;                      /* CLUSTERD_KIND_* */
-  uint32_t flags;                     /* CLUSTERD_PLUGIN_* */
-  uint32_t option_count;              /* entries in `options` */
-  const char *name;                   /* config name: [a-z0-9_]+, e.g. "epmd" */
-  const char *version;                /* the plugin's own version, semver */
-  const char *description;            /* one line */
-  const char *const *aliases;         /* other accepted names ("Cluster.Strategy.Epmd"),
-                                         NULL-terminated; may be NULL */
-  const clusterd_option_t *options;   /* declared options; see config.h */
+  uint32_t kind;                    /* CLUSTERD_KIND_* */
+  uint32_t flags;                   /* CLUSTERD_PLUGIN_* */
+  uint32_t option_count;            /* entries in `options` */
+  const char *name;                 /* config name: [a-z0-9_]+, e.g. "epmd" */
+  const char *version;              /* the plugin's own version, semver */
+  const char *description;          /* one line */
+  const char *const *aliases;       /* other accepted names ("Cluster.Strategy.Epmd"),
+                                       NULL-terminated; may be NULL */
+  const clusterd_option_t *options; /* declared options; see config.h */
 
   /* Creates an instance. Must not call the host (the table is not live yet): keep the
    * pointer and return. Returns NULL on failure. [loop-thread] */
@@ -81,8 +81,8 @@ typedef struct clusterd_loader_info {
  * the host's minor. */
 typedef struct clusterd_plugin_entry {
   uint32_t struct_size;
-  uint32_t abi_major;  /* CLUSTERD_ABI_MAJOR the plugin was built against */
-  uint32_t abi_minor;  /* CLUSTERD_ABI_MINOR the plugin was built against */
+  uint32_t abi_major; /* CLUSTERD_ABI_MAJOR the plugin was built against */
+  uint32_t abi_minor; /* CLUSTERD_ABI_MINOR the plugin was built against */
   uint32_t reserved;
   /* Library-wide set-up, once after loading. Must tolerate being called again after deinit.
    * May be NULL. Returns CLUSTERD_OK or an error. [loop-thread] */

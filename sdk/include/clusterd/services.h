@@ -52,8 +52,7 @@ typedef struct clusterd_fd_service {
   /* Level-triggered: fn runs whenever the fd is ready for one of `events`, until unwatched.
    * The plugin keeps ownership of the fd and must unwatch before closing it. */
   clusterd_status_t(CLUSTERD_ABI *watch)(const clusterd_host_t *host, int fd, uint32_t events,
-                                         clusterd_fd_fn fn, void *user_data,
-                                         clusterd_id_t *out_id);
+                                         clusterd_fd_fn fn, void *user_data, clusterd_id_t *out_id);
   /* Changes the events of an existing watch. */
   clusterd_status_t(CLUSTERD_ABI *modify)(const clusterd_host_t *host, clusterd_id_t watch_id,
                                           uint32_t events);
@@ -94,32 +93,32 @@ typedef int32_t(CLUSTERD_ABI *clusterd_http_data_fn)(void *user_data, clusterd_i
 
 typedef struct clusterd_http_request {
   uint32_t struct_size;
-  uint32_t flags;              /* CLUSTERD_HTTP_* */
-  const char *method;          /* "GET" when NULL */
-  const char *url;             /* http:// or https:// */
-  const char *const *headers;  /* "Name: value" lines; may be NULL */
+  uint32_t flags;             /* CLUSTERD_HTTP_* */
+  const char *method;         /* "GET" when NULL */
+  const char *url;            /* http:// or https:// */
+  const char *const *headers; /* "Name: value" lines; may be NULL */
   uint32_t header_count;
   uint32_t reserved;
-  const char *body;            /* request body, may be NULL */
+  const char *body; /* request body, may be NULL */
   uint64_t body_length;
-  uint64_t timeout_ms;         /* whole request; 0 = the host default (30 s); for streams
-                                  this bounds the time with no data at all */
-  const char *ca_file;         /* PEM bundle to verify against; NULL = system store */
-  const char *client_cert_file;/* PEM client certificate for mutual TLS, or NULL */
-  const char *client_key_file; /* PEM key of client_cert_file, or NULL */
-  uint64_t max_body_bytes;     /* 0 = the host default (16 MiB); larger bodies fail */
+  uint64_t timeout_ms;           /* whole request; 0 = the host default (30 s); for streams
+                                    this bounds the time with no data at all */
+  const char *ca_file;           /* PEM bundle to verify against; NULL = system store */
+  const char *client_cert_file;  /* PEM client certificate for mutual TLS, or NULL */
+  const char *client_key_file;   /* PEM key of client_cert_file, or NULL */
+  uint64_t max_body_bytes;       /* 0 = the host default (16 MiB); larger bodies fail */
   clusterd_http_data_fn on_data; /* if set, the body streams here and is not buffered */
 } clusterd_http_request_t;
 
 struct clusterd_http_response {
   uint32_t struct_size;
-  clusterd_status_t status;    /* CLUSTERD_OK if an HTTP response arrived (any HTTP status) */
-  int32_t http_status;         /* 200, 403, ...; 0 when none arrived */
+  clusterd_status_t status; /* CLUSTERD_OK if an HTTP response arrived (any HTTP status) */
+  int32_t http_status;      /* 200, 403, ...; 0 when none arrived */
   uint32_t header_count;
-  const char *const *headers;  /* "Name: value" lines of the final response */
-  const char *body;            /* the buffered body (NUL-terminated), "" when streamed */
+  const char *const *headers; /* "Name: value" lines of the final response */
+  const char *body;           /* the buffered body (NUL-terminated), "" when streamed */
   uint64_t body_length;
-  const char *error;           /* why status != OK (names the URL's host), or "" */
+  const char *error; /* why status != OK (names the URL's host), or "" */
 };
 
 typedef struct clusterd_http_service {
@@ -141,23 +140,23 @@ typedef struct clusterd_http_service {
 
 typedef struct clusterd_dns_query {
   uint32_t struct_size;
-  uint32_t type;           /* CLUSTERD_DNS_A, _AAAA or _SRV */
-  const char *name;        /* the name to look up */
-  const char *server;      /* "ADDRESS" or "ADDRESS:PORT" ("[v6]:PORT"); NULL = system resolver */
-  uint64_t timeout_ms;     /* 0 = the host default (5 s) */
+  uint32_t type;       /* CLUSTERD_DNS_A, _AAAA or _SRV */
+  const char *name;    /* the name to look up */
+  const char *server;  /* "ADDRESS" or "ADDRESS:PORT" ("[v6]:PORT"); NULL = system resolver */
+  uint64_t timeout_ms; /* 0 = the host default (5 s) */
 } clusterd_dns_query_t;
 
 typedef struct clusterd_dns_record {
   uint32_t struct_size;
-  uint32_t type;           /* CLUSTERD_DNS_* */
-  uint32_t ttl;            /* seconds */
-  uint16_t priority;       /* SRV only */
-  uint16_t weight;         /* SRV only */
-  uint16_t port;           /* SRV only */
+  uint32_t type;     /* CLUSTERD_DNS_* */
+  uint32_t ttl;      /* seconds */
+  uint16_t priority; /* SRV only */
+  uint16_t weight;   /* SRV only */
+  uint16_t port;     /* SRV only */
   uint16_t reserved;
-  uint32_t reserved2;      /* explicit padding: 0 */
-  const char *address;     /* A / AAAA: the address as text (IPv6 in compressed form) */
-  const char *target;      /* SRV: the target host name, without the trailing dot */
+  uint32_t reserved2;  /* explicit padding: 0 */
+  const char *address; /* A / AAAA: the address as text (IPv6 in compressed form) */
+  const char *target;  /* SRV: the target host name, without the trailing dot */
 } clusterd_dns_record_t;
 
 /* status: CLUSTERD_OK (records may be empty: NODATA), CLUSTERD_E_NOT_FOUND (NXDOMAIN),
@@ -168,7 +167,7 @@ typedef struct clusterd_dns_result {
   const clusterd_dns_record_t *records; /* stride = records[0].struct_size */
   uint32_t record_count;
   uint32_t reserved;
-  const char *error;       /* why status != OK, or "" */
+  const char *error; /* why status != OK, or "" */
 } clusterd_dns_result_t;
 
 typedef void(CLUSTERD_ABI *clusterd_dns_done_fn)(void *user_data, clusterd_id_t query_id,

@@ -55,8 +55,7 @@ typedef struct clusterd_transport_sink {
   /* The managed node gained a connection to `node`. */
   void(CLUSTERD_ABI *node_up)(const clusterd_host_t *host, const char *node);
   /* The managed node lost its connection to `node`; `reason` may be NULL. */
-  void(CLUSTERD_ABI *node_down)(const clusterd_host_t *host, const char *node,
-                                const char *reason);
+  void(CLUSTERD_ABI *node_down)(const clusterd_host_t *host, const char *node, const char *reason);
   /* The local node's name changed (e.g. the managed node restarted under another name), or
    * the transport lost / regained it: the host re-reads local_node() and re-lists. */
   void(CLUSTERD_ABI *local_changed)(const clusterd_host_t *host);
