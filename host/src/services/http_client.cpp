@@ -15,7 +15,10 @@
 #include "util/ids.hpp"
 
 #include <clusterd/common.h>
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
+
+#include "services/curl_api.hpp"
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
@@ -107,6 +110,7 @@ std::string origin_of(const std::string &url, std::string &why) {
 class HttpClient::Impl : public std::enable_shared_from_this<HttpClient::Impl> {
  public:
   explicit Impl(asio::io_context &io) : io_(io), timer_(io) {
+    if (!curl_api(unavailable_)) return;  // every request will fail, saying why
     global_init_once();
     multi_ = curl_multi_init();
     if (multi_) {
@@ -206,6 +210,7 @@ class HttpClient::Impl : public std::enable_shared_from_this<HttpClient::Impl> {
 
   asio::io_context &io_;
   asio::steady_timer timer_;
+  std::string unavailable_;  // why libcurl could not be loaded
   CURLM *multi_ = nullptr;
   bool in_curl_ = false;  // inside curl_multi_socket_action: no add/remove allowed
   bool closed_ = false;
@@ -227,6 +232,10 @@ std::uint64_t HttpClient::Impl::start(Request request, Done done) {
   transfers_.emplace(t.id, std::move(owned));
 
   std::string why;
+  if (!unavailable_.empty()) {
+    fail(t, CLUSTERD_E_UNSUPPORTED, "HTTP support is unavailable: " + unavailable_);
+    return t.id;
+  }
   t.origin = origin_of(request.url, why);
   if (t.origin.empty()) {
     fail(t, CLUSTERD_E_INVALID_ARG, "HTTP request: invalid URL: " + why);
