@@ -54,8 +54,11 @@ TEST(Config, ParsesEverySection) {
   ASSERT_EQ(c.transports.size(), 1u);
   EXPECT_EQ(c.transports[0].plugin, "command");
   EXPECT_EQ(c.transports[0].resync_interval.count(), 5000);
-  EXPECT_TRUE(c.transports[0].options.contains("connect"));
-  EXPECT_FALSE(c.transports[0].options.contains("plugin"));
+  ASSERT_TRUE(c.transports[0].options);
+  EXPECT_TRUE(c.transports[0].options->contains("connect"));
+  // Plugin options keep their source positions (toml++ copies would drop them).
+  EXPECT_EQ(where("test.toml", c.transports[0].options->get("connect")->source()),
+            "test.toml:10:11");
   ASSERT_EQ(c.topologies.size(), 1u);
   const auto &t = c.topologies[0];
   EXPECT_EQ(t.strategy, "Cluster.Strategy.Epmd");
@@ -65,7 +68,9 @@ TEST(Config, ParsesEverySection) {
   EXPECT_EQ(t.max_parallel, 4u);
   EXPECT_EQ(t.backoff_initial.count(), 100);
   EXPECT_EQ(t.backoff_max.count(), 60000);
-  EXPECT_TRUE(t.options.contains("hosts"));
+  ASSERT_TRUE(t.options);
+  EXPECT_TRUE(t.options->contains("hosts"));
+  EXPECT_EQ(where("test.toml", t.options->get("hosts")->source()), "test.toml:21:9");
   EXPECT_EQ(t.config_where, "test.toml:20:1");
 }
 

@@ -30,8 +30,8 @@ struct Checked {
 Checked check(const std::string &text) {
   Checked out;
   auto table = toml::parse(std::string_view(text), std::string_view("t.toml"));
-  out.values = validate_options(schema(), table, "t.toml", "t.toml:1:1", "topologies.x.config.",
-                                "demo", out.problems);
+  out.values = validate_options(schema(), &table, {"plugin"}, "t.toml", "t.toml:1:1",
+                                "topologies.x.config.", "demo", out.problems);
   return out;
 }
 
@@ -99,6 +99,19 @@ TEST(Schema, EveryTypeErrorIsReported) {
   EXPECT_NE(text.find("broadcast_only: expected true or false"), std::string::npos);
   EXPECT_NE(text.find("ratio: expected a number"), std::string::npos);
   EXPECT_NE(text.find("mode: expected one of ip, dns, hostname"), std::string::npos);
+}
+
+TEST(Schema, HostKeysAreNotThePlugins) {
+  auto c = check("hosts = []\nplugin = \"demo\"\n");
+  EXPECT_TRUE(c.problems.empty()) << problems_text(c);
+}
+
+TEST(Schema, NoTableMeansNoOptions) {
+  std::vector<Problem> problems;
+  auto values = validate_options(schema(), nullptr, {}, "t.toml", "t.toml:3:1",
+                                 "topologies.x.config.", "demo", problems);
+  ASSERT_EQ(problems.size(), 1u);  // only the required `hosts` is missing
+  EXPECT_EQ(problems[0].where, "t.toml:3:1");
 }
 
 TEST(Schema, MissingRequiredOption) {

@@ -12,21 +12,24 @@ namespace clusterd::app {
 std::vector<config::Problem> prepare(config::DaemonConfig config, plugin::Registry &registry,
                                      Prepared &out) {
   std::vector<config::Problem> problems;
-  auto load_unit = [&](const std::string &plugin, std::uint32_t kind, const toml::table &options,
-                       const std::string &where, const std::string &prefix) {
+  auto load_unit = [&](const std::string &plugin, std::uint32_t kind, const toml::table *options,
+                       const std::vector<std::string> &host_keys, const std::string &where,
+                       const std::string &prefix) {
     Prepared::Unit unit;
     unit.module = registry.find(plugin, kind, unit.load_error);
     if (unit.module) {
-      unit.values = config::validate_options(unit.module->options(), options, config.file, where,
-                                             prefix, unit.module->name(), problems);
+      unit.values =
+          config::validate_options(unit.module->options(), options, host_keys, config.file, where,
+                                   prefix, unit.module->name(), problems);
     }
     return unit;
   };
   for (const auto &t : config.transports)
-    out.transports[t.name] = load_unit(t.plugin, CLUSTERD_KIND_TRANSPORT, t.options, t.where,
-                                       "transports." + t.name + ".");
+    out.transports[t.name] =
+        load_unit(t.plugin, CLUSTERD_KIND_TRANSPORT, t.options, config::kHostTransportKeys, t.where,
+                  "transports." + t.name + ".");
   for (const auto &t : config.topologies)
-    out.topologies[t.name] = load_unit(t.strategy, CLUSTERD_KIND_STRATEGY, t.options,
+    out.topologies[t.name] = load_unit(t.strategy, CLUSTERD_KIND_STRATEGY, t.options, {},
                                        t.config_where, "topologies." + t.name + ".config.");
   out.config = std::move(config);
   return problems;

@@ -120,6 +120,7 @@ void Transport::list() {
   if (!running() || !instance_->transport().list_nodes || list_op_) return;
   auto op = util::next_id();
   list_op_ = op;
+  changed_since_list_.clear();
   clusterd_status_t status = CLUSTERD_E_GENERIC;
   instance_->guarded("list_nodes",
                      [&] { status = instance_->transport().list_nodes(instance_->plugin(), op); });
@@ -147,6 +148,7 @@ void Transport::on_complete(clusterd_id_t op, clusterd_status_t status, std::str
         connected_.insert(done.node);
       else
         connected_.erase(done.node);
+      if (list_op_) changed_since_list_.insert(done.node);
     }
     std::string error = message;
     if (status != CLUSTERD_OK && error.empty())
@@ -165,9 +167,19 @@ void Transport::on_list(clusterd_id_t op, clusterd_status_t status, std::string 
       return;
     }
     auto local = local_nodes();
-    connected_.clear();
+    std::set<std::string> listed_now;
     for (const auto &node : nodes)
-      if (std::find(local.begin(), local.end(), node) == local.end()) connected_.insert(node);
+      if (std::find(local.begin(), local.end(), node) == local.end()) listed_now.insert(node);
+    // The listing is a snapshot from when list_nodes ran: a connect, disconnect, nodeup or
+    // nodedown seen since then is newer, so those nodes keep the state we know.
+    for (const auto &node : changed_since_list_) {
+      if (connected_.count(node))
+        listed_now.insert(node);
+      else
+        listed_now.erase(node);
+    }
+    changed_since_list_.clear();
+    connected_ = std::move(listed_now);
     std::vector<std::string> listed(connected_.begin(), connected_.end());
     for (auto *listener : listeners_) listener->on_listed(listed);
   });
@@ -176,6 +188,7 @@ void Transport::on_list(clusterd_id_t op, clusterd_status_t status, std::string 
 void Transport::on_node_up(std::string node) {
   later([this, node = std::move(node)] {
     connected_.insert(node);
+    if (list_op_) changed_since_list_.insert(node);
     for (auto *listener : listeners_) listener->on_node_up(node);
   });
 }
@@ -185,6 +198,7 @@ void Transport::on_node_down(std::string node, std::string reason) {
     spdlog::info("[transport {}] nodedown {}{}", spec_.name, node,
                  reason.empty() ? "" : ": " + reason);
     connected_.erase(node);
+    if (list_op_) changed_since_list_.insert(node);
     for (auto *listener : listeners_) listener->on_node_down(node);
   });
 }

@@ -88,6 +88,7 @@ class Transport final : public plugin::TransportEvents {
   std::uint64_t list_op_ = 0;
   std::uint64_t resync_timer_ = 0;
   std::set<std::string> connected_;
+  std::set<std::string> changed_since_list_;  // while a listing is in flight
 };
 
 }  // namespace clusterd::app

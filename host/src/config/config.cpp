@@ -134,9 +134,12 @@ void read_settings(Reader &in, const toml::table &table, Settings &settings) {
 }
 
 void read_transport(Reader &in, const std::string &file, const std::string &name,
-                    const toml::table &table, DaemonConfig &out) {
+                    const toml::table &table, DaemonConfig &out,
+                    const std::shared_ptr<const toml::table> &document) {
   TransportSpec spec;
   spec.name = name;
+  spec.options = &table;
+  spec.document = document;
   spec.where = where(file, table.source());
   std::string prefix = "transports." + name + ".";
   for (const auto &[k, node] : table) {
@@ -145,9 +148,7 @@ void read_transport(Reader &in, const std::string &file, const std::string &name
       if (auto plugin = in.string(node, key)) spec.plugin = *plugin;
     } else if (k == "resync_interval") {
       if (auto d = in.duration(node, key)) spec.resync_interval = *d;
-    } else {
-      spec.options.insert(k, node);  // checked against the plugin's schema later
-    }
+    }  // every other key is the plugin's, checked against its schema later
   }
   if (spec.plugin.empty()) {
     in.problem(table, "transports." + name, "missing required key 'plugin'");
@@ -157,9 +158,11 @@ void read_transport(Reader &in, const std::string &file, const std::string &name
 }
 
 void read_topology(Reader &in, const std::string &file, const std::string &name,
-                   const toml::table &table, DaemonConfig &out) {
+                   const toml::table &table, DaemonConfig &out,
+                   const std::shared_ptr<const toml::table> &document) {
   TopologySpec spec;
   spec.name = name;
+  spec.document = document;
   spec.where = where(file, table.source());
   spec.config_where = spec.where;
   std::string prefix = "topologies." + name + ".";
@@ -193,7 +196,7 @@ void read_topology(Reader &in, const std::string &file, const std::string &name,
         spec.max_parallel = static_cast<std::uint32_t>(*value);
     } else if (k == "config") {
       if (const auto *config = in.table(node, key)) {
-        spec.options = *config;
+        spec.options = config;
         spec.config_where = where(file, config->source());
       }
     } else {
@@ -238,13 +241,16 @@ void resolve_transports(Reader &in, const toml::table &root, DaemonConfig &confi
 
 ParseResult parse(std::string_view text, const std::string &file) {
   ParseResult result;
-  toml::table root;
+  // Shared by every spec: plugin options are checked against this very table later, and
+  // only the parsed nodes carry source positions (toml++ copies drop them).
+  std::shared_ptr<const toml::table> document;
   try {
-    root = toml::parse(text, file);
+    document = std::make_shared<const toml::table>(toml::parse(text, file));
   } catch (const toml::parse_error &error) {
     result.problems.push_back({where(file, error.source()), "", std::string(error.description())});
     return result;
   }
+  const toml::table &root = *document;
   Reader in(file, result.problems);
   DaemonConfig config;
   config.file = file;
@@ -265,9 +271,9 @@ ParseResult parse(std::string_view text, const std::string &file) {
         const auto *table = in.table(entry, entry_key);
         if (!table) continue;
         if (k == "transports")
-          read_transport(in, file, name, *table, config);
+          read_transport(in, file, name, *table, config, document);
         else
-          read_topology(in, file, name, *table, config);
+          read_topology(in, file, name, *table, config, document);
       }
     } else {
       in.unknown(node, key, "clusterd, transports, topologies");

@@ -38,7 +38,10 @@ struct TransportSpec {
   std::string plugin;
   std::string where;                                  // of the [transports.NAME] table
   std::chrono::milliseconds resync_interval{30'000};  // 0 = never re-list
-  toml::table options;                                // plugin keys (everything but the host's)
+  // The [transports.NAME] table as parsed (with source positions): the plugin's keys are all
+  // of it but kHostTransportKeys. Points into `document`.
+  const toml::table *options = nullptr;
+  std::shared_ptr<const toml::table> document;
   std::string fingerprint;  // canonical text: equal ⇔ unchanged on reload
 };
 
@@ -53,9 +56,13 @@ struct TopologySpec {
   std::uint32_t max_parallel = 16;  // connects in flight at once
   std::chrono::milliseconds backoff_initial{500};
   std::chrono::milliseconds backoff_max{30'000};
-  toml::table options;      // [topologies.NAME.config]
+  const toml::table *options = nullptr;  // [topologies.NAME.config], or null; into `document`
+  std::shared_ptr<const toml::table> document;
   std::string fingerprint;  // includes the transport's fingerprint
 };
+
+// Keys of a [transports.NAME] table that belong to the host, not to the plugin.
+inline const std::vector<std::string> kHostTransportKeys = {"plugin", "resync_interval"};
 
 struct DaemonConfig {
   std::string file;  // path, or "<embedded>"

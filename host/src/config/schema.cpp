@@ -203,12 +203,13 @@ const OptionValues::Value *OptionValues::find(const std::string &key) const {
   return it == values_.end() ? nullptr : &it->second;
 }
 
-std::unique_ptr<OptionValues> validate_options(const std::vector<OptionSpec> &schema,
-                                               const toml::table &options, const std::string &file,
-                                               const std::string &table_where,
-                                               const std::string &key_prefix,
-                                               const std::string &plugin,
-                                               std::vector<Problem> &problems) {
+std::unique_ptr<OptionValues> validate_options(
+    const std::vector<OptionSpec> &schema, const toml::table *options_or_null,
+    const std::vector<std::string> &host_keys, const std::string &file,
+    const std::string &table_where, const std::string &key_prefix, const std::string &plugin,
+    std::vector<Problem> &problems) {
+  static const toml::table kEmpty;
+  const toml::table &options = options_or_null ? *options_or_null : kEmpty;
   auto values = std::make_unique<OptionValues>();
   auto problem = [&](const std::string &at, const std::string &key, std::string message) {
     problems.push_back({at, key_prefix + key, std::move(message)});
@@ -221,6 +222,7 @@ std::unique_ptr<OptionValues> validate_options(const std::vector<OptionSpec> &sc
   for (const auto &[k, node] : options) {
     std::string key(k.str());
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    if (std::find(host_keys.begin(), host_keys.end(), key) != host_keys.end()) continue;
     std::string message = "unknown option for plugin '" + plugin + "'";
     if (auto guess = util::closest_match(key, known); !guess.empty())
       message += " (did you mean '" + guess + "'?)";

@@ -59,14 +59,14 @@ class OptionValues {
   clusterd_config_t view_;
 };
 
-// Checks `options` (the plugin's keys from the file) against `schema`. `key_prefix` is the
-// dotted path of the table ("topologies.x.config."), `plugin` names the plugin in messages.
-// Unknown keys, wrong types, bad choices and missing required keys are all reported.
-std::unique_ptr<OptionValues> validate_options(const std::vector<OptionSpec> &schema,
-                                               const toml::table &options, const std::string &file,
-                                               const std::string &table_where,
-                                               const std::string &key_prefix,
-                                               const std::string &plugin,
-                                               std::vector<Problem> &problems);
+// Checks `options` (the plugin's keys from the file; may be null) against `schema`, ignoring
+// `host_keys`. `key_prefix` is the dotted path of the table ("topologies.x.config."),
+// `plugin` names the plugin in messages. Unknown keys, wrong types, bad choices and missing
+// required keys are all reported.
+std::unique_ptr<OptionValues> validate_options(
+    const std::vector<OptionSpec> &schema, const toml::table *options,
+    const std::vector<std::string> &host_keys, const std::string &file,
+    const std::string &table_where, const std::string &key_prefix, const std::string &plugin,
+    std::vector<Problem> &problems);
 
 }  // namespace clusterd::config
