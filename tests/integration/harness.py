@@ -147,7 +147,7 @@ def connected_nodes(status, topology_name):
 
 def clusterctl(bin_dir, args, socket_path=None, timeout=10.0):
     """Runs <bin_dir>/clusterctl [--socket PATH] ARGS; returns the CompletedProcess (text)."""
-    cmd = [os.path.join(str(bin_dir), "clusterctl")]
+    cmd = [os.path.join(os.path.abspath(str(bin_dir)), "clusterctl")]
     if socket_path is not None:
         cmd += ["--socket", str(socket_path)]
     cmd += [str(a) for a in args]
@@ -160,7 +160,7 @@ class Daemon:
 
     def __init__(self, config_text, bin_dir, *, start_timeout=15.0, env=None, args=()):
         self.config_text = config_text
-        self.bin_dir = str(bin_dir)
+        self.bin_dir = os.path.abspath(str(bin_dir))  # clusterd runs from its temp dir
         self.start_timeout = start_timeout
         self.env = env
         self.extra_args = list(args)
