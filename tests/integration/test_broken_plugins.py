@@ -33,7 +33,10 @@ BROKEN = {
     "bad_kind": ("fx_bad_kind", r"kind\D*99"),
     "init_fails": ("fx_init_fails", r"fixture: init refused"),
     "throws": ("fx_throws", r"fixture: thrown from start"),
+    "throws_later": ("fx_throws", r"fixture: thrown from a timer callback"),
 }
+# Options of the broken topologies that take any.
+BROKEN_CONFIG = {"throws_later": ['from = "timer"']}
 # Topology names avoid the words the log checks look for ("slow", "timer", "left", ...).
 LEAKY = "leaky"    # fx_forgets_cancel
 SLEEPY = "sleepy"  # fx_slow_stop
@@ -59,8 +62,10 @@ def make_config(fixtures_dir):
         "",
     ]
     for name, (fixture, _) in BROKEN.items():
-        t += [f"[topologies.{name}]", f"strategy = {toml_string(fixture)}", 'transport = "good"',
-              ""]
+        t += [f"[topologies.{name}]", f"strategy = {toml_string(fixture)}", 'transport = "good"']
+        if name in BROKEN_CONFIG:
+            t += [f"[topologies.{name}.config]"] + BROKEN_CONFIG[name]
+        t += [""]
     t += [
         f"[topologies.{LEAKY}]",
         'strategy = "fx_forgets_cancel"',
