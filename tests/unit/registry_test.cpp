@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "plugin/registry.hpp"
 
 using clusterd::plugin::plugin_file_name;
@@ -23,4 +25,44 @@ TEST(Registry, MissingPluginNamesWhereItLooked) {
   EXPECT_FALSE(registry.find("no_such_plugin", CLUSTERD_KIND_STRATEGY, error));
   EXPECT_NE(error.find("clusterd-no_such_plugin.so"), std::string::npos) << error;
   EXPECT_NE(error.find("/nonexistent/plugins"), std::string::npos) << error;
+}
+
+// The ABI gate: each broken library is refused before any of its code runs (or, for a bad
+// descriptor, before any instance is made), with a message that says what is wrong.
+TEST(AbiGate, BrokenLibrariesAreRefusedWithAReason) {
+  const std::filesystem::path dir = CLUSTERD_FIXTURE_PLUGIN_DIR;
+  struct Case {
+    const char *file, *expected;
+  };
+  for (auto [file, expected] : {
+           Case{"clusterd-fx_no_entry.so", "no symbol clusterd_plugin_entry_v1"},
+           Case{"clusterd-fx_wrong_major.so",
+                "built for ABI 2.0 (major 2), this clusterd provides ABI 1.0"},
+           Case{"clusterd-fx_newer_minor.so",
+                "requires ABI 1.1 (a newer minor), this clusterd provides ABI 1.0"},
+           Case{"clusterd-fx_short_struct.so", "entry struct_size 8 is too small"},
+           Case{"clusterd-fx_bad_kind.so", "descriptor has unknown kind 99"},
+       }) {
+    std::string error;
+    EXPECT_FALSE(clusterd::plugin::Module::load(dir / file, error)) << file;
+    EXPECT_NE(error.find(expected), std::string::npos) << file << ": " << error;
+    EXPECT_NE(error.find(file), std::string::npos) << "the message names the file: " << error;
+  }
+}
+
+TEST(AbiGate, AHealthyLibraryLoadsWithItsSchema) {
+  std::string error;
+  auto module = clusterd::plugin::Module::load(
+      std::filesystem::path(CLUSTERD_FIXTURE_PLUGIN_DIR) / "clusterd-fx_good_strategy.so", error);
+  ASSERT_TRUE(module) << error;
+  EXPECT_EQ(module->name(), "fx_good_strategy");
+  EXPECT_EQ(module->kind(), static_cast<std::uint32_t>(CLUSTERD_KIND_STRATEGY));
+  ASSERT_FALSE(module->options().empty());
+  EXPECT_EQ(module->options()[0].key, "nodes");
+}
+
+TEST(AbiGate, MissingFileSaysSo) {
+  std::string error;
+  EXPECT_FALSE(clusterd::plugin::Module::load("/nonexistent/clusterd-x.so", error));
+  EXPECT_NE(error.find("/nonexistent"), std::string::npos) << error;
 }
