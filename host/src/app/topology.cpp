@@ -58,8 +58,9 @@ void Topology::start(std::shared_ptr<const plugin::Module> module,
   });
   state_ = "running";
   if (!strategy_->init(std::move(values)) || !strategy_->start()) return fail(strategy_->error());
-  spdlog::info("[topology {}] running (strategy {}, transport {}, disconnect {})", spec_.name,
-               spec_.strategy, spec_.transport, config::to_string(disconnect_));
+  spdlog::info("[topology {}] running (strategy {} from {}, transport {}, disconnect {})",
+               spec_.name, spec_.strategy, strategy_->module().path().string(), spec_.transport,
+               config::to_string(disconnect_));
 }
 
 nlohmann::json Topology::status() const {

@@ -44,7 +44,8 @@ void Transport::start(std::shared_ptr<const plugin::Module> module,
   });
   if (!instance_->init(std::move(values)) || !instance_->start()) return fail(instance_->error());
   state_ = "running";
-  spdlog::info("[transport {}] running (plugin {})", spec_.name, spec_.plugin);
+  spdlog::info("[transport {}] running (plugin {} from {})", spec_.name, spec_.plugin,
+               instance_->module().path().string());
   list();
   if (spec_.resync_interval.count() > 0 && instance_->transport().list_nodes) {
     resync_timer_ = services_.timers.add(spec_.resync_interval, spec_.resync_interval,
