@@ -1,5 +1,6 @@
 // Tests of the "epmd" strategy: loads the built clusterd-epmd.so with dlopen and drives it with a
-// fake host whose timers the test fires by hand.
+// fake host whose timers the test fires by hand (that host offers no fd service, so the EPMD
+// check is off), and, for the EPMD check, with a small real event loop and a fake EPMD.
 #include <dlfcn.h>
 
 #include <gtest/gtest.h>
@@ -10,6 +11,8 @@
 #include <vector>
 
 #include <clusterd/clusterd.h>
+
+#include "epmd_test_support.hpp"
 
 namespace {
 
@@ -67,23 +70,34 @@ struct FakeHost {
   std::vector<std::vector<std::string>> reports;
 };
 
-// Values: a string list (hosts) or a duration in ms (timeout; -1 = infinity).
-using Value = std::variant<std::vector<std::string>, int64_t>;
+// Values: a string list (hosts), an integer or a duration in ms (timeout; -1 = infinity), or a
+// boolean.
+using Value = std::variant<std::vector<std::string>, int64_t, bool>;
 
 struct Config {
   explicit Config(std::vector<std::string> hosts, int64_t timeout_ms = -1) {
     values["hosts"] = std::move(hosts);
     values["timeout"] = timeout_ms;
+    // The defaults the host fills in for the options added in 0.2.0.
+    values["epmd_port"] = int64_t{4369};
+    values["epmd_timeout"] = int64_t{5000};
+    values["epmd_check"] = true;
     view.struct_size = sizeof view;
     view.config_data = this;
     view.get_string = [](const clusterd_config_t *, const char *, const char **) {
       return CLUSTERD_E_TYPE;
     };
-    view.get_int = [](const clusterd_config_t *, const char *, int64_t *) {
-      return CLUSTERD_E_TYPE;
+    view.get_int = [](const clusterd_config_t *c, const char *k, int64_t *out) {
+      const auto *v = std::get_if<int64_t>(&self(c)->values.at(k));
+      if (v == nullptr) return CLUSTERD_E_TYPE;
+      *out = *v;
+      return CLUSTERD_OK;
     };
-    view.get_bool = [](const clusterd_config_t *, const char *, int32_t *) {
-      return CLUSTERD_E_TYPE;
+    view.get_bool = [](const clusterd_config_t *c, const char *k, int32_t *out) {
+      const auto *v = std::get_if<bool>(&self(c)->values.at(k));
+      if (v == nullptr) return CLUSTERD_E_TYPE;
+      *out = *v ? 1 : 0;
+      return CLUSTERD_OK;
     };
     view.get_double = [](const clusterd_config_t *, const char *, double *) {
       return CLUSTERD_E_TYPE;
@@ -168,13 +182,23 @@ TEST_F(EpmdTest, Descriptor) {
   EXPECT_STREQ(d->aliases[0], "Cluster.Strategy.Epmd");
   EXPECT_STREQ(d->aliases[1], "Elixir.Cluster.Strategy.Epmd");
   EXPECT_EQ(d->aliases[2], nullptr);
-  ASSERT_EQ(d->option_count, 2u);
+  ASSERT_EQ(d->option_count, 5u);
   EXPECT_STREQ(d->options[0].key, "hosts");
   EXPECT_EQ(d->options[0].type, static_cast<uint32_t>(CLUSTERD_OPT_STRING_LIST));
   EXPECT_STREQ(d->options[0].default_value, "[]");
   EXPECT_STREQ(d->options[1].key, "timeout");
   EXPECT_EQ(d->options[1].type, static_cast<uint32_t>(CLUSTERD_OPT_DURATION));
   EXPECT_STREQ(d->options[1].default_value, "\"infinity\"");
+  // 0.2.0: the EPMD check.
+  EXPECT_STREQ(d->options[2].key, "epmd_port");
+  EXPECT_EQ(d->options[2].type, static_cast<uint32_t>(CLUSTERD_OPT_INT));
+  EXPECT_STREQ(d->options[2].default_value, "4369");
+  EXPECT_STREQ(d->options[3].key, "epmd_timeout");
+  EXPECT_EQ(d->options[3].type, static_cast<uint32_t>(CLUSTERD_OPT_DURATION));
+  EXPECT_STREQ(d->options[3].default_value, "\"5s\"");
+  EXPECT_STREQ(d->options[4].key, "epmd_check");
+  EXPECT_EQ(d->options[4].type, static_cast<uint32_t>(CLUSTERD_OPT_BOOL));
+  EXPECT_STREQ(d->options[4].default_value, "true");
 }
 
 TEST_F(EpmdTest, ReportsTheHostsOnceAtStart) {
@@ -240,6 +264,176 @@ TEST_F(EpmdTest, ZeroTimeoutFailsInit) {
   Config cfg({"a@h"}, 0);
   EXPECT_EQ(init(cfg), CLUSTERD_E_CONFIG);
   EXPECT_NE(last_error().find("timeout"), std::string::npos);
+}
+
+}  // namespace
+
+// ---- The EPMD check, on a real loop against a fake EPMD ----------------------------------------
+
+namespace {
+
+using epmd_test::contains;
+using epmd_test::Duration;
+using epmd_test::FakeEpmd;
+using epmd_test::Instance;
+using epmd_test::LoopHost;
+using epmd_test::Mode;
+using std::chrono::milliseconds;
+
+class EpmdCheckTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_NE(descriptor(), nullptr); }
+  void TearDown() override {
+    instance_.reset();
+    EXPECT_EQ(loop_.registrations(), 0u) << "stop() left registrations behind";
+  }
+  // Starts the strategy with these hosts, every other option at its default but `extra`.
+  void start(std::vector<std::string> hosts, uint16_t port,
+             std::map<std::string, epmd_test::Value> extra = {}) {
+    auto values = epmd_test::defaults_of(descriptor());
+    values["hosts"] = std::move(hosts);
+    values["epmd_port"] = int64_t{port};
+    values["epmd_timeout"] = Duration{2000};
+    for (auto &[k, v] : extra) values[k] = v;
+    config_ = std::make_unique<epmd_test::Config>(values);
+    instance_ = std::make_unique<Instance>(descriptor(), loop_);
+    ASSERT_EQ(instance_->init(*config_), CLUSTERD_OK) << instance_->last_error();
+    ASSERT_EQ(instance_->start(), CLUSTERD_OK) << instance_->last_error();
+  }
+  bool has_status(const std::string &key) const { return loop_.status.count(key) != 0; }
+  std::string status(const std::string &key) const {
+    auto it = loop_.status.find(key);
+    return it != loop_.status.end() ? it->second : "";
+  }
+
+  LoopHost loop_;
+  std::unique_ptr<epmd_test::Config> config_;
+  std::unique_ptr<Instance> instance_;
+};
+
+TEST_F(EpmdCheckTest, ShowsNodesTheirEpmdDoesNotKnow) {
+  FakeEpmd epmd(loop_);
+  epmd.names = {{"a", 4001}};
+  start({"a@127.0.0.1", "b@127.0.0.1", "c@127.0.0.1"}, epmd.port());
+  ASSERT_TRUE(loop_.run_until([&] { return has_status("not registered in epmd"); }));
+  EXPECT_EQ(status("not registered in epmd"), "b@127.0.0.1, c@127.0.0.1");
+  EXPECT_FALSE(has_status("epmd unreachable"));
+  std::vector<std::string> asked = epmd.requests;
+  std::sort(asked.begin(), asked.end());
+  EXPECT_EQ(asked, (std::vector<std::string>{"za", "zb", "zc"}));
+  // Informational only: the reported set is the configured one, reported once.
+  ASSERT_EQ(loop_.reports.size(), 1u);
+  EXPECT_EQ(loop_.reports[0].size(), 3u);
+  EXPECT_TRUE(loop_.failures.empty());
+  // Once they register, a refresh clears the key.
+  epmd.names = {{"a", 4001}, {"b", 4002}, {"c", 4003}};
+  EXPECT_EQ(instance_->refresh(), CLUSTERD_OK);
+  ASSERT_TRUE(loop_.run_until([&] { return !has_status("not registered in epmd"); }));
+  EXPECT_EQ(loop_.reports.size(), 2u) << "refresh re-reports";
+}
+
+TEST_F(EpmdCheckTest, ShowsEpmdsThatCannotBeReached) {
+  FakeEpmd epmd(loop_, Mode::refuse);
+  start({"a@127.0.0.1", "b@127.0.0.1"}, epmd.port());
+  ASSERT_TRUE(loop_.run_until([&] { return has_status("epmd unreachable"); }));
+  // One entry per EPMD, not per node.
+  EXPECT_EQ(status("epmd unreachable"),
+            "127.0.0.1:" + std::to_string(epmd.port()) + ": connection refused");
+  EXPECT_FALSE(has_status("not registered in epmd"));
+  EXPECT_EQ(loop_.reports.size(), 1u);
+  EXPECT_EQ(loop_.reports[0].size(), 2u) << "never removes a node";
+  EXPECT_TRUE(loop_.failures.empty());
+}
+
+TEST_F(EpmdCheckTest, MalformedRepliesAndTimeoutsCountAsUnreachable) {
+  FakeEpmd garbage(loop_, Mode::raw);
+  garbage.raw_reply = "garbage";
+  start({"a@127.0.0.1"}, garbage.port(), {{"epmd_timeout", Duration{150}}});
+  ASSERT_TRUE(loop_.run_until([&] { return has_status("epmd unreachable"); }));
+  EXPECT_TRUE(contains(status("epmd unreachable"), "malformed PORT2 reply"))
+      << status("epmd unreachable");
+  garbage.set_mode(Mode::hang);
+  EXPECT_EQ(instance_->refresh(), CLUSTERD_OK);
+  ASSERT_TRUE(loop_.run_until(
+      [&] { return contains(status("epmd unreachable"), "timed out after 150 ms"); }));
+}
+
+TEST_F(EpmdCheckTest, HostsAreResolvedAndChecked) {
+  FakeEpmd epmd(loop_);
+  epmd.names = {{"a", 4001}};
+  loop_.dns_answers[{"node.test", CLUSTERD_DNS_A}] = {CLUSTERD_OK, {"127.0.0.1"}, false};
+  start({"a@node.test", "x@nosuch.test"}, epmd.port());
+  ASSERT_TRUE(loop_.run_until([&] { return has_status("epmd unreachable"); }));
+  EXPECT_EQ(status("epmd unreachable"), "nosuch.test:" + std::to_string(epmd.port()) +
+                                            ": cannot resolve nosuch.test: no such host");
+  EXPECT_FALSE(has_status("not registered in epmd"));
+}
+
+TEST_F(EpmdCheckTest, FiniteTimeoutChecksEveryTimeout) {
+  FakeEpmd epmd(loop_);
+  epmd.names = {{"a", 4001}};
+  start({"a@127.0.0.1"}, epmd.port(), {{"timeout", Duration{50}}});
+  ASSERT_TRUE(loop_.run_until([&] { return epmd.requests.size() >= 3; }));
+  EXPECT_GE(loop_.reports.size(), 3u);
+}
+
+TEST_F(EpmdCheckTest, InfiniteTimeoutChecksEvery30s) {
+  FakeEpmd epmd(loop_);
+  epmd.names = {{"a", 4001}};
+  start({"a@127.0.0.1"}, epmd.port());
+  ASSERT_TRUE(loop_.run_until([&] { return epmd.requests.size() == 1 && loop_.watches() == 0; }));
+  EXPECT_EQ(loop_.timers(), 1u) << "the 30 s check timer";
+  EXPECT_EQ(loop_.reports.size(), 1u);
+}
+
+TEST_F(EpmdCheckTest, CheckCanBeTurnedOff) {
+  start({"a@127.0.0.1"}, 9, {{"epmd_check", false}});
+  EXPECT_EQ(loop_.registrations(), 0u) << "no timer, no query";
+  EXPECT_EQ(loop_.reports.size(), 1u);
+}
+
+TEST_F(EpmdCheckTest, StopCancelsQueriesInFlight) {
+  FakeEpmd epmd(loop_, Mode::hang);
+  start({"a@127.0.0.1", "b@127.0.0.1"}, epmd.port());
+  ASSERT_TRUE(loop_.run_until([&] { return epmd.requests.size() == 2; }));
+  instance_->stop();
+  EXPECT_EQ(loop_.registrations(), 0u);
+}
+
+TEST_F(EpmdCheckTest, ManyNodesAreCheckedWithBoundedParallelism) {
+  FakeEpmd epmd(loop_);
+  std::vector<std::string> hosts;
+  for (int i = 0; i < 40; ++i) {
+    hosts.push_back("n" + std::to_string(i) + "@127.0.0.1");
+    if (i % 2 == 0)
+      epmd.names.push_back({"n" + std::to_string(i), static_cast<uint16_t>(5000 + i)});
+  }
+  start(hosts, epmd.port());
+  std::size_t most = 0;
+  ASSERT_TRUE(loop_.run_until([&] {
+    most = std::max(most, loop_.watches());
+    return has_status("not registered in epmd") && loop_.watches() == 0;
+  }));
+  EXPECT_LE(most, 16u);
+  EXPECT_EQ(epmd.requests.size(), 40u);
+  EXPECT_TRUE(contains(status("not registered in epmd"), "n1@127.0.0.1, n3@127.0.0.1"));
+  EXPECT_FALSE(contains(status("not registered in epmd"), "n2@"));
+}
+
+TEST_F(EpmdCheckTest, BadEpmdOptionsFailInit) {
+  for (auto [key, value] :
+       std::vector<std::pair<std::string, epmd_test::Value>>{{"epmd_port", int64_t{0}},
+                                                             {"epmd_port", int64_t{65536}},
+                                                             {"epmd_timeout", Duration{0}},
+                                                             {"epmd_timeout", Duration{-1}}}) {
+    auto values = epmd_test::defaults_of(descriptor());
+    values[key] = value;
+    epmd_test::Config cfg(values);
+    Instance i(descriptor(), loop_);
+    EXPECT_EQ(i.init(cfg), CLUSTERD_E_CONFIG) << key;
+    EXPECT_TRUE(contains(i.last_error(), key)) << i.last_error();
+    EXPECT_TRUE(contains(i.last_error(), "test.toml:7:1")) << i.last_error();
+  }
 }
 
 }  // namespace

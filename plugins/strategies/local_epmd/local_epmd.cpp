@@ -1,0 +1,169 @@
+// Strategy "local_epmd": libcluster's Cluster.Strategy.LocalEpmd — every node registered in the
+// local EPMD (NAMES on 127.0.0.1:4369), reported as name@HOST.
+//
+// HOST is what libcluster uses: the host part of the local node's name (libcluster takes it
+// from node(); here the topology's transport reports the local node, through the strategy
+// sink's local_node()). The `host` option overrides it. While neither is known, a round fails
+// (discovery_failed) instead of guessing: a wrong host part gives names that never connect.
+//
+// Differences from libcluster, on purpose: libcluster scans once at start; this re-scans every
+// `polling_interval` (so nodes started later join; "infinity" scans once). An unreachable EPMD
+// fails the round (the host keeps the last good set); libcluster crashes its start instead.
+// Like libcluster, it never asks the host to disconnect a node that left EPMD.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include <clusterd/plugin.hpp>
+
+#include "epmd_client.hpp"
+
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr const char *kLocalEpmdHost = "127.0.0.1";
+constexpr const char *kHostKey = "node host";
+
+std::string where(const clusterd::Config &config, std::string_view key) {
+  const std::string at = config.source_of(key);
+  return at.empty() ? std::string() : " at " + at;
+}
+
+// A host part that can follow "name@": not empty, no '@', no whitespace or control character.
+bool valid_host_part(std::string_view host) {
+  if (host.empty()) return false;
+  for (const char ch : host) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == 0x7f || c == '@') return false;
+  }
+  return true;
+}
+
+class LocalEpmdStrategy final : public clusterd::Strategy {
+ public:
+  static constexpr const char *kName = "local_epmd";
+  static constexpr const char *kVersion = "0.1.0";
+  static constexpr const char *kDescription =
+      "Every node registered in the local EPMD, as name@HOST (libcluster's "
+      "Cluster.Strategy.LocalEpmd)";
+  static constexpr const char *kAliases[] = {"Cluster.Strategy.LocalEpmd",
+                                             "Elixir.Cluster.Strategy.LocalEpmd"};
+  // No CLUSTERD_PLUGIN_DISCONNECTS_REMOVED: like libcluster's LocalEpmd, never disconnects.
+  static constexpr uint32_t kFlags = 0;
+  static constexpr clusterd_option_t kOptions[] = {
+      clusterd::option::duration("polling_interval",
+                                 "How often to ask the local EPMD for its names (\"infinity\": "
+                                 "once at start, as libcluster does)",
+                                 "\"5s\""),
+      clusterd::option::integer("epmd_port", "TCP port of the local EPMD (ERL_EPMD_PORT)", "4369"),
+      clusterd::option::string("host",
+                               "Host part of the node names; default: that of the local node's "
+                               "name, as the transport reports it"),
+      clusterd::option::duration("epmd_timeout", "Time limit of one EPMD query", "\"5s\""),
+  };
+
+  void init(const clusterd::Config &config) override {
+    interval_ = config.duration("polling_interval");
+    if (!clusterd::is_infinite(interval_) && interval_.count() <= 0)
+      throw clusterd::Error(CLUSTERD_E_CONFIG,
+                            "polling_interval: must be a positive duration or \"infinity\"" +
+                                where(config, "polling_interval"));
+    const int64_t port = config.integer("epmd_port");
+    if (port < 1 || port > 65535)
+      throw clusterd::Error(CLUSTERD_E_CONFIG, "epmd_port: " + std::to_string(port) +
+                                                   " is not a TCP port (1..65535)" +
+                                                   where(config, "epmd_port"));
+    epmd_port_ = static_cast<std::uint16_t>(port);
+    host_ = config.optional_string("host");
+    if (host_ && !valid_host_part(*host_))
+      throw clusterd::Error(CLUSTERD_E_CONFIG,
+                            "host: '" + *host_ +
+                                "' cannot be the host part of a node name (empty, '@', "
+                                "whitespace)" +
+                                where(config, "host"));
+    epmd_timeout_ = config.duration("epmd_timeout");
+    if (clusterd::is_infinite(epmd_timeout_) || epmd_timeout_.count() <= 0)
+      throw clusterd::Error(CLUSTERD_E_CONFIG, "epmd_timeout: must be a positive, finite duration" +
+                                                   where(config, "epmd_timeout"));
+  }
+
+  void start() override {
+    scan();
+    if (!clusterd::is_infinite(interval_))
+      timer_ = clusterd::Timer::every(host(), interval_, [this] { scan(); });
+  }
+
+  void stop() override {
+    timer_.reset();
+    query_.reset();
+  }
+
+  void refresh() override { scan(); }
+
+ private:
+  // One NAMES query at a time; a tick while one runs is skipped.
+  void scan() {
+    if (query_.active()) return;
+    clusterd::epmd::Target target;
+    target.host = kLocalEpmdHost;
+    target.port = epmd_port_;
+    target.timeout = epmd_timeout_;
+    query_ = clusterd::epmd::Client::names(host(), target,
+                                           [this](clusterd::epmd::NamesOutcome o) { scanned(o); });
+  }
+
+  void scanned(const clusterd::epmd::NamesOutcome &outcome) {
+    if (outcome.status != CLUSTERD_OK) return discovery_failed(outcome.error());
+    const std::optional<std::string> suffix = node_host();
+    if (!suffix)
+      return discovery_failed(
+          "cannot name the " + std::to_string(outcome.names.size()) +
+          " node(s) registered in the local EPMD: the local node's name is not known (the "
+          "transport has not reported it); set the option `host`");
+    std::vector<std::string> nodes;
+    std::unordered_set<std::string> seen;
+    for (const auto &entry : outcome.names) {
+      std::string node = entry.name + "@" + *suffix;
+      if (seen.insert(node).second) nodes.push_back(std::move(node));
+    }
+    report_nodes(nodes);  // an EPMD without names is a real answer: no nodes
+  }
+
+  // The host part: the option, else that of the local node's name; shown in the status.
+  std::optional<std::string> node_host() {
+    std::string value, shown;
+    if (host_) {
+      value = *host_;
+      shown = value + " (configured)";
+    } else {
+      const std::optional<std::string> local = local_node_name();
+      const auto at = local ? local->find('@') : std::string::npos;
+      if (at == std::string::npos || !valid_host_part(local->substr(at + 1))) {
+        if (!shown_.empty()) host().clear_status(kHostKey);
+        shown_.clear();
+        return std::nullopt;
+      }
+      value = local->substr(at + 1);
+      shown = value + " (from the local node " + *local + ")";
+    }
+    if (shown != shown_) host().set_status(kHostKey, shown);
+    shown_ = shown;
+    return value;
+  }
+
+  milliseconds interval_{5000};
+  std::uint16_t epmd_port_ = clusterd::epmd::kDefaultPort;
+  std::optional<std::string> host_;
+  milliseconds epmd_timeout_{5000};
+  clusterd::Timer timer_;
+  clusterd::epmd::Client query_;
+  std::string shown_;
+};
+
+}  // namespace
+
+CLUSTERD_EXPORT_PLUGIN(LocalEpmdStrategy);
