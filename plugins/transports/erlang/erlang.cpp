@@ -7,7 +7,10 @@
 //   list_nodes = rpc erlang:nodes() (visible nodes: never hidden ones, never the node itself)
 // A managed node that is not connected fails operations at once with CLUSTERD_E_AGAIN, with a
 // message naming it and the last connection error (e.g. "... rejected the connection: wrong
-// cookie?"); the host's reconciler retries with backoff.
+// cookie?"); the host's reconciler retries with backoff. Only while the first connection
+// attempts after start() run (bounded by connect_timeout) do operations wait for them, so a
+// freshly started daemon meshes without a retry delay. Reconnects back off exponentially
+// (100 ms doubling to 5 s, jittered).
 //
 // Managed nodes. `node = "app@host"` manages one node. `nodes = "local"` manages every node
 // registered in the local EPMD (127.0.0.1:epmd_port, re-read every local_poll_interval), each
