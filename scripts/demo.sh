@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: installs dependencies, builds clusterd, starts three plain BEAM nodes on loopback
-# with a generated cookie, runs clusterd on its embedded default configuration, prints the
-# cluster as clusterctl and as a BEAM node see it, and stops everything it started (by PID).
+# with a generated cookie, runs clusterd on its embedded default configuration (local_epmd +
+# the erlang transport managing every local node), prints the cluster as clusterctl and as a
+# BEAM node see it, and stops everything it started (by PID).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -44,7 +45,7 @@ wait_for "[ \$(epmd -names | grep -cE 'name demo[123] ') -eq 3 ]" 30
 echo "== three BEAM nodes up: demo1, demo2, demo3 @127.0.0.1 (not connected to each other)"
 
 sock=/run/clusterd/clusterd.sock
-PATH=$bin:$root/conf/bin:$PATH "$bin/clusterd" run > "$work/clusterd.log" 2>&1 & pids+=($!)
+"$bin/clusterd" run > "$work/clusterd.log" 2>&1 & pids+=($!)
 wait_for "[ \$($bin/clusterctl --socket $sock members | grep -c ' connected') -eq 2 ]" 30 ||
   { cat "$work/clusterd.log"; exit 1; }
 

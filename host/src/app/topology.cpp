@@ -195,6 +195,16 @@ void Topology::on_listed(const std::vector<std::string> &nodes) {
 }
 void Topology::on_local_changed(const std::vector<std::string> &local) {
   reconciler_.set_local(local);
+  // Strategies that derive names from the local node (local_epmd's host part, gossip's
+  // announced name) rediscover at once instead of waiting for their next round.
+  if (strategy_ && strategy_->live() && strategy_->strategy().refresh) {
+    clusterd_status_t status = CLUSTERD_OK;
+    strategy_->guarded("refresh",
+                       [&] { status = strategy_->strategy().refresh(strategy_->plugin()); });
+    if (status != CLUSTERD_OK && status != CLUSTERD_E_UNSUPPORTED)
+      spdlog::debug("[topology {}] refresh failed: {}", spec_.name,
+                    strategy_->plugin_error("status " + std::to_string(status)));
+  }
 }
 
 }  // namespace clusterd::app

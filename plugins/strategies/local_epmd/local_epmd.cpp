@@ -119,6 +119,10 @@ class LocalEpmdStrategy final : public clusterd::Strategy {
   void scanned(const clusterd::epmd::NamesOutcome &outcome) {
     if (outcome.status != CLUSTERD_OK) return discovery_failed(outcome.error());
     const std::optional<std::string> suffix = node_host();
+    // At start the transport is usually still connecting to its node: wait for it quietly
+    // (the host calls refresh() when the local node becomes known); complain from the
+    // second round on.
+    if (!suffix && ++unnamed_rounds_ == 1) return;
     if (!suffix)
       return discovery_failed(
           "cannot name the " + std::to_string(outcome.names.size()) +
@@ -161,6 +165,7 @@ class LocalEpmdStrategy final : public clusterd::Strategy {
   milliseconds epmd_timeout_{5000};
   clusterd::Timer timer_;
   clusterd::epmd::Client query_;
+  unsigned unnamed_rounds_ = 0;  // rounds that found names but no local node to name them by
   std::string shown_;
 };
 

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""clusterd against real BEAM nodes: local_epmd + the erlang transport (nodes = "local").
+
+Every node, the epmd and clusterd are started by the test on 127.0.0.1 (a private epmd on a
+free port, so nothing touches a system epmd); the mesh is checked by rpc from an independent
+hidden probe node, not only through clusterd.
+"""
+import os
+import re
+import signal
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from beam import Cluster, wait_for  # noqa: E402
+from harness import Daemon, toml_string, topology, transport  # noqa: E402
+
+MESH_TIMEOUT = 30
+
+
+def config(cluster, cookie_file=None, extra=""):
+    return f"""
+[clusterd]
+log_level = "debug"
+
+[transports.beam]
+plugin = "erlang"
+nodes = "local"
+epmd_port = {cluster.epmd_port}
+cookie_file = {toml_string(cookie_file or cluster.cookie_file)}
+local_poll_interval = "200ms"
+
+[topologies.local]
+strategy = "local_epmd"
+[topologies.local.config]
+epmd_port = {cluster.epmd_port}
+polling_interval = "500ms"
+{extra}
+"""
+
+
+class BeamTest(unittest.TestCase):
+    def setUp(self):
+        self.work = tempfile.TemporaryDirectory(prefix="clusterd-beam-")
+        self.cluster = Cluster(self.work.name)
+        self.daemons = []
+
+    def tearDown(self):
+        for d in self.daemons:
+            d.close()
+        self.cluster.close()
+        self.work.cleanup()
+
+    def daemon(self, text):
+        d = Daemon(text, harness.ARGS.bin_dir)
+        self.daemons.append(d)
+        d.__enter__()
+        return d
+
+    def wait_mesh(self, nodes, timeout=MESH_TIMEOUT):
+        wait_for(lambda: self.cluster.full_mesh(nodes), timeout, f"full mesh of {nodes}", interval=0.2)
+
+    def test_full_mesh_3_and_5(self):
+        nodes = self.cluster.start_many(["n1", "n2", "n3"])
+        d = self.daemon(config(self.cluster))
+        self.wait_mesh(nodes)
+        nodes += self.cluster.start_many(["n4", "n5"])  # joined by the next local_epmd scan
+        self.wait_mesh(nodes)
+        st = d.status()
+        self.assertEqual(transport(st, "beam")["state"], "running")
+        self.assertEqual(topology(st, "local")["state"], "running")
+
+    def test_killed_node_is_reported_and_reconnected_after_restart(self):
+        nodes = self.cluster.start_many(["a", "b", "c"])
+        d = self.daemon(config(self.cluster))
+        self.wait_mesh(nodes)
+        self.cluster.kill("c@127.0.0.1")
+        d.wait_until(lambda s: "c@127.0.0.1" not in transport(s, "beam")["connected"], timeout=20)
+        self.cluster.start("c")
+        self.wait_mesh(nodes)
+
+    def test_daemon_kill_9_drops_no_connection_and_relearns(self):
+        nodes = self.cluster.start_many(["a", "b", "c"])
+        d = self.daemon(config(self.cluster))
+        self.wait_mesh(nodes)
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait(timeout=10)
+        self.assertTrue(self.cluster.full_mesh(nodes), "the mesh survives clusterd's death")
+        d2 = self.daemon(config(self.cluster))
+        d2.wait_until(lambda s: len(transport(s, "beam")["connected"]) >= 2, timeout=20)
+        self.assertTrue(self.cluster.full_mesh(nodes))
+
+    def test_wrong_cookie_is_a_clear_error(self):
+        self.cluster.start_many(["a", "b"])
+        wrong = os.path.join(self.work.name, "wrong-cookie")
+        with open(wrong, "w") as f:
+            f.write("not-the-cookie")
+        d = self.daemon(config(self.cluster, cookie_file=wrong))
+        # The error names the node (by its epmd name until the handshake tells its full name).
+        pattern = re.compile(r"(a@127\.0\.0\.1|'a' \(local epmd\)).*wrong cookie")
+        d.wait_until(lambda s: pattern.search(d.log_text()), timeout=20, what="a wrong-cookie error")
+        self.assertIsNone(d.proc.poll(), "clusterd keeps running")
+        self.assertNotIn("not-the-cookie", d.log_text(), "the cookie is never logged")
+
+    def test_hosts_erlang_syntax_error_fails_only_its_topology(self):
+        nodes = self.cluster.start_many(["a", "b"])
+        hosts = os.path.join(self.work.name, "hosts.erlang")
+        with open(hosts, "w") as f:
+            f.write("% our hosts\n'127.0.0.1'.\n'localhost'\n'oops.\n")
+        extra = f"""
+[topologies.hosts]
+strategy = "Cluster.Strategy.ErlangHosts"
+[topologies.hosts.config]
+hosts_file = {toml_string(hosts)}
+epmd_port = {self.cluster.epmd_port}
+"""
+        d = self.daemon(config(self.cluster, extra=extra))
+        st = d.wait_until(lambda s: topology(s, "hosts")["state"] == "failed", timeout=10)
+        self.assertRegex(topology(st, "hosts")["error"], re.escape(hosts) + r":[34]\b")
+        self.wait_mesh(nodes)  # the other topology goes on
+        self.assertEqual(topology(d.status(), "local")["state"], "running")
+
+    def test_managed_node_absent_at_start(self):
+        d = self.daemon(config(self.cluster))
+        d.wait_until(lambda s: transport(s, "beam")["state"] == "running", timeout=10)
+        nodes = self.cluster.start_many(["late1", "late2"])
+        self.wait_mesh(nodes)
+
+
+if __name__ == "__main__":
+    sys.exit(harness.run_tests([BeamTest], description=__doc__))
