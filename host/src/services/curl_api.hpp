@@ -16,14 +16,15 @@ namespace clusterd::services {
 
 // One field per libcurl function the HTTP client uses.
 struct CurlApi {
+  // clang-format off
 #define CLUSTERD_CURL_FUNCTIONS(X)                                                            \
-  X(curl_global_init)                                                                         \
-  X(curl_easy_init) X(curl_easy_setopt) X(curl_easy_getinfo) X(curl_easy_cleanup)             \
-      X(curl_easy_strerror) X(curl_free) X(curl_multi_init) X(curl_multi_setopt)              \
-          X(curl_multi_add_handle) X(curl_multi_remove_handle) X(curl_multi_socket_action)    \
-              X(curl_multi_info_read) X(curl_multi_cleanup) X(curl_multi_strerror)            \
-                  X(curl_slist_append) X(curl_slist_free_all) X(curl_url) X(curl_url_cleanup) \
-                      X(curl_url_get) X(curl_url_set) X(curl_url_strerror)
+  X(curl_global_init) X(curl_easy_init) X(curl_easy_setopt) X(curl_easy_getinfo)             \
+  X(curl_easy_cleanup) X(curl_easy_strerror) X(curl_free) X(curl_multi_init)                 \
+  X(curl_multi_setopt) X(curl_multi_add_handle) X(curl_multi_remove_handle)                  \
+  X(curl_multi_socket_action) X(curl_multi_info_read) X(curl_multi_cleanup)                  \
+  X(curl_multi_strerror) X(curl_slist_append) X(curl_slist_free_all) X(curl_url)             \
+  X(curl_url_cleanup) X(curl_url_get) X(curl_url_set) X(curl_url_strerror)
+  // clang-format on
 #define CLUSTERD_CURL_FIELD(name) decltype(&::name) name##_fn = nullptr;
   CLUSTERD_CURL_FUNCTIONS(CLUSTERD_CURL_FIELD)
 #undef CLUSTERD_CURL_FIELD
