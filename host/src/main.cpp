@@ -1,12 +1,17 @@
 // clusterd: the cluster-formation daemon. Sub-commands: run, check, plugins list|describe.
+// Output goes through fmt, not iostreams: <iostream> would initialise the C++ locale machinery
+// in every run of the daemon (about 0.6 MB of resident memory with the static C++ runtime).
+#include <csignal>
 #include <cstring>
-#include <iostream>
 #include <string>
 #include <vector>
+
+#include <fmt/core.h>
 
 #include "app/daemon.hpp"
 #include "build_info.hpp"
 #include "config/schema.hpp"
+#include "util/strings.hpp"
 
 namespace {
 
@@ -47,7 +52,7 @@ Args parse_args(int argc, char **argv) {
 std::optional<config::DaemonConfig> read_config(const std::string &path) {
   auto parsed = path.empty() ? config::parse(config::embedded_default(), "<embedded>")
                              : config::parse_file(path);
-  for (const auto &p : parsed.problems) std::cerr << p.str() << "\n";
+  for (const auto &p : parsed.problems) fmt::print(stderr, "{}\n", p.str());
   return std::move(parsed.config);
 }
 
@@ -58,13 +63,13 @@ int check(const std::string &path) {
   app::Prepared prepared;
   std::size_t transports = cfg->transports.size(), topologies = cfg->topologies.size();
   auto problems = app::prepare(std::move(*cfg), registry, prepared);
-  for (const auto &p : problems) std::cerr << p.str() << "\n";
+  for (const auto &p : problems) fmt::print(stderr, "{}\n", p.str());
   std::size_t failed = problems.size();
   auto report_load = [&](const char *kind, const auto &units, const auto &specs) {
     for (const auto &spec : specs) {
       const auto &unit = units.at(spec.name);
       if (!unit.module) {
-        std::cerr << spec.where << ": " << kind << spec.name << ": " << unit.load_error << "\n";
+        fmt::print(stderr, "{}: {}{}: {}\n", spec.where, kind, spec.name, unit.load_error);
         ++failed;
       }
     }
@@ -72,11 +77,11 @@ int check(const std::string &path) {
   report_load("transports.", prepared.transports, prepared.config.transports);
   report_load("topologies.", prepared.topologies, prepared.config.topologies);
   if (failed) {
-    std::cerr << prepared.config.file << ": " << failed << " problem(s)\n";
+    fmt::print(stderr, "{}: {} problem(s)\n", prepared.config.file, failed);
     return 1;
   }
-  std::cout << prepared.config.file << ": OK (" << transports << " transport(s), " << topologies
-            << " topology(ies))\n";
+  fmt::print("{}: OK ({} transport(s), {} topology(ies))\n", prepared.config.file, transports,
+             topologies);
   return 0;
 }
 
@@ -87,14 +92,13 @@ int plugins_list(const std::string &path) {
   int status = 0;
   for (const auto &entry : registry.list()) {
     if (!entry.module) {
-      std::cout << "!  " << entry.path.string() << ": " << entry.error << "\n";
+      fmt::print("!  {}: {}\n", entry.path.string(), entry.error);
       status = 1;
       continue;
     }
     const auto &d = entry.module->descriptor();
-    std::printf("%-10s %-20s %-10s %s\n", std::string(entry.module->kind_name()).c_str(),
-                entry.module->name().c_str(), d.version ? d.version : "?",
-                d.description ? d.description : "");
+    fmt::print("{:<10} {:<20} {:<10} {}\n", entry.module->kind_name(), entry.module->name(),
+               d.version ? d.version : "?", d.description ? d.description : "");
   }
   return status;
 }
@@ -107,37 +111,29 @@ int plugins_describe(const std::string &name, const std::string &path) {
   auto module = registry.find(name, CLUSTERD_KIND_STRATEGY, error);
   if (!module) module = registry.find(name, CLUSTERD_KIND_TRANSPORT, error);
   if (!module) {
-    std::cerr << error << "\n";
+    fmt::print(stderr, "{}\n", error);
     return 1;
   }
   const auto &d = module->descriptor();
-  std::cout << module->name() << " (" << module->kind_name() << ", version "
-            << (d.version ? d.version : "?") << ", ABI 1." << module->abi_minor() << ")\n  "
-            << (d.description ? d.description : "") << "\n  file: " << module->path().string()
-            << "\n";
-  if (!module->aliases().empty()) {
-    std::cout << "  also accepted as:";
-    for (const auto &alias : module->aliases()) std::cout << " " << alias;
-    std::cout << "\n";
-  }
+  fmt::print("{} ({}, version {}, ABI 1.{})\n  {}\n  file: {}\n", module->name(),
+             module->kind_name(), d.version ? d.version : "?", module->abi_minor(),
+             d.description ? d.description : "", module->path().string());
+  if (!module->aliases().empty())
+    fmt::print("  also accepted as: {}\n", util::join(module->aliases(), " "));
   if (module->kind() == CLUSTERD_KIND_STRATEGY)
-    std::cout << "  default disconnect policy: "
-              << (module->disconnects_removed() ? "removed" : "never") << "\n";
-  std::cout << "options:\n";
-  if (module->options().empty()) std::cout << "  (none)\n";
+    fmt::print("  default disconnect policy: {}\n",
+               module->disconnects_removed() ? "removed" : "never");
+  fmt::print("options:\n");
+  if (module->options().empty()) fmt::print("  (none)\n");
   for (const auto &option : module->options()) {
-    std::cout << "  " << option.key << " (" << config::type_name(option.type);
-    if (option.required()) std::cout << ", required";
+    std::string traits(config::type_name(option.type));
+    if (option.required()) traits += ", required";
     if (option.secret())
-      std::cout << ", secret: also " << option.key << "_file / " << option.key << "_env";
-    if (option.default_value) std::cout << ", default " << *option.default_value;
-    std::cout << ")\n";
-    if (!option.choices.empty()) {
-      std::cout << "      one of:";
-      for (const auto &c : option.choices) std::cout << " " << c;
-      std::cout << "\n";
-    }
-    std::cout << "      " << option.description << "\n";
+      traits += ", secret: also " + option.key + "_file / " + option.key + "_env";
+    if (option.default_value) traits += ", default " + *option.default_value;
+    fmt::print("  {} ({})\n", option.key, traits);
+    if (!option.choices.empty()) fmt::print("      one of: {}\n", util::join(option.choices, " "));
+    fmt::print("      {}\n", option.description);
   }
   return 0;
 }
@@ -148,12 +144,12 @@ int main(int argc, char **argv) {
   auto args = parse_args(argc, argv);
   const auto &w = args.words;
   if (!args.ok || w.empty() || w[0] == "-h" || w[0] == "--help" || w[0] == "help") {
-    std::cerr << kUsage;
+    fmt::print(stderr, "{}", kUsage);
     return args.ok && !w.empty() ? 0 : 2;
   }
   if (w[0] == "--version" || w[0] == "version") {
-    std::cout << "clusterd " << CLUSTERD_VERSION_STRING << " (plugin ABI " << CLUSTERD_ABI_MAJOR
-              << "." << CLUSTERD_ABI_MINOR << ")\n";
+    fmt::print("clusterd {} (plugin ABI {}.{})\n", CLUSTERD_VERSION_STRING, CLUSTERD_ABI_MAJOR,
+               CLUSTERD_ABI_MINOR);
     return 0;
   }
   if (w[0] == "run" && w.size() == 1) {
@@ -165,6 +161,6 @@ int main(int argc, char **argv) {
   if (w[0] == "plugins" && w.size() == 2 && w[1] == "list") return plugins_list(args.config);
   if (w[0] == "plugins" && w.size() == 3 && w[1] == "describe")
     return plugins_describe(w[2], args.config);
-  std::cerr << kUsage;
+  fmt::print(stderr, "{}", kUsage);
   return 2;
 }

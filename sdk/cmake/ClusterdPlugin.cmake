@@ -1,9 +1,20 @@
-# clusterd_add_plugin(<name> SOURCES <files...> [LINK <libs...>] [NO_INSTALL] [COMPONENT <c>])
+# clusterd_add_plugin(<name> SOURCES <files...> [LINK <libs...>] [NO_INSTALL] [COMPONENT <c>]
+#                     [SHARED_CXX_RUNTIME])
 #
 # Builds the plugin <name> as clusterd-<name>.so, the way every clusterd plugin must be
 # built: hidden visibility, one exported symbol (version script), no undefined symbols
 # (-z defs), static libraries kept private (--exclude-libs). Used in-tree and out of tree
 # (find_package(ClusterdSDK) includes this file).
+#
+# The C++ library (libstdc++) is linked statically and kept private, like the rest: only the
+# C ABI crosses into the host. This keeps libstdc++.so (about 1.5 MB of resident memory) out
+# of the daemon, and lets a plugin built with a newer compiler load into an older host. The
+# unwinder (libgcc_s) stays shared, as GCC requires when exceptions cross shared objects: the
+# host's last-resort catch of an exception that escapes a plugin against ABI rule 6 works.
+# Avoid iostreams in plugins (clusterd::read_file reads files): they link the C++ locale
+# machinery in. Unused sections are dropped (--gc-sections). SHARED_CXX_RUNTIME, or the
+# variable CLUSTERD_PLUGIN_SHARED_CXX_RUNTIME (e.g. for sanitizer builds), links libstdc++
+# dynamically.
 #
 # Output: ${CLUSTERD_PLUGIN_OUTPUT_DIR} when set (the clusterd tree sets it so built plugins
 # sit where the built daemon looks), else the normal LIBRARY_OUTPUT_DIRECTORY.
@@ -18,7 +29,7 @@ endif()
 set(CLUSTERD_PLUGIN_VERSION_SCRIPT "${CMAKE_CURRENT_LIST_DIR}/plugin.version")
 
 function(clusterd_add_plugin name)
-  cmake_parse_arguments(ARG "NO_INSTALL" "COMPONENT" "SOURCES;LINK" ${ARGN})
+  cmake_parse_arguments(ARG "NO_INSTALL;SHARED_CXX_RUNTIME" "COMPONENT" "SOURCES;LINK" ${ARGN})
   if(NOT ARG_SOURCES)
     message(FATAL_ERROR "clusterd_add_plugin(${name}): SOURCES is required")
   endif()
@@ -50,7 +61,10 @@ function(clusterd_add_plugin name)
   endif()
   target_link_options(${name} PRIVATE
     "LINKER:--version-script=${version_script}"
-    "LINKER:--exclude-libs,ALL")
+    "LINKER:--exclude-libs,ALL" "LINKER:--gc-sections")
+  if(NOT (ARG_SHARED_CXX_RUNTIME OR CLUSTERD_PLUGIN_SHARED_CXX_RUNTIME))
+    target_link_options(${name} PRIVATE -static-libstdc++)
+  endif()
   # -z defs catches a missing symbol at link time rather than at dlopen. Clang does not link
   # the sanitizer runtimes into shared objects, so sanitized Clang builds cannot use it.
   if(NOT (CLUSTERD_SANITIZE AND (CMAKE_C_COMPILER_ID MATCHES "Clang" OR CMAKE_CXX_COMPILER_ID MATCHES "Clang")))

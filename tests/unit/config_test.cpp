@@ -153,24 +153,29 @@ TEST(Config, BadNames) {
             std::string::npos);
 }
 
-TEST(Config, FingerprintsTrackChanges) {
+TEST(Config, SameSettingsTracksChanges) {
   std::string base =
       "[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\n"
       "[topologies.b]\nstrategy = \"epmd\"\n";
   auto one = parse_text(base);
   auto same = parse_text("# a comment moves nothing\n" + base);
   auto changed = parse_text(base + "[topologies.b.config]\nhosts = [\"x@y\"]\n");
-  ASSERT_TRUE(one.config && same.config && changed.config);
-  EXPECT_EQ(one.config->topologies[0].fingerprint, same.config->topologies[0].fingerprint);
-  EXPECT_EQ(one.config->topologies[0].fingerprint, changed.config->topologies[0].fingerprint);
-  EXPECT_NE(one.config->topologies[1].fingerprint, changed.config->topologies[1].fingerprint);
-  // A transport change changes every topology that uses it.
+  auto reordered = parse_text(
+      "[topologies.b]\nstrategy = \"epmd\"\n[topologies.a]\nstrategy = \"epmd\"\n"
+      "[transports.t]\nplugin = \"x\"\n");
+  ASSERT_TRUE(one.config && same.config && changed.config && reordered.config);
+  const auto &a = one.config->topologies[0], &b = one.config->topologies[1];
+  EXPECT_TRUE(same_settings(a, same.config->topologies[0]));
+  EXPECT_TRUE(same_settings(a, changed.config->topologies[0]));
+  EXPECT_FALSE(same_settings(b, changed.config->topologies[1]));
+  EXPECT_TRUE(same_settings(b, reordered.config->topologies[0]));  // "b" first now
+  // A transport's own keys count, host keys included.
   auto transport_changed = parse_text(
       "[transports.t]\nplugin = \"x\"\nconnect = [\"a\"]\n"
       "[topologies.a]\nstrategy = \"epmd\"\n");
   ASSERT_TRUE(transport_changed.config);
-  EXPECT_NE(one.config->topologies[0].fingerprint,
-            transport_changed.config->topologies[0].fingerprint);
+  EXPECT_TRUE(same_settings(one.config->transports[0], same.config->transports[0]));
+  EXPECT_FALSE(same_settings(one.config->transports[0], transport_changed.config->transports[0]));
 }
 
 TEST(Config, UnreadableFile) {

@@ -104,18 +104,19 @@ void Daemon::wait_signal() {
 
 void Daemon::apply(std::unique_ptr<Prepared> prepared) {
   auto &config = prepared->config;
-  // Which running units stay untouched: same name, same configuration text.
+  // Which running units stay untouched: same name, same settings (comments and layout do not
+  // count), and for a topology, its transport kept too.
   std::map<std::string, std::unique_ptr<Transport>> keep_transports;
   for (auto &spec : config.transports) {
     auto it = transports_.find(spec.name);
-    if (it != transports_.end() && it->second->spec().fingerprint == spec.fingerprint &&
+    if (it != transports_.end() && config::same_settings(it->second->spec(), spec) &&
         it->second->running())
       keep_transports.emplace(spec.name, std::move(it->second));
   }
   std::map<std::string, std::unique_ptr<Topology>> keep_topologies;
   for (auto &spec : config.topologies) {
     auto it = topologies_.find(spec.name);
-    if (it != topologies_.end() && it->second->spec().fingerprint == spec.fingerprint &&
+    if (it != topologies_.end() && config::same_settings(it->second->spec(), spec) &&
         keep_transports.count(spec.transport) && it->second->state() == "running")
       keep_topologies.emplace(spec.name, std::move(it->second));
   }

@@ -4,10 +4,9 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "util/duration.hpp"
+#include "util/strings.hpp"
 
 namespace clusterd::config {
 
@@ -33,12 +32,6 @@ bool valid_name(std::string_view name) {
   for (char c : name)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
   return true;
-}
-
-std::string canonical(const toml::table &table) {
-  std::ostringstream out;
-  out << table;
-  return out.str();
 }
 
 // Reads the keys of one table, reporting type errors and unknown keys with positions.
@@ -153,7 +146,7 @@ void read_transport(Reader &in, const std::string &file, const std::string &name
   if (spec.plugin.empty()) {
     in.problem(table, "transports." + name, "missing required key 'plugin'");
   }
-  spec.fingerprint = canonical(table);
+  spec.table = &table;
   out.transports.push_back(std::move(spec));
 }
 
@@ -208,7 +201,7 @@ void read_topology(Reader &in, const std::string &file, const std::string &name,
   if (!has_strategy) in.problem(table, "topologies." + name, "missing required key 'strategy'");
   if (spec.backoff_max < spec.backoff_initial)
     in.problem(table, prefix + "backoff_max", "must not be shorter than backoff_initial");
-  spec.fingerprint = canonical(table);
+  spec.table = &table;
   out.topologies.push_back(std::move(spec));
 }
 
@@ -233,7 +226,6 @@ void resolve_transports(Reader &in, const toml::table &root, DaemonConfig &confi
       in.problem(at, key, "no transport named '" + topology.transport + "'");
       continue;
     }
-    topology.fingerprint += "\n--transport--\n" + transport->fingerprint;
   }
 }
 
@@ -285,15 +277,22 @@ ParseResult parse(std::string_view text, const std::string &file) {
 }
 
 ParseResult parse_file(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  std::string text;
+  if (auto error = util::read_file(path, text); !error.empty()) {
     ParseResult result;
-    result.problems.push_back({path, "", std::string("cannot read: ") + std::strerror(errno)});
+    result.problems.push_back({path, "", "cannot read: " + error});
     return result;
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse(text.str(), path);
+  return parse(text, path);
+}
+
+bool same_settings(const TransportSpec &a, const TransportSpec &b) {
+  return a.table != nullptr && b.table != nullptr && *a.table == *b.table;
+}
+
+bool same_settings(const TopologySpec &a, const TopologySpec &b) {
+  return a.table != nullptr && b.table != nullptr && *a.table == *b.table &&
+         a.transport == b.transport;  // also when the transport was defaulted
 }
 
 }  // namespace clusterd::config

@@ -42,7 +42,7 @@ struct TransportSpec {
   // of it but kHostTransportKeys. Points into `document`.
   const toml::table *options = nullptr;
   std::shared_ptr<const toml::table> document;
-  std::string fingerprint;  // canonical text: equal ⇔ unchanged on reload
+  const toml::table *table = nullptr;  // the whole [transports.NAME] table, into `document`
 };
 
 struct TopologySpec {
@@ -58,7 +58,7 @@ struct TopologySpec {
   std::chrono::milliseconds backoff_max{30'000};
   const toml::table *options = nullptr;  // [topologies.NAME.config], or null; into `document`
   std::shared_ptr<const toml::table> document;
-  std::string fingerprint;  // includes the transport's fingerprint
+  const toml::table *table = nullptr;  // the whole [topologies.NAME] table, into `document`
 };
 
 // Keys of a [transports.NAME] table that belong to the host, not to the plugin.
@@ -79,6 +79,11 @@ struct ParseResult {
 // Parses and checks everything that does not need the plugins.
 ParseResult parse(std::string_view text, const std::string &file);
 ParseResult parse_file(const std::string &path);
+
+// True when two specs are configured alike (same values: comments and layout do not count), so
+// that a reload keeps the running unit.
+bool same_settings(const TransportSpec &a, const TransportSpec &b);
+bool same_settings(const TopologySpec &a, const TopologySpec &b);
 
 // The default configuration compiled into the binary (conf/clusterd.toml).
 std::string_view embedded_default();

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "util/duration.hpp"
 #include "util/strings.hpp"
@@ -95,11 +93,8 @@ std::string convert_literal(const std::string &literal, std::uint32_t type,
 }
 
 std::string read_secret_file(const std::string &path, std::string &out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "cannot read '" + path + "': " + std::strerror(errno);
-  std::stringstream text;
-  text << in.rdbuf();
-  out = text.str();
+  if (auto error = util::read_file(path, out); !error.empty())
+    return "cannot read '" + path + "': " + error;
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
   return "";
 }

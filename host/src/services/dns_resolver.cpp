@@ -42,7 +42,6 @@ constexpr int kClassIn = 1;
 // server stops costing anything ~7 s after our own (usually shorter) deadline.
 constexpr int kTryTimeoutMs = 1000;
 constexpr int kTries = 3;
-constexpr int kMaxAddresses = 256;  // per answer; more would not fit a sane DNS message
 
 void library_init_once() {
   static std::once_flag once;
@@ -188,9 +187,12 @@ int parse_srv(const unsigned char *message, int length, std::vector<DnsResolver:
 int parse_addresses(int type, const unsigned char *message, int length,
                     std::vector<DnsResolver::Record> &out) {
   char text[INET6_ADDRSTRLEN];
+  // Room for every answer record (ANCOUNT, header bytes 6-7): c-ares silently stops at the
+  // capacity it is given, and a cut answer would make nodes come and go between rounds.
+  const int capacity = length >= 12 ? std::max(1, (message[6] << 8) | message[7]) : 1;
   if (type == kTypeA) {
-    std::vector<ares_addrttl> found(kMaxAddresses);
-    int count = kMaxAddresses;
+    std::vector<ares_addrttl> found(static_cast<std::size_t>(capacity));
+    int count = capacity;
     int rc = ares_parse_a_reply(message, length, nullptr, found.data(), &count);
     if (rc != ARES_SUCCESS) return rc;
     for (int i = 0; i < count; ++i) {
@@ -198,8 +200,8 @@ int parse_addresses(int type, const unsigned char *message, int length,
       out.push_back({kTypeA, clamp_ttl(found[i].ttl), 0, 0, 0, text, {}});
     }
   } else {
-    std::vector<ares_addr6ttl> found(kMaxAddresses);
-    int count = kMaxAddresses;
+    std::vector<ares_addr6ttl> found(static_cast<std::size_t>(capacity));
+    int count = capacity;
     int rc = ares_parse_aaaa_reply(message, length, nullptr, found.data(), &count);
     if (rc != ARES_SUCCESS) return rc;
     for (int i = 0; i < count; ++i) {

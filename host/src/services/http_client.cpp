@@ -41,6 +41,27 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// Drops " after N ms" / " after N milliseconds" from a curl error message.
+std::string without_timings(std::string_view message) {
+  std::string out;
+  while (!message.empty()) {
+    const auto at = message.find(" after ");
+    if (at == std::string_view::npos) break;
+    out.append(message.substr(0, at));
+    std::size_t end = at + 7;
+    while (end < message.size() && message[end] >= '0' && message[end] <= '9') ++end;
+    const auto rest = message.substr(end);
+    if (end == at + 7 || !(rest.rfind(" ms", 0) == 0 || rest.rfind(" milliseconds", 0) == 0)) {
+      out.append(message.substr(at, 7));  // not a timing: keep it
+      message.remove_prefix(at + 7);
+      continue;
+    }
+    message = rest.substr(rest.rfind(" milliseconds", 0) == 0 ? 13 : 3);
+  }
+  out.append(message);
+  return out;
+}
+
 // A server sending endless headers must not eat memory; curl 7.88 has no total limit.
 constexpr std::size_t kMaxHeaderBytes = 256 * 1024;
 
@@ -662,10 +683,13 @@ void HttpClient::Impl::on_curl_done(Transfer &t, CURLcode code) {
     complete(t);
     return;
   }
-  std::string reason = t.error_buffer[0] ? t.error_buffer : curl_easy_strerror(code);
+  // curl's detailed message, without the timings it puts in ("... after 3 ms: ..."): the same
+  // failure must give the same text every round, or plugins log it as a new error each time.
+  std::string reason =
+      t.error_buffer[0] ? without_timings(t.error_buffer) : curl_easy_strerror(code);
   switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
-      return fail(t, CLUSTERD_E_TIMEOUT, what + reason);
+      return fail(t, CLUSTERD_E_TIMEOUT, what + "timed out");
     case CURLE_FILESIZE_EXCEEDED:
       return fail(t, CLUSTERD_E_IO,
                   what + "response body exceeds the limit of " + std::to_string(t.max_body_bytes) +

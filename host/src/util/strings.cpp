@@ -1,9 +1,27 @@
 #include "util/strings.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <numeric>
 
 namespace clusterd::util {
+
+std::string read_file(const std::string &path, std::string &out) {
+  std::FILE *file = std::fopen(path.c_str(), "rbe");  // e: O_CLOEXEC
+  if (file == nullptr) return std::strerror(errno);
+  std::string text;
+  char buffer[16384];
+  std::size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, file)) > 0) text.append(buffer, n);
+  const bool failed = std::ferror(file) != 0;
+  const int error = errno;
+  std::fclose(file);
+  if (failed) return std::strerror(error);
+  out = std::move(text);
+  return "";
+}
 
 std::string join(const std::vector<std::string> &parts, std::string_view separator) {
   std::string out;

@@ -1,4 +1,5 @@
-// Small string helpers shared by the config checker, the CLI and the control socket.
+// Small string (and file-to-string) helpers shared by the config checker, the CLI and the
+// control socket.
 #pragma once
 
 #include <string>
@@ -11,6 +12,9 @@ std::string join(const std::vector<std::string> &parts, std::string_view separat
 std::vector<std::string> split(std::string_view text, char separator);
 // The candidate closest to `word` by edit distance, or "" if none is close ("did you mean").
 std::string closest_match(std::string_view word, const std::vector<std::string> &candidates);
+// Reads the whole file at `path` into `out`: "" on success, else the reason (never content).
+// stdio rather than iostreams, which would pull the C++ locale machinery into the daemon.
+std::string read_file(const std::string &path, std::string &out);
 // A node name the daemon accepts: "name@host", both parts non-empty, no whitespace/control.
 bool is_valid_node_name(std::string_view node);
 

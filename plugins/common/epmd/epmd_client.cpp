@@ -90,29 +90,6 @@ bool plausible_host_name(std::string_view name) {
   return true;
 }
 
-// Reads a small regular file; false when it cannot (missing, not regular, too large).
-bool read_small_file(const std::string &path, std::string &out) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return false;
-  struct stat st {};
-  bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-            static_cast<std::size_t>(st.st_size) <= kMaxHostsFileBytes;
-  if (ok) {
-    out.resize(static_cast<std::size_t>(st.st_size));
-    std::size_t got = 0;
-    // At most size / 1 + 1 iterations: each read returns >= 1 byte or ends the loop.
-    while (got < out.size()) {
-      const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += static_cast<std::size_t>(n);
-    }
-    out.resize(got);
-  }
-  ::close(fd);
-  return ok;
-}
-
 bool ascii_iequal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -211,7 +188,7 @@ struct Client::Op {
       return fail(CLUSTERD_E_NOT_FOUND, "invalid host name \"" + printable(name) + "\"");
     if (!target.hosts_file.empty()) {
       std::string contents;
-      if (read_small_file(target.hosts_file, contents)) {
+      if (std::string error; read_file(target.hosts_file, contents, error, kMaxHostsFileBytes)) {
         for (const auto &text : hosts_file_lookup(contents, name)) add_address(text);
         if (!addresses.empty()) {
           ipv4_first();

@@ -25,7 +25,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <string>
@@ -212,18 +211,8 @@ class ErlangHostsStrategy final : public clusterd::Strategy {
       error = path + ": larger than " + std::to_string(kMaxFileBytes) + " bytes";
       return false;
     }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      error = path + ": " + std::strerror(errno);
-      return false;
-    }
-    std::string text(kMaxFileBytes + 1, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<std::size_t>(in.gcount()));
-    if (text.size() > kMaxFileBytes) {
-      error = path + ": larger than " + std::to_string(kMaxFileBytes) + " bytes";
-      return false;
-    }
+    std::string text;
+    if (!clusterd::read_file(path, text, error, kMaxFileBytes)) return false;
     clusterd::erlang_hosts::SyntaxError syntax;
     if (!clusterd::erlang_hosts::parse_hosts_erlang(text, hosts, syntax)) {
       error = path + ":" + std::to_string(syntax.line) + ":" + std::to_string(syntax.column) +

@@ -5,8 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
-#include <sstream>
 
 #include "dist_connection.hpp"
 #include "epmd.hpp"         // plugins/common/epmd
@@ -97,10 +95,8 @@ std::vector<EpmdEntry> epmd_names(const sockaddr_in &epmd, const Canceller &canc
 
 std::string resolve_ipv4(const std::string &host, in_addr &out) {
   if (inet_pton(AF_INET, host.c_str(), &out) == 1) return {};
-  if (std::ifstream in("/etc/hosts"); in) {
-    std::stringstream text;
-    text << in.rdbuf();
-    for (const auto &address : epmd::hosts_file_lookup(text.str(), host))
+  if (std::string text, error; clusterd::read_file("/etc/hosts", text, error)) {
+    for (const auto &address : epmd::hosts_file_lookup(text, host))
       if (inet_pton(AF_INET, address.c_str(), &out) == 1) return {};
   }
   addrinfo hints{};

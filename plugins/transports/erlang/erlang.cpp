@@ -64,7 +64,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -125,13 +124,12 @@ std::string home_directory() {
 
 // The first line of a cookie file, like erl and ei read it. Errors name the file, never content.
 bool read_cookie_file(const std::string &path, std::string &cookie, std::string &error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = "cannot read the cookie file " + path + ": " + erl::error_text(errno);
+  std::string line;
+  if (!clusterd::read_file(path, line, error)) {
+    error = "cannot read the cookie file " + error;
     return false;
   }
-  std::string line;
-  std::getline(in, line);
+  if (const auto nl = line.find('\n'); nl != std::string::npos) line.resize(nl);
   if (const auto cr = line.find('\r'); cr != std::string::npos) line.resize(cr);
   if (line.empty()) {
     error = "the cookie file " + path + " is empty";
