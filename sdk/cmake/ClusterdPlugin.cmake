@@ -12,7 +12,7 @@
 # unwinder (libgcc_s) stays shared, as GCC requires when exceptions cross shared objects: the
 # host's last-resort catch of an exception that escapes a plugin against ABI rule 6 works.
 # Avoid iostreams in plugins (clusterd::read_file reads files): they link the C++ locale
-# machinery in. Unused sections are dropped (--gc-sections). SHARED_CXX_RUNTIME, or the
+# machinery in. Unused sections and libraries are dropped (--gc-sections, --as-needed). SHARED_CXX_RUNTIME, or the
 # variable CLUSTERD_PLUGIN_SHARED_CXX_RUNTIME (e.g. for sanitizer builds), links libstdc++
 # dynamically.
 #
@@ -61,7 +61,7 @@ function(clusterd_add_plugin name)
   endif()
   target_link_options(${name} PRIVATE
     "LINKER:--version-script=${version_script}"
-    "LINKER:--exclude-libs,ALL" "LINKER:--gc-sections")
+    "LINKER:--exclude-libs,ALL" "LINKER:--gc-sections" "LINKER:--as-needed")
   if(NOT (ARG_SHARED_CXX_RUNTIME OR CLUSTERD_PLUGIN_SHARED_CXX_RUNTIME))
     target_link_options(${name} PRIVATE -static-libstdc++)
   endif()

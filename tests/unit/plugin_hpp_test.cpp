@@ -12,10 +12,11 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <variant>
 #include <vector>
 
 #include <clusterd/plugin.hpp>
+
+#include "plugin_test_host.hpp"
 
 namespace {
 
@@ -282,69 +283,9 @@ struct FakeHost {
 
 // ---- Fake config ------------------------------------------------------------------------------
 
-struct Dur {
-  int64_t ms;
-};
-using Value = std::variant<std::string, int64_t, bool, double, Dur, std::vector<std::string>>;
-
-struct FakeConfig {
-  FakeConfig() {
-    view.struct_size = sizeof view;
-    view.config_data = this;
-    view.get_string = [](const clusterd_config_t *c, const char *k, const char **out) {
-      return get<std::string>(c, k, [&](const std::string &v) { *out = v.c_str(); });
-    };
-    view.get_int = [](const clusterd_config_t *c, const char *k, int64_t *out) {
-      return get<int64_t>(c, k, [&](int64_t v) { *out = v; });
-    };
-    view.get_bool = [](const clusterd_config_t *c, const char *k, int32_t *out) {
-      return get<bool>(c, k, [&](bool v) { *out = v ? 1 : 0; });
-    };
-    view.get_double = [](const clusterd_config_t *c, const char *k, double *out) {
-      return get<double>(c, k, [&](double v) { *out = v; });
-    };
-    view.get_duration_ms = [](const clusterd_config_t *c, const char *k, int64_t *out) {
-      return get<Dur>(c, k, [&](Dur v) { *out = v.ms; });
-    };
-    view.get_list_size = [](const clusterd_config_t *c, const char *k, uint32_t *out) {
-      return get<std::vector<std::string>>(
-          c, k, [&](const std::vector<std::string> &v) { *out = static_cast<uint32_t>(v.size()); });
-    };
-    view.get_list_item = [](const clusterd_config_t *c, const char *k, uint32_t i,
-                            const char **out) {
-      return get<std::vector<std::string>>(c, k, [&](const std::vector<std::string> &v) {
-        *out = i < v.size() ? v[i].c_str() : nullptr;
-      });
-    };
-    view.is_set = [](const clusterd_config_t *c, const char *k) -> int32_t {
-      return self(c)->set_keys.count(k) != 0 ? 1 : 0;
-    };
-    view.source_of = [](const clusterd_config_t *c, const char *k) -> const char * {
-      return self(c)->set_keys.count(k) != 0 ? "test.toml:3:1" : "";
-    };
-  }
-  static const FakeConfig *self(const clusterd_config_t *c) {
-    return static_cast<const FakeConfig *>(c->config_data);
-  }
-  template <class T, class F>
-  static Status get(const clusterd_config_t *c, const char *k, F &&f) {
-    const auto it = self(c)->values.find(k);
-    if (it == self(c)->values.end()) return CLUSTERD_E_NOT_FOUND;
-    const T *v = std::get_if<T>(&it->second);
-    if (v == nullptr) return CLUSTERD_E_TYPE;
-    f(*v);
-    return CLUSTERD_OK;
-  }
-  FakeConfig &set(const std::string &k, Value v) {
-    values[k] = std::move(v);
-    set_keys.insert(k);
-    return *this;
-  }
-
-  clusterd_config_t view{};
-  std::map<std::string, Value> values;
-  std::set<std::string> set_keys;
-};
+// The config view shared with the plugin tests (tests/support/plugin_test_host.hpp).
+using FakeConfig = clusterd_test::Config;
+using clusterd_test::Duration;
 
 // ---- Plugins under test ----------------------------------------------------------------------
 
@@ -767,8 +708,8 @@ TEST(PluginHppConfig, TypedGetters) {
       .set("i", int64_t{45892})
       .set("b", true)
       .set("d", 2.5)
-      .set("t", Dur{1500})
-      .set("forever", Dur{-1})
+      .set("t", Duration{1500})
+      .set("forever", Duration{-1})
       .set("l", std::vector<std::string>{"x", "y"});
   const clusterd::Config c(&cfg.view);
   EXPECT_EQ(c.string("s"), "text");
@@ -781,7 +722,7 @@ TEST(PluginHppConfig, TypedGetters) {
   EXPECT_EQ(c.strings("l"), (std::vector<std::string>{"x", "y"}));
   EXPECT_TRUE(c.is_set("s"));
   EXPECT_FALSE(c.is_set("missing"));
-  EXPECT_EQ(c.source_of("s"), "test.toml:3:1");
+  EXPECT_EQ(c.source_of("s"), "test.toml:7:1");
   EXPECT_EQ(c.source_of("missing"), "");
 }
 

@@ -19,6 +19,7 @@ std::vector<OptionSpec> schema() {
       {"ratio", CLUSTERD_OPT_DOUBLE, 0, "0.5", {}, "ratio"},
       {"mode", CLUSTERD_OPT_STRING, 0, "\"ip\"", {"ip", "dns", "hostname"}, "mode"},
       {"secret", CLUSTERD_OPT_STRING, CLUSTERD_OPT_SECRET, std::nullopt, {}, "shared secret"},
+      {"keys", CLUSTERD_OPT_STRING_LIST, CLUSTERD_OPT_SECRET, std::nullopt, {}, "keys"},
   };
 }
 
@@ -147,6 +148,21 @@ TEST(Schema, SecretsFromFileAndEnvironmentAreNeverEchoed) {
   auto missing_file = check("hosts = []\nsecret_file = \"/nonexistent/secret\"\n");
   EXPECT_NE(problems_text(missing_file).find("cannot read '/nonexistent/secret'"),
             std::string::npos);
+  // A secret list: one item per non-empty line, from a file or the environment.
+  std::ofstream(dir / "keys") << "first\r\n\nsecond\n";
+  auto keys = check("hosts = []\nkeys_file = \"" + (dir / "keys").string() + "\"\n");
+  ASSERT_TRUE(keys.problems.empty()) << problems_text(keys);
+  uint32_t count = 0;
+  keys.values->view()->get_list_size(keys.values->view(), "keys", &count);
+  ASSERT_EQ(count, 2u);
+  keys.values->view()->get_list_item(keys.values->view(), "keys", 1, &value);
+  EXPECT_STREQ(value, "second");
+  ::setenv("SCHEMA_TEST_KEYS", "one\ntwo\nthree", 1);
+  auto env_keys = check("hosts = []\nkeys_env = \"SCHEMA_TEST_KEYS\"\n");
+  ASSERT_TRUE(env_keys.problems.empty()) << problems_text(env_keys);
+  env_keys.values->view()->get_list_size(env_keys.values->view(), "keys", &count);
+  EXPECT_EQ(count, 3u);
+
   auto wrong_type = check("hosts = []\nsecret = 12345\n");
   EXPECT_EQ(problems_text(wrong_type).find("12345"), std::string::npos);  // value not echoed
   std::filesystem::remove_all(dir);

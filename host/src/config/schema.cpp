@@ -270,13 +270,20 @@ std::unique_ptr<OptionValues> validate_options(
         }
         secret = env;
       }
-      if (spec.type != CLUSTERD_OPT_STRING) {
+      if (spec.type == CLUSTERD_OPT_STRING) {
+        value.text = std::move(secret);
+      } else if (spec.type == CLUSTERD_OPT_STRING_LIST) {  // one item per non-empty line
+        for (auto &line : util::split(secret, '\n')) {
+          if (!line.empty() && line.back() == '\r') line.pop_back();
+          if (!line.empty()) value.list.push_back(std::move(line));
+        }
+      } else {
         problem(value.where, spec.key + suffix,
-                "only string options can be read from a file or the environment");
+                "only string and string-list options can be read from a file or the "
+                "environment");
         continue;
       }
-      value.type = CLUSTERD_OPT_STRING;
-      value.text = std::move(secret);
+      value.type = spec.type;
       value.set = true;
     } else if (spec.default_value) {
       convert_literal(*spec.default_value, spec.type, value);  // checked at plugin load

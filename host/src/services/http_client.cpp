@@ -41,6 +41,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+constexpr long kMaxConnectTimeoutMs = 15000;
+
 // Drops " after N ms" / " after N milliseconds" from a curl error message.
 std::string without_timings(std::string_view message) {
   std::string out;
@@ -368,7 +370,9 @@ int HttpClient::Impl::configure(Transfer &t, Request &request, std::string &erro
 
   const long timeout_ms = static_cast<long>(
       std::min<std::chrono::milliseconds::rep>(request.timeout.count(), 0x7fffffff));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+  // Connecting (TCP + TLS) takes seconds at worst: a long-lived stream (a watch) must not wait
+  // its whole timeout on a blackholed server before the caller can retry.
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms, kMaxConnectTimeoutMs));
   if (t.on_data) {
     t.idle_timeout = std::chrono::milliseconds(timeout_ms);  // enforced by our idle timer
   } else {

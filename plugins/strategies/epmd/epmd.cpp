@@ -39,11 +39,6 @@ bool valid_node_name(std::string_view node) {
   return true;
 }
 
-std::string where(const clusterd::Config &config, std::string_view key) {
-  const std::string at = config.source_of(key);
-  return at.empty() ? std::string() : " at " + at;
-}
-
 class EpmdStrategy final : public clusterd::Strategy {
  public:
   static constexpr const char *kName = "epmd";
@@ -77,7 +72,7 @@ class EpmdStrategy final : public clusterd::Strategy {
       if (!valid_node_name(node))
         throw clusterd::Error(CLUSTERD_E_CONFIG, "hosts: invalid node name '" + node +
                                                      "' (expected name@host, without whitespace)" +
-                                                     where(config, "hosts"));
+                                                     config.where("hosts"));
       if (seen.insert(node).second) hosts_.push_back(std::move(node));
     }
     timeout_ = config.duration("timeout");
@@ -85,17 +80,17 @@ class EpmdStrategy final : public clusterd::Strategy {
       throw clusterd::Error(CLUSTERD_E_CONFIG,
                             "timeout: must be a positive duration or "
                             "\"infinity\"" +
-                                where(config, "timeout"));
+                                config.where("timeout"));
     const int64_t port = config.integer("epmd_port");
     if (port < 1 || port > 65535)
       throw clusterd::Error(CLUSTERD_E_CONFIG, "epmd_port: " + std::to_string(port) +
                                                    " is not a TCP port (1..65535)" +
-                                                   where(config, "epmd_port"));
+                                                   config.where("epmd_port"));
     epmd_port_ = static_cast<std::uint16_t>(port);
     epmd_timeout_ = config.duration("epmd_timeout");
     if (clusterd::is_infinite(epmd_timeout_) || epmd_timeout_.count() <= 0)
       throw clusterd::Error(CLUSTERD_E_CONFIG, "epmd_timeout: must be a positive, finite duration" +
-                                                   where(config, "epmd_timeout"));
+                                                   config.where("epmd_timeout"));
     check_ = config.boolean("epmd_check");
   }
 

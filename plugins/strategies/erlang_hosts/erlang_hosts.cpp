@@ -48,11 +48,6 @@ constexpr const char *kFileName = ".hosts.erlang";
 constexpr const char *kFileKey = "hosts file";
 constexpr const char *kUnreachableKey = "epmd unreachable";
 
-std::string where(const clusterd::Config &config, std::string_view key) {
-  const std::string at = config.source_of(key);
-  return at.empty() ? std::string() : " at " + at;
-}
-
 // What identifies one version of the file: a change of any field means "re-read".
 struct FileId {
   std::string path;
@@ -95,18 +90,18 @@ class ErlangHostsStrategy final : public clusterd::Strategy {
       throw clusterd::Error(CLUSTERD_E_CONFIG,
                             "timeout: must be a positive duration or "
                             "\"infinity\"" +
-                                where(config, "timeout"));
+                                config.where("timeout"));
     period_ = clusterd::is_infinite(timeout) ? kPollWhenInfinite : timeout;
     const int64_t port = config.integer("epmd_port");
     if (port < 1 || port > 65535)
       throw clusterd::Error(CLUSTERD_E_CONFIG, "epmd_port: " + std::to_string(port) +
                                                    " is not a TCP port (1..65535)" +
-                                                   where(config, "epmd_port"));
+                                                   config.where("epmd_port"));
     epmd_port_ = static_cast<std::uint16_t>(port);
     epmd_timeout_ = config.duration("epmd_timeout");
     if (clusterd::is_infinite(epmd_timeout_) || epmd_timeout_.count() <= 0)
       throw clusterd::Error(CLUSTERD_E_CONFIG, "epmd_timeout: must be a positive, finite duration" +
-                                                   where(config, "epmd_timeout"));
+                                                   config.where("epmd_timeout"));
     explicit_file_ = config.optional_string("hosts_file").value_or("");
 
     // A file that exists but cannot be used fails the topology at start; a missing one does
@@ -114,7 +109,7 @@ class ErlangHostsStrategy final : public clusterd::Strategy {
     std::string error;
     if (!reload(error) && !missing_)
       throw clusterd::Error(CLUSTERD_E_CONFIG,
-                            error + (explicit_file_.empty() ? "" : where(config, "hosts_file")));
+                            error + (explicit_file_.empty() ? "" : config.where("hosts_file")));
     if (missing_)
       host().warn("couldn't find " + error + " - not joining the cluster until it appears");
   }

@@ -28,11 +28,6 @@ using std::chrono::milliseconds;
 constexpr const char *kLocalEpmdHost = "127.0.0.1";
 constexpr const char *kHostKey = "node host";
 
-std::string where(const clusterd::Config &config, std::string_view key) {
-  const std::string at = config.source_of(key);
-  return at.empty() ? std::string() : " at " + at;
-}
-
 // A host part that can follow "name@": not empty, no '@', no whitespace or control character.
 bool valid_host_part(std::string_view host) {
   if (host.empty()) return false;
@@ -71,12 +66,12 @@ class LocalEpmdStrategy final : public clusterd::Strategy {
     if (!clusterd::is_infinite(interval_) && interval_.count() <= 0)
       throw clusterd::Error(CLUSTERD_E_CONFIG,
                             "polling_interval: must be a positive duration or \"infinity\"" +
-                                where(config, "polling_interval"));
+                                config.where("polling_interval"));
     const int64_t port = config.integer("epmd_port");
     if (port < 1 || port > 65535)
       throw clusterd::Error(CLUSTERD_E_CONFIG, "epmd_port: " + std::to_string(port) +
                                                    " is not a TCP port (1..65535)" +
-                                                   where(config, "epmd_port"));
+                                                   config.where("epmd_port"));
     epmd_port_ = static_cast<std::uint16_t>(port);
     host_ = config.optional_string("host");
     if (host_ && !valid_host_part(*host_))
@@ -84,11 +79,11 @@ class LocalEpmdStrategy final : public clusterd::Strategy {
                             "host: '" + *host_ +
                                 "' cannot be the host part of a node name (empty, '@', "
                                 "whitespace)" +
-                                where(config, "host"));
+                                config.where("host"));
     epmd_timeout_ = config.duration("epmd_timeout");
     if (clusterd::is_infinite(epmd_timeout_) || epmd_timeout_.count() <= 0)
       throw clusterd::Error(CLUSTERD_E_CONFIG, "epmd_timeout: must be a positive, finite duration" +
-                                                   where(config, "epmd_timeout"));
+                                                   config.where("epmd_timeout"));
   }
 
   void start() override {

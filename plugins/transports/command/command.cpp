@@ -158,7 +158,7 @@ class CommandTransport final : public clusterd::Transport {
     if (!clusterd::is_infinite(timeout_) && timeout_.count() <= 0)
       throw clusterd::Error(
           CLUSTERD_E_CONFIG,
-          "timeout: must be a positive duration or \"infinity\"" + at(config, "timeout"));
+          "timeout: must be a positive duration or \"infinity\"" + config.where("timeout"));
     local_node_ = config.optional_string("local_node");
     if (local_node_ && local_node_->empty()) local_node_.reset();
   }
@@ -227,11 +227,6 @@ class CommandTransport final : public clusterd::Transport {
     clusterd::Timer deadline, poll;
   };
 
-  static std::string at(const clusterd::Config &config, std::string_view key) {
-    const std::string where = config.source_of(key);
-    return where.empty() ? std::string() : " (at " + where + ")";
-  }
-
   static std::optional<std::vector<std::string>> read_argv(const clusterd::Config &config,
                                                            const char *key) {
     auto argv = config.optional_strings(key);
@@ -239,7 +234,7 @@ class CommandTransport final : public clusterd::Transport {
     if (argv->empty() || (*argv)[0].empty())
       throw clusterd::Error(
           CLUSTERD_E_CONFIG,
-          std::string(key) + ": needs at least the program to run" + at(config, key));
+          std::string(key) + ": needs at least the program to run" + config.where(key));
     return argv;
   }
 

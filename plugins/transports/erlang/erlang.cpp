@@ -205,11 +205,11 @@ class ErlangTransport final : public clusterd::Transport, private erl::SessionOw
     if (node.has_value() == nodes.has_value())
       throw Error(CLUSTERD_E_CONFIG,
                   "set exactly one of node (\"app@host\") and nodes (\"local\")" +
-                      at(config, node ? "nodes" : "node"));
+                      config.where(node ? "nodes" : "node"));
     if (node) {
       if (!valid_node_name(*node))
         throw Error(CLUSTERD_E_CONFIG, "node: invalid node name '" + *node +
-                                           "' (expected name@host)" + at(config, "node"));
+                                           "' (expected name@host)" + config.where("node"));
       node_ = *node;
     }
     local_ = nodes.has_value();
@@ -222,19 +222,19 @@ class ErlangTransport final : public clusterd::Transport, private erl::SessionOw
     const int64_t port = config.integer("epmd_port");
     if (port < 1 || port > 65535)
       throw Error(CLUSTERD_E_CONFIG, "epmd_port: must be 1..65535, not " + std::to_string(port) +
-                                         at(config, "epmd_port"));
+                                         config.where("epmd_port"));
     epmd_port_ = static_cast<uint16_t>(port);
 
     const std::string prefix = config.string("name_prefix");
     if (!valid_prefix(prefix))
       throw Error(CLUSTERD_E_CONFIG, "name_prefix: '" + prefix +
                                          "' must be 1-150 characters of [A-Za-z0-9_-]" +
-                                         at(config, "name_prefix"));
+                                         config.where("name_prefix"));
 
     if (auto cookie = config.optional_string("cookie")) {
       if (cookie->empty() || cookie->size() > kMaxCookie)
         throw Error(CLUSTERD_E_CONFIG,
-                    "cookie: must be 1-512 bytes" + at(config, "cookie"));  // never echo it
+                    "cookie: must be 1-512 bytes" + config.where("cookie"));  // never echo it
       cookie_ = std::move(*cookie);
       cookie_source_ = "the cookie option";
     } else if (const char *env = std::getenv(kCookieEnv); env != nullptr && *env != '\0') {
@@ -347,16 +347,11 @@ class ErlangTransport final : public clusterd::Transport, private erl::SessionOw
     std::string message;
   };
 
-  static std::string at(const clusterd::Config &config, std::string_view key) {
-    const std::string where = config.source_of(key);
-    return where.empty() ? std::string() : " (at " + where + ")";
-  }
-
   static milliseconds positive(const clusterd::Config &config, const char *key) {
     const milliseconds d = config.duration(key);
     if (clusterd::is_infinite(d) || d.count() <= 0 || d > std::chrono::hours(24))
       throw Error(CLUSTERD_E_CONFIG,
-                  std::string(key) + ": must be a positive duration up to 24h" + at(config, key));
+                  std::string(key) + ": must be a positive duration up to 24h" + config.where(key));
     return d;
   }
 

@@ -21,7 +21,9 @@ extern "C" {
 
 /* Option flags (bits of clusterd_option_t.flags). */
 #define CLUSTERD_OPT_REQUIRED 0x1u /* the host rejects a config without this key */
-#define CLUSTERD_OPT_SECRET 0x2u   /* never logged or shown; also settable as KEY_file / KEY_env */
+/* never logged or shown; a STRING or STRING_LIST option is also settable as KEY_file / KEY_env
+ * (for a STRING_LIST: one item per non-empty line of the file or variable). */
+#define CLUSTERD_OPT_SECRET 0x2u
 
 /* One declared option. Plugins describe their options as a static array of these; the host
  * steps through the array by the first element's struct_size, so all elements of one array

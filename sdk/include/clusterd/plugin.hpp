@@ -537,6 +537,11 @@ class Config {
     const char *where = raw_->source_of(raw_, k.c_str());
     return where != nullptr ? where : "";
   }
+  /// " at file:line:column" (where `key` was set), or "" — to append to an error message.
+  std::string where(std::string_view key) const {
+    const std::string at = source_of(key);
+    return at.empty() ? std::string() : " at " + at;
+  }
 
  private:
   template <class Fn>

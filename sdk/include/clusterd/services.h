@@ -102,7 +102,8 @@ typedef struct clusterd_http_request {
   const char *body; /* request body, may be NULL */
   uint64_t body_length;
   uint64_t timeout_ms;           /* whole request; 0 = the host default (30 s); for streams
-                                    this bounds the time with no data at all */
+                                    this bounds the time with no data at all. Connecting
+                                    (TCP + TLS) gets at most 15 s of it */
   const char *ca_file;           /* PEM bundle to verify against; NULL = system store */
   const char *client_cert_file;  /* PEM client certificate for mutual TLS, or NULL */
   const char *client_key_file;   /* PEM key of client_cert_file, or NULL */

@@ -23,9 +23,9 @@ using clusterd::epmd::Client;
 using clusterd::epmd::NamesOutcome;
 using clusterd::epmd::PortOutcome;
 using clusterd::epmd::Target;
-using epmd_test::contains;
+using clusterd_test::contains;
+using clusterd_test::LoopHost;
 using epmd_test::FakeEpmd;
-using epmd_test::LoopHost;
 using epmd_test::Mode;
 using std::chrono::milliseconds;
 

@@ -1,13 +1,13 @@
-// Tests of the "epmd" strategy: loads the built clusterd-epmd.so with dlopen and drives it with a
-// fake host whose timers the test fires by hand (that host offers no fd service, so the EPMD
-// check is off), and, for the EPMD check, with a small real event loop and a fake EPMD.
-#include <dlfcn.h>
-
+// Tests of the "epmd" strategy: loads the built clusterd-epmd.so with dlopen and drives it with
+// the shared loop host: first offering only timers (fired by hand) and the strategy sink, so the
+// EPMD check is off (no fd service); then, for the EPMD check, on the real loop against a fake
+// EPMD.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
+#include <memory>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include <clusterd/clusterd.h>
@@ -16,161 +16,36 @@
 
 namespace {
 
-struct FakeHost {
-  struct Timer {
-    uint64_t delay, period;
-    clusterd_timer_fn fn;
-    void *ud;
-  };
-  FakeHost() {
-    table.struct_size = sizeof table;
-    table.abi_major = CLUSTERD_ABI_MAJOR;
-    table.abi_minor = CLUSTERD_ABI_MINOR;
-    table.host_data = this;
-    table.log = [](const clusterd_host_t *, int32_t, const char *) {};
-    table.get_service = [](const clusterd_host_t *h, const char *id) -> const void * {
-      const std::string s(id);
-      if (s == CLUSTERD_SERVICE_TIMER) return &self(h)->timer_svc;
-      if (s == CLUSTERD_SERVICE_STRATEGY_SINK) return &self(h)->sink;
-      return nullptr;
-    };
-    timer_svc.struct_size = sizeof timer_svc;
-    timer_svc.add = [](const clusterd_host_t *h, uint64_t delay, uint64_t period,
-                       clusterd_timer_fn fn, void *ud, clusterd_id_t *out) -> clusterd_status_t {
-      *out = self(h)->next_id++;
-      self(h)->timers[*out] = Timer{delay, period, fn, ud};
-      return CLUSTERD_OK;
-    };
-    timer_svc.cancel = [](const clusterd_host_t *h, clusterd_id_t id) {
-      self(h)->timers.erase(id);
-    };
-    sink.struct_size = sizeof sink;
-    sink.set_nodes = [](const clusterd_host_t *h, const char *const *nodes, uint32_t n) {
-      std::vector<std::string> v;
-      for (uint32_t i = 0; i < n; ++i) v.emplace_back(nodes[i]);
-      self(h)->reports.push_back(v);
-    };
-    sink.node_seen = [](const clusterd_host_t *, const char *) {};
-    sink.node_lost = [](const clusterd_host_t *, const char *) {};
-    sink.discovery_failed = [](const clusterd_host_t *, const char *) {};
-    sink.local_node = [](const clusterd_host_t *) -> const char * { return nullptr; };
-  }
-  static FakeHost *self(const clusterd_host_t *h) { return static_cast<FakeHost *>(h->host_data); }
-  void fire(clusterd_id_t id) {
-    const Timer t = timers.at(id);
-    if (t.period == 0) timers.erase(id);
-    t.fn(t.ud, id);
-  }
+using namespace clusterd_test;  // the loop host, Config, Instance, descriptor()
+using epmd_test::FakeEpmd;
+using epmd_test::Mode;
+using std::chrono::milliseconds;
 
-  clusterd_host_t table{};
-  clusterd_timer_service_t timer_svc{};
-  clusterd_strategy_sink_t sink{};
-  std::map<clusterd_id_t, Timer> timers;
-  clusterd_id_t next_id = 1;
-  std::vector<std::vector<std::string>> reports;
-};
-
-// Values: a string list (hosts), an integer or a duration in ms (timeout; -1 = infinity), or a
-// boolean.
-using Value = std::variant<std::vector<std::string>, int64_t, bool>;
-
-struct Config {
-  explicit Config(std::vector<std::string> hosts, int64_t timeout_ms = -1) {
-    values["hosts"] = std::move(hosts);
-    values["timeout"] = timeout_ms;
-    // The defaults the host fills in for the options added in 0.2.0.
-    values["epmd_port"] = int64_t{4369};
-    values["epmd_timeout"] = int64_t{5000};
-    values["epmd_check"] = true;
-    view.struct_size = sizeof view;
-    view.config_data = this;
-    view.get_string = [](const clusterd_config_t *, const char *, const char **) {
-      return CLUSTERD_E_TYPE;
-    };
-    view.get_int = [](const clusterd_config_t *c, const char *k, int64_t *out) {
-      const auto *v = std::get_if<int64_t>(&self(c)->values.at(k));
-      if (v == nullptr) return CLUSTERD_E_TYPE;
-      *out = *v;
-      return CLUSTERD_OK;
-    };
-    view.get_bool = [](const clusterd_config_t *c, const char *k, int32_t *out) {
-      const auto *v = std::get_if<bool>(&self(c)->values.at(k));
-      if (v == nullptr) return CLUSTERD_E_TYPE;
-      *out = *v ? 1 : 0;
-      return CLUSTERD_OK;
-    };
-    view.get_double = [](const clusterd_config_t *, const char *, double *) {
-      return CLUSTERD_E_TYPE;
-    };
-    view.get_duration_ms = [](const clusterd_config_t *c, const char *k, int64_t *out) {
-      const auto *v = std::get_if<int64_t>(&self(c)->values.at(k));
-      if (v == nullptr) return CLUSTERD_E_TYPE;
-      *out = *v;
-      return CLUSTERD_OK;
-    };
-    view.get_list_size = [](const clusterd_config_t *c, const char *k, uint32_t *out) {
-      const auto *v = std::get_if<std::vector<std::string>>(&self(c)->values.at(k));
-      if (v == nullptr) return CLUSTERD_E_TYPE;
-      *out = static_cast<uint32_t>(v->size());
-      return CLUSTERD_OK;
-    };
-    view.get_list_item = [](const clusterd_config_t *c, const char *k, uint32_t i,
-                            const char **out) {
-      const auto *v = std::get_if<std::vector<std::string>>(&self(c)->values.at(k));
-      if (v == nullptr) return CLUSTERD_E_TYPE;
-      *out = v->at(i).c_str();
-      return CLUSTERD_OK;
-    };
-    view.is_set = [](const clusterd_config_t *, const char *) -> int32_t { return 1; };
-    view.source_of = [](const clusterd_config_t *, const char *k) -> const char * {
-      return std::string(k) == "hosts" ? "/etc/clusterd/clusterd.toml:12:1"
-                                       : "/etc/clusterd/clusterd.toml:13:1";
-    };
-  }
-  static const Config *self(const clusterd_config_t *c) {
-    return static_cast<const Config *>(c->config_data);
-  }
-  clusterd_config_t view{};
-  std::map<std::string, Value> values;
-};
-
-const clusterd_plugin_descriptor_t *descriptor() {
-  static const clusterd_plugin_descriptor_t *d = [] {
-    void *lib = dlopen(CLUSTERD_TEST_PLUGIN, RTLD_NOW | RTLD_LOCAL);
-    EXPECT_NE(lib, nullptr) << dlerror();
-    if (lib == nullptr) return static_cast<const clusterd_plugin_descriptor_t *>(nullptr);
-    const auto *entry =
-        static_cast<const clusterd_plugin_entry_t *>(dlsym(lib, CLUSTERD_ENTRY_SYMBOL));
-    return entry != nullptr ? entry->get_descriptor() : nullptr;
-  }();
-  return d;
+// Every option at its default (as the host fills them in) but `hosts` and `timeout` (ms; -1 =
+// infinity), which are set in /etc/clusterd/clusterd.toml.
+Config config(std::vector<std::string> hosts, int64_t timeout_ms = -1) {
+  Config cfg(defaults_of(descriptor()));
+  cfg.values["hosts"] = std::move(hosts);
+  cfg.values["timeout"] = Duration{timeout_ms};
+  cfg.source = "/etc/clusterd/clusterd.toml:13:1";
+  cfg.sources["hosts"] = "/etc/clusterd/clusterd.toml:12:1";
+  return cfg;
 }
 
 class EpmdTest : public ::testing::Test {
  protected:
+  // Timers (fired by hand) and the strategy sink only: no fd service, so no EPMD check.
+  EpmdTest() { host_.offer_only({CLUSTERD_SERVICE_TIMER, CLUSTERD_SERVICE_STRATEGY_SINK}); }
   void SetUp() override { ASSERT_NE(descriptor(), nullptr); }
-  void TearDown() override {
-    if (plugin_ == nullptr) return;
-    if (started_) plugin_->stop(plugin_);
-    plugin_->destroy(plugin_);
-  }
   clusterd_status_t init(Config &cfg) {
-    plugin_ = descriptor()->create(&host_.table);
-    EXPECT_NE(plugin_, nullptr);
-    return plugin_->init(plugin_, &cfg.view);
+    plugin_ = std::make_unique<Instance>(descriptor(), host_);
+    return plugin_->init(cfg);
   }
-  void start() {
-    ASSERT_EQ(plugin_->start(plugin_), CLUSTERD_OK);
-    started_ = true;
-  }
-  std::string last_error() const {
-    const char *e = plugin_->last_error(plugin_);
-    return e != nullptr ? e : "";
-  }
+  void start() { ASSERT_EQ(plugin_->start(), CLUSTERD_OK); }
+  std::string last_error() const { return plugin_->last_error(); }
 
-  FakeHost host_;
-  clusterd_plugin_t *plugin_ = nullptr;
-  bool started_ = false;
+  LoopHost host_;
+  std::unique_ptr<Instance> plugin_;  // stopped and destroyed before host_
 };
 
 TEST_F(EpmdTest, Descriptor) {
@@ -202,66 +77,62 @@ TEST_F(EpmdTest, Descriptor) {
 }
 
 TEST_F(EpmdTest, ReportsTheHostsOnceAtStart) {
-  Config cfg({"a@127.0.0.1", "b@127.0.0.1", "a@127.0.0.1"});
+  auto cfg = config({"a@127.0.0.1", "b@127.0.0.1", "a@127.0.0.1"});
   ASSERT_EQ(init(cfg), CLUSTERD_OK);
   start();
   ASSERT_EQ(host_.reports.size(), 1u);
   EXPECT_EQ(host_.reports[0], (std::vector<std::string>{"a@127.0.0.1", "b@127.0.0.1"}));
-  EXPECT_TRUE(host_.timers.empty()) << "timeout = infinity: report once";
+  EXPECT_EQ(host_.timers(), 0u) << "timeout = infinity: report once";
 }
 
 TEST_F(EpmdTest, EmptyHostsIsAValidReport) {
-  Config cfg({}, 5000);
+  auto cfg = config({}, 5000);
   ASSERT_EQ(init(cfg), CLUSTERD_OK);
   start();
   ASSERT_EQ(host_.reports.size(), 1u);
   EXPECT_TRUE(host_.reports[0].empty());
-  EXPECT_TRUE(host_.timers.empty());
+  EXPECT_EQ(host_.timers(), 0u);
 }
 
 TEST_F(EpmdTest, FiniteTimeoutReReports) {
-  Config cfg({"a@h"}, 5000);
+  auto cfg = config({"a@h"}, 5000);
   ASSERT_EQ(init(cfg), CLUSTERD_OK);
   start();
-  ASSERT_EQ(host_.timers.size(), 1u);
-  const auto id = host_.timers.begin()->first;
-  EXPECT_EQ(host_.timers[id].period, 5000u);
-  host_.fire(id);
-  host_.fire(id);
+  ASSERT_EQ(host_.timers(), 1u);
+  const auto id = host_.timer_ids().at(0);
+  EXPECT_EQ(host_.timer_periods().at(0), 5000u);
+  host_.fire_timer(id);
+  host_.fire_timer(id);
   EXPECT_EQ(host_.reports.size(), 3u);
-  plugin_->stop(plugin_);
-  started_ = false;
-  EXPECT_TRUE(host_.timers.empty()) << "stop() cancels the timer";
+  plugin_->stop();
+  EXPECT_EQ(host_.timers(), 0u) << "stop() cancels the timer";
 }
 
 TEST_F(EpmdTest, RefreshReReports) {
-  Config cfg({"a@h"});
+  auto cfg = config({"a@h"});
   ASSERT_EQ(init(cfg), CLUSTERD_OK);
   start();
-  const auto *s = static_cast<const clusterd_strategy_t *>(
-      plugin_->get_interface(plugin_, CLUSTERD_INTERFACE_STRATEGY));
+  const clusterd_strategy_t *s = plugin_->strategy();
   ASSERT_NE(s, nullptr);
   ASSERT_NE(s->refresh, nullptr);
-  EXPECT_EQ(s->refresh(plugin_), CLUSTERD_OK);
+  EXPECT_EQ(s->refresh(plugin_->raw()), CLUSTERD_OK);
   EXPECT_EQ(host_.reports.size(), 2u);
 }
 
 TEST_F(EpmdTest, InvalidNodeNamesFailInit) {
   for (const char *bad : {"nohost", "@h", "a@", "a b@h", "a@b@c", " a@h", ""}) {
-    FakeHost fresh;
-    Config cfg({"ok@h", bad});
-    clusterd_plugin_t *p = descriptor()->create(&fresh.table);
-    ASSERT_NE(p, nullptr);
-    EXPECT_EQ(p->init(p, &cfg.view), CLUSTERD_E_CONFIG) << bad;
-    const std::string error = p->last_error(p) != nullptr ? p->last_error(p) : "";
+    auto cfg = config({"ok@h", bad});
+    Instance p(descriptor(), host_);  // a fresh instance each time
+    ASSERT_NE(p.raw(), nullptr);
+    EXPECT_EQ(p.init(cfg), CLUSTERD_E_CONFIG) << bad;
+    const std::string error = p.last_error();
     EXPECT_NE(error.find("'" + std::string(bad) + "'"), std::string::npos) << error;
     EXPECT_NE(error.find("/etc/clusterd/clusterd.toml:12:1"), std::string::npos) << error;
-    p->destroy(p);
   }
 }
 
 TEST_F(EpmdTest, ZeroTimeoutFailsInit) {
-  Config cfg({"a@h"}, 0);
+  auto cfg = config({"a@h"}, 0);
   EXPECT_EQ(init(cfg), CLUSTERD_E_CONFIG);
   EXPECT_NE(last_error().find("timeout"), std::string::npos);
 }
@@ -272,14 +143,6 @@ TEST_F(EpmdTest, ZeroTimeoutFailsInit) {
 
 namespace {
 
-using epmd_test::contains;
-using epmd_test::Duration;
-using epmd_test::FakeEpmd;
-using epmd_test::Instance;
-using epmd_test::LoopHost;
-using epmd_test::Mode;
-using std::chrono::milliseconds;
-
 class EpmdCheckTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_NE(descriptor(), nullptr); }
@@ -289,13 +152,13 @@ class EpmdCheckTest : public ::testing::Test {
   }
   // Starts the strategy with these hosts, every other option at its default but `extra`.
   void start(std::vector<std::string> hosts, uint16_t port,
-             std::map<std::string, epmd_test::Value> extra = {}) {
-    auto values = epmd_test::defaults_of(descriptor());
+             std::map<std::string, Value> extra = {}) {
+    auto values = defaults_of(descriptor());
     values["hosts"] = std::move(hosts);
     values["epmd_port"] = int64_t{port};
     values["epmd_timeout"] = Duration{2000};
     for (auto &[k, v] : extra) values[k] = v;
-    config_ = std::make_unique<epmd_test::Config>(values);
+    config_ = std::make_unique<Config>(values);
     instance_ = std::make_unique<Instance>(descriptor(), loop_);
     ASSERT_EQ(instance_->init(*config_), CLUSTERD_OK) << instance_->last_error();
     ASSERT_EQ(instance_->start(), CLUSTERD_OK) << instance_->last_error();
@@ -307,7 +170,7 @@ class EpmdCheckTest : public ::testing::Test {
   }
 
   LoopHost loop_;
-  std::unique_ptr<epmd_test::Config> config_;
+  std::unique_ptr<Config> config_;
   std::unique_ptr<Instance> instance_;
 };
 
@@ -422,13 +285,13 @@ TEST_F(EpmdCheckTest, ManyNodesAreCheckedWithBoundedParallelism) {
 
 TEST_F(EpmdCheckTest, BadEpmdOptionsFailInit) {
   for (auto [key, value] :
-       std::vector<std::pair<std::string, epmd_test::Value>>{{"epmd_port", int64_t{0}},
-                                                             {"epmd_port", int64_t{65536}},
-                                                             {"epmd_timeout", Duration{0}},
-                                                             {"epmd_timeout", Duration{-1}}}) {
-    auto values = epmd_test::defaults_of(descriptor());
+       std::vector<std::pair<std::string, Value>>{{"epmd_port", int64_t{0}},
+                                                  {"epmd_port", int64_t{65536}},
+                                                  {"epmd_timeout", Duration{0}},
+                                                  {"epmd_timeout", Duration{-1}}}) {
+    auto values = defaults_of(descriptor());
     values[key] = value;
-    epmd_test::Config cfg(values);
+    Config cfg(values);
     Instance i(descriptor(), loop_);
     EXPECT_EQ(i.init(cfg), CLUSTERD_E_CONFIG) << key;
     EXPECT_TRUE(contains(i.last_error(), key)) << i.last_error();

@@ -6,9 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,19 +21,10 @@
 
 namespace {
 
-using epmd_test::contains;
-using epmd_test::Duration;
+using namespace clusterd_test;  // the loop host, Config, Instance, descriptor()
 using epmd_test::FakeEpmd;
-using epmd_test::Instance;
-using epmd_test::LoopHost;
 using epmd_test::Mode;
-using epmd_test::Value;
 using std::chrono::milliseconds;
-
-const clusterd_plugin_descriptor_t *descriptor() {
-  static const clusterd_plugin_descriptor_t *d = epmd_test::load_descriptor(CLUSTERD_TEST_PLUGIN);
-  return d;
-}
 
 // A temporary directory, removed (with the files the test wrote) at the end.
 class TempDir {
@@ -73,11 +66,11 @@ class ErlangHostsTest : public ::testing::Test {
     EXPECT_EQ(loop_.registrations(), 0u) << "stop() left registrations behind";
   }
   clusterd_status_t init(uint16_t port, std::map<std::string, Value> extra = {}) {
-    auto values = epmd_test::defaults_of(descriptor());
+    auto values = defaults_of(descriptor());
     values["epmd_port"] = int64_t{port};
     values["epmd_timeout"] = Duration{2000};
     for (auto &[k, v] : extra) values[k] = v;
-    config_ = std::make_unique<epmd_test::Config>(values);
+    config_ = std::make_unique<Config>(values);
     instance_ = std::make_unique<Instance>(descriptor(), loop_);
     return instance_->init(*config_);
   }
@@ -104,7 +97,7 @@ class ErlangHostsTest : public ::testing::Test {
 
   LoopHost loop_;
   TempDir dir_;
-  std::unique_ptr<epmd_test::Config> config_;
+  std::unique_ptr<Config> config_;
   std::unique_ptr<Instance> instance_;
 };
 
@@ -209,13 +202,9 @@ TEST_F(ErlangHostsTest, ChangedFileIsReread) {
       << "a host removed from the file takes its names with it";
   EXPECT_EQ(status("hosts file"), file + " (1 hosts)");
   // An unchanged file is not re-read (the log says "read" once per read).
-  const auto reads = std::count_if(loop_.logs.begin(), loop_.logs.end(), [](const std::string &l) {
-    return contains(l, "host(s) from");
-  });
+  const std::size_t reads = loop_.log_count("host(s) from");
   refresh();
-  EXPECT_EQ(std::count_if(loop_.logs.begin(), loop_.logs.end(),
-                          [](const std::string &l) { return contains(l, "host(s) from"); }),
-            reads);
+  EXPECT_EQ(loop_.log_count("host(s) from"), reads);
 }
 
 TEST_F(ErlangHostsTest, SyntaxErrorAtStartFailsInit) {
@@ -253,9 +242,7 @@ TEST_F(ErlangHostsTest, MissingFileIsNotFatalAndIsLookedForEveryRound) {
   epmd.names = {{"a", 4001}};
   const std::string file = dir_.path() + "/later";
   start(epmd.port(), file);
-  EXPECT_TRUE(std::any_of(loop_.logs.begin(), loop_.logs.end(), [&](const std::string &l) {
-    return contains(l, "couldn't find " + file + " - not joining");
-  }));
+  EXPECT_TRUE(loop_.logged("couldn't find " + file + " - not joining"));
   ASSERT_TRUE(rounds(1));
   EXPECT_EQ(last_failure(), "couldn't find " + file);
   dir_.write("later", "'127.0.0.1'.\n");

@@ -2,6 +2,7 @@
 // drives it with a small real event loop against a fake EPMD on 127.0.0.1.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,19 +13,10 @@
 
 namespace {
 
-using epmd_test::contains;
-using epmd_test::Duration;
+using namespace clusterd_test;  // the loop host, Config, Instance, descriptor()
 using epmd_test::FakeEpmd;
-using epmd_test::Instance;
-using epmd_test::LoopHost;
 using epmd_test::Mode;
-using epmd_test::Value;
 using std::chrono::milliseconds;
-
-const clusterd_plugin_descriptor_t *descriptor() {
-  static const clusterd_plugin_descriptor_t *d = epmd_test::load_descriptor(CLUSTERD_TEST_PLUGIN);
-  return d;
-}
 
 class LocalEpmdTest : public ::testing::Test {
  protected:
@@ -34,10 +26,10 @@ class LocalEpmdTest : public ::testing::Test {
     EXPECT_EQ(loop_.registrations(), 0u) << "stop() left registrations behind";
   }
   clusterd_status_t init(uint16_t port, std::map<std::string, Value> extra = {}) {
-    auto values = epmd_test::defaults_of(descriptor());
+    auto values = defaults_of(descriptor());
     values["epmd_port"] = int64_t{port};
     for (auto &[k, v] : extra) values[k] = v;
-    config_ = std::make_unique<epmd_test::Config>(values);
+    config_ = std::make_unique<Config>(values);
     instance_ = std::make_unique<Instance>(descriptor(), loop_);
     return instance_->init(*config_);
   }
@@ -50,7 +42,7 @@ class LocalEpmdTest : public ::testing::Test {
   }
 
   LoopHost loop_;
-  std::unique_ptr<epmd_test::Config> config_;
+  std::unique_ptr<Config> config_;
   std::unique_ptr<Instance> instance_;
 };
 

@@ -2,18 +2,16 @@
 // its own epmd in the foreground on a free port (ERL_EPMD_PORT for the nodes), so tests never
 // touch a system epmd on 4369 and can run in parallel; every process is started with a known
 // PID and killed by that PID. The built clusterd-erlang.so is loaded with dlopen and driven by
-// a small real loop that implements the host table (post from plugin threads included).
+// the shared loop host (tests/support/plugin_test_host.hpp; post from plugin threads included).
 // Checks go through an independent observer: a hidden ei probe node (and once an erl probe).
 // Nothing sleeps to synchronise: every wait polls a condition against a deadline.
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <ei.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -28,237 +26,35 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
 #include <sstream>
 #include <string>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include <clusterd/clusterd.h>
+
+#include "plugin_test_host.hpp"
 
 extern char **environ;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using clusterd_test::Clock;
+using clusterd_test::Completion;
+using clusterd_test::Config;
+using clusterd_test::descriptor;
+using clusterd_test::Duration;
+using clusterd_test::LoopHost;
+using clusterd_test::ms_since;
 using std::chrono::milliseconds;
-
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-// ---- A minimal loop host ----------------------------------------------------------------------
-
-struct Completion {
-  clusterd_id_t op;
-  clusterd_status_t status;
-  std::string message;
-  std::vector<std::string> nodes;
-};
-
-struct NodeEvent {
-  bool up;
-  std::string node;
-  std::string reason;
-};
-
-class LoopHost {
- public:
-  LoopHost() : wake_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-    table_.struct_size = sizeof table_;
-    table_.abi_major = CLUSTERD_ABI_MAJOR;
-    table_.abi_minor = CLUSTERD_ABI_MINOR;
-    table_.host_version = "test";
-    table_.instance_name = "transport test";
-    table_.host_data = this;
-    table_.log = [](const clusterd_host_t *h, int32_t level, const char *m) {  // any thread
-      std::lock_guard<std::mutex> lock(self(h)->mutex_);
-      self(h)->logs_.push_back(std::to_string(level) + " " + m);
-    };
-    table_.get_service = [](const clusterd_host_t *h, const char *id) -> const void * {
-      const std::string s(id);
-      if (s == CLUSTERD_SERVICE_TRANSPORT_SINK) return &self(h)->sink_;
-      if (s == CLUSTERD_SERVICE_STATUS) return &self(h)->status_svc_;
-      return nullptr;  // the transport needs no timer, fd or work service
-    };
-    table_.post = [](const clusterd_host_t *h, clusterd_task_fn fn,
-                     void *ud) -> clusterd_status_t {  // any thread
-      LoopHost *l = self(h);
-      {
-        std::lock_guard<std::mutex> lock(l->mutex_);
-        if (l->stopping_) return CLUSTERD_E_STATE;
-        l->tasks_.emplace_back(fn, ud);
-      }
-      const uint64_t one = 1;
-      if (write(l->wake_, &one, sizeof one) < 0) { /* counter full: readable anyway */
-      }
-      return CLUSTERD_OK;
-    };
-    status_svc_.struct_size = sizeof status_svc_;
-    status_svc_.set = [](const clusterd_host_t *h, const char *k, const char *v) {
-      if (v != nullptr)
-        self(h)->status[k] = v;
-      else
-        self(h)->status.erase(k);
-    };
-    sink_.struct_size = sizeof sink_;
-    sink_.complete = [](const clusterd_host_t *h, clusterd_id_t op, clusterd_status_t st,
-                        const char *m) {
-      self(h)->completions.push_back({op, st, m != nullptr ? m : "", {}});
-    };
-    sink_.complete_list = [](const clusterd_host_t *h, clusterd_id_t op, clusterd_status_t st,
-                             const char *m, const char *const *nodes, uint32_t n) {
-      Completion c{op, st, m != nullptr ? m : "", {}};
-      for (uint32_t i = 0; i < n; ++i) c.nodes.emplace_back(nodes[i]);
-      self(h)->completions.push_back(c);
-    };
-    sink_.node_up = [](const clusterd_host_t *h, const char *node) {
-      self(h)->events.push_back({true, node, ""});
-    };
-    sink_.node_down = [](const clusterd_host_t *h, const char *node, const char *reason) {
-      self(h)->events.push_back({false, node, reason != nullptr ? reason : ""});
-    };
-    sink_.local_changed = [](const clusterd_host_t *h) { ++self(h)->local_changes; };
-  }
-  ~LoopHost() { close(wake_); }
-
-  const clusterd_host_t *table() const { return &table_; }
-
-  // Before stop(): posts fail from now on. After stop(): tasks not run are dropped (their
-  // user_data stays the plugin's, freed when it is destroyed).
-  void begin_stop() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
-  }
-  void drop_tasks() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    tasks_.clear();
-  }
-
-  // Runs posted tasks until `done()` or `limit`. Returns done().
-  bool run_until(const std::function<bool()> &done, milliseconds limit = milliseconds(10000)) {
-    const auto deadline = Clock::now() + limit;
-    for (;;) {
-      std::deque<std::pair<clusterd_task_fn, void *>> batch;
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        batch.swap(tasks_);
-      }
-      for (auto &[fn, ud] : batch) fn(ud);
-      if (done()) return true;
-      const auto now = Clock::now();
-      if (now >= deadline) return false;
-      const auto wait = std::min<long long>(
-          10, std::chrono::duration_cast<milliseconds>(deadline - now).count() + 1);
-      pollfd fd{wake_, POLLIN, 0};
-      poll(&fd, 1, static_cast<int>(wait));
-      uint64_t value = 0;
-      if (read(wake_, &value, sizeof value) < 0) { /* nothing pending */
-      }
-    }
-  }
-
-  std::vector<std::string> logs() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return logs_;
-  }
-  bool logged(const std::string &needle) const {
-    for (const auto &l : logs())
-      if (l.find(needle) != std::string::npos) return true;
-    return false;
-  }
-  bool saw(bool up, const std::string &node) const {
-    for (const auto &e : events)
-      if (e.up == up && e.node == node) return true;
-    return false;
-  }
-
-  std::vector<Completion> completions;
-  std::vector<NodeEvent> events;
-  int local_changes = 0;
-  std::map<std::string, std::string> status;
-
- private:
-  static LoopHost *self(const clusterd_host_t *h) { return static_cast<LoopHost *>(h->host_data); }
-
-  clusterd_host_t table_{};
-  clusterd_transport_sink_t sink_{};
-  clusterd_status_service_t status_svc_{};
-  int wake_;
-  mutable std::mutex mutex_;
-  bool stopping_ = false;
-  std::deque<std::pair<clusterd_task_fn, void *>> tasks_;
-  std::vector<std::string> logs_;
-};
-
-// ---- Config ------------------------------------------------------------------------------------
-
-struct Duration {
-  int64_t ms;
-};
-using Value = std::variant<std::string, int64_t, Duration>;
-
-struct Config {
-  Config() {
-    view.struct_size = sizeof view;
-    view.config_data = this;
-    view.get_string = [](const clusterd_config_t *c, const char *k, const char **out) {
-      return get<std::string>(c, k, [&](const std::string &v) { *out = v.c_str(); });
-    };
-    view.get_int = [](const clusterd_config_t *c, const char *k, int64_t *out) {
-      return get<int64_t>(c, k, [&](int64_t v) { *out = v; });
-    };
-    view.get_bool = [](const clusterd_config_t *, const char *, int32_t *) {
-      return CLUSTERD_E_TYPE;
-    };
-    view.get_double = [](const clusterd_config_t *, const char *, double *) {
-      return CLUSTERD_E_TYPE;
-    };
-    view.get_duration_ms = [](const clusterd_config_t *c, const char *k, int64_t *out) {
-      return get<Duration>(c, k, [&](Duration v) { *out = v.ms; });
-    };
-    view.get_list_size = [](const clusterd_config_t *, const char *, uint32_t *) {
-      return CLUSTERD_E_TYPE;
-    };
-    view.get_list_item = [](const clusterd_config_t *, const char *, uint32_t, const char **) {
-      return CLUSTERD_E_TYPE;
-    };
-    view.is_set = [](const clusterd_config_t *c, const char *k) -> int32_t {
-      return static_cast<const Config *>(c->config_data)->values.count(k) != 0;
-    };
-    view.source_of = [](const clusterd_config_t *, const char *) -> const char * {
-      return "test.toml:1:1";
-    };
-    // The plugin's declared defaults (the host fills them in).
-    values["connect_timeout"] = Duration{5000};
-    values["rpc_timeout"] = Duration{15000};
-    values["list_interval"] = Duration{10000};
-    values["local_poll_interval"] = Duration{2000};
-    values["epmd_port"] = int64_t{4369};
-    values["name_prefix"] = std::string("clusterd");
-  }
-  template <class T, class F>
-  static clusterd_status_t get(const clusterd_config_t *c, const char *k, F &&f) {
-    const auto &values = static_cast<const Config *>(c->config_data)->values;
-    auto it = values.find(k);
-    if (it == values.end()) return CLUSTERD_E_NOT_FOUND;
-    const T *v = std::get_if<T>(&it->second);
-    if (v == nullptr) return CLUSTERD_E_TYPE;
-    f(*v);
-    return CLUSTERD_OK;
-  }
-  clusterd_config_t view{};
-  std::map<std::string, Value> values;
-};
 
 // ---- Processes ---------------------------------------------------------------------------------
 
@@ -584,59 +380,34 @@ class Probe {
 
 // ---- The plugin under test ---------------------------------------------------------------------
 
-const clusterd_plugin_descriptor_t *descriptor() {
-  static const clusterd_plugin_descriptor_t *d = [] {
-    void *lib = dlopen(CLUSTERD_TEST_PLUGIN, RTLD_NOW | RTLD_LOCAL);  // never closed, like the host
-    EXPECT_NE(lib, nullptr) << dlerror();
-    if (lib == nullptr) return static_cast<const clusterd_plugin_descriptor_t *>(nullptr);
-    const auto *entry =
-        static_cast<const clusterd_plugin_entry_t *>(dlsym(lib, CLUSTERD_ENTRY_SYMBOL));
-    EXPECT_NE(entry, nullptr);
-    return entry != nullptr ? entry->get_descriptor() : nullptr;
-  }();
-  return d;
-}
-
 // One plugin instance on its own loop host.
 class Instance {
  public:
+  // What the transport needs: the transport sink, status and post(); no timer, fd or DNS.
+  Instance() { host.offer_only({CLUSTERD_SERVICE_TRANSPORT_SINK, CLUSTERD_SERVICE_STATUS}); }
   ~Instance() { shutdown(); }
 
   clusterd_status_t start(Config &cfg) {
-    plugin_ = descriptor()->create(host.table());
-    if (plugin_ == nullptr) return CLUSTERD_E_GENERIC;
-    const clusterd_status_t st = plugin_->init(plugin_, &cfg.view);
+    plugin_ = std::make_unique<clusterd_test::Instance>(descriptor(), host);
+    if (plugin_->raw() == nullptr) return CLUSTERD_E_GENERIC;
+    const clusterd_status_t st = plugin_->init(cfg);
     if (st != CLUSTERD_OK) return st;
-    started_ = true;
-    const clusterd_status_t started = plugin_->start(plugin_);
-    t_ = static_cast<const clusterd_transport_t *>(
-        plugin_->get_interface(plugin_, CLUSTERD_INTERFACE_TRANSPORT));
+    const clusterd_status_t started = plugin_->start();
+    t_ = plugin_->transport();
     return started;
   }
 
   // stop() (timed) and destroy().
   double shutdown() {
-    double took = 0;
-    if (plugin_ == nullptr) return took;
-    if (started_) {
-      host.begin_stop();
-      const auto t0 = Clock::now();
-      plugin_->stop(plugin_);
-      took = ms_since(t0);
-      host.drop_tasks();
-      started_ = false;
-    }
-    plugin_->destroy(plugin_);
-    plugin_ = nullptr;
+    if (plugin_ == nullptr) return 0;
+    const double took = plugin_->stop();
+    plugin_.reset();
     return took;
   }
 
-  std::string last_error() const {
-    const char *e = plugin_->last_error(plugin_);
-    return e != nullptr ? e : "";
-  }
+  std::string last_error() const { return plugin_->last_error(); }
   std::optional<std::string> local_node() const {
-    const char *n = t_->local_node(plugin_);
+    const char *n = t_->local_node(plugin_->raw());
     return n != nullptr ? std::optional<std::string>(n) : std::nullopt;
   }
 
@@ -652,9 +423,9 @@ class Instance {
                                milliseconds limit = milliseconds(20000)) {
     const clusterd_id_t id = ++next_op_;
     clusterd_status_t st = CLUSTERD_E_GENERIC;
-    if (std::strcmp(kind, "connect") == 0) st = t_->connect(plugin_, id, node.c_str());
-    if (std::strcmp(kind, "disconnect") == 0) st = t_->disconnect(plugin_, id, node.c_str());
-    if (std::strcmp(kind, "list") == 0) st = t_->list_nodes(plugin_, id);
+    if (std::strcmp(kind, "connect") == 0) st = t_->connect(plugin_->raw(), id, node.c_str());
+    if (std::strcmp(kind, "disconnect") == 0) st = t_->disconnect(plugin_->raw(), id, node.c_str());
+    if (std::strcmp(kind, "list") == 0) st = t_->list_nodes(plugin_->raw(), id);
     if (st != CLUSTERD_OK) return Completion{id, st, "call failed: " + last_error(), {}};
     if (!host.run_until([&] { return !of(id).empty(); }, limit)) return std::nullopt;
     EXPECT_EQ(of(id).size(), 1u) << "completed exactly once";
@@ -663,8 +434,8 @@ class Instance {
   clusterd_id_t start_op(const char *kind, const std::string &node = {}) {
     const clusterd_id_t id = ++next_op_;
     clusterd_status_t st = CLUSTERD_E_GENERIC;
-    if (std::strcmp(kind, "connect") == 0) st = t_->connect(plugin_, id, node.c_str());
-    if (std::strcmp(kind, "list") == 0) st = t_->list_nodes(plugin_, id);
+    if (std::strcmp(kind, "connect") == 0) st = t_->connect(plugin_->raw(), id, node.c_str());
+    if (std::strcmp(kind, "list") == 0) st = t_->list_nodes(plugin_->raw(), id);
     EXPECT_EQ(st, CLUSTERD_OK) << last_error();
     return id;
   }
@@ -691,8 +462,7 @@ class Instance {
   const clusterd_transport_t *t_ = nullptr;
 
  private:
-  clusterd_plugin_t *plugin_ = nullptr;
-  bool started_ = false;
+  std::unique_ptr<clusterd_test::Instance> plugin_;  // stopped and destroyed before host
   clusterd_id_t next_op_ = 0;
 };
 
@@ -722,7 +492,7 @@ class ErlangTest : public ::testing::Test {
   }
 
   Config config_for(const std::string &node) {
-    Config cfg;
+    Config cfg(clusterd_test::defaults_of(descriptor()));  // the host fills in the defaults
     cfg.values["node"] = Cluster::full(node);
     cfg.values["cookie"] = cookie_;
     cfg.values["epmd_port"] = int64_t{cluster_.port};
@@ -858,7 +628,7 @@ TEST_F(ErlangTest, ConnectListDisconnectAgainstRealNodes) {
   ASSERT_TRUE(c);
   EXPECT_EQ(c->status, CLUSTERD_E_INVALID_ARG) << "refused by the call, not completed";
 
-  for (const auto &e : plugin_.host.events)
+  for (const auto &e : plugin_.host.node_events)
     EXPECT_EQ(e.node, kN2) << "only n2 came and went: hidden probes are filtered";
   EXPECT_TRUE(no_secret_logged(plugin_, {cookie_}));
 }
@@ -881,7 +651,7 @@ TEST_F(ErlangTest, NodeupFromThirdPartiesAndNodedownOnKill) {
   cluster_.kill_node("n3");  // kill -9
   ASSERT_TRUE(plugin_.wait_event(false, kN3, milliseconds(5000))) << "node_down(n3) in 5 s";
   std::cout << "[ measure ] kill -9 of a peer -> node_down: " << ms_since(t0) << " ms\n";
-  for (const auto &e : plugin_.host.events) {
+  for (const auto &e : plugin_.host.node_events) {
     if (!e.up) {
       EXPECT_FALSE(e.reason.empty()) << "nodedown carries the reason";
     }
@@ -942,12 +712,12 @@ TEST_F(ErlangTest, ManagedNodeRestartReconnectsAndEventsFlowAgain) {
   ASSERT_TRUE(cluster_.wait_registered({"n1"}));
   ASSERT_TRUE(plugin_.wait_listed([](const auto &nodes) { return nodes.empty(); }))
       << "reconnected to the fresh n1";
-  const std::size_t before = plugin_.host.events.size();
+  const std::size_t before = plugin_.host.node_events.size();
   ASSERT_EQ(probe().rpc(kN1, "net_kernel", "connect_node", {kN2}),
             std::optional<std::string>("true"));
   ASSERT_TRUE(plugin_.host.run_until([&] {
-    for (std::size_t i = before; i < plugin_.host.events.size(); ++i)
-      if (plugin_.host.events[i].up && plugin_.host.events[i].node == kN2) return true;
+    for (std::size_t i = before; i < plugin_.host.node_events.size(); ++i)
+      if (plugin_.host.node_events[i].up && plugin_.host.node_events[i].node == kN2) return true;
     return false;
   })) << "the relay was installed again";
 }

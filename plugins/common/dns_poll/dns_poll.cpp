@@ -1,0 +1,316 @@
+// The DNS strategies' shared core; see dns_poll.hpp for the rules.
+#include "dns_poll.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <exception>
+#include <iterator>
+
+namespace clusterd::dns_poll {
+
+namespace {
+
+bool usable_host(std::string_view host) {
+  if (host.empty() || host == ".") return false;
+  return std::none_of(host.begin(), host.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c <= 0x20 || c == 0x7f || c == '@';
+  });
+}
+
+}  // namespace
+
+const char *type_name(uint32_t type) noexcept {
+  switch (type) {
+    case CLUSTERD_DNS_A:
+      return "A";
+    case CLUSTERD_DNS_AAAA:
+      return "AAAA";
+    case CLUSTERD_DNS_SRV:
+      return "SRV";
+    default:
+      return "?";
+  }
+}
+
+std::vector<Lookup> address_lookups(const std::string &name, std::string_view family) {
+  if (family == "ipv4") return {{CLUSTERD_DNS_A, name}};
+  if (family == "ipv6") return {{CLUSTERD_DNS_AAAA, name}};
+  if (family == "both") return {{CLUSTERD_DNS_A, name}, {CLUSTERD_DNS_AAAA, name}};
+  throw Error(CLUSTERD_E_CONFIG,
+              "ip_family: \"" + std::string(family) + "\" is not one of ipv4, ipv6, both");
+}
+
+std::vector<std::string> node_names(std::string_view basename,
+                                    const std::vector<DnsRecord> &records) {
+  std::vector<std::string> hosts;
+  hosts.reserve(records.size());
+  for (const auto &r : records) hosts.push_back(r.type == CLUSTERD_DNS_SRV ? r.target : r.address);
+  return node_names(basename, hosts);
+}
+
+std::vector<std::string> node_names(std::string_view basename,
+                                    const std::vector<std::string> &hosts) {
+  std::vector<std::string> nodes;
+  nodes.reserve(hosts.size());
+  const std::string prefix = std::string(basename) + "@";
+  for (const auto &host : hosts)
+    if (usable_host(host)) nodes.push_back(prefix + host);
+  std::sort(nodes.begin(), nodes.end());
+  nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+  return nodes;
+}
+
+std::vector<std::string> merge_partial(const std::vector<std::string> &previous,
+                                       const std::vector<std::string> &current) {
+  std::vector<std::string> merged;
+  merged.reserve(previous.size() + current.size());
+  std::set_union(previous.begin(), previous.end(), current.begin(), current.end(),
+                 std::back_inserter(merged));
+  return merged;
+}
+
+std::optional<uint32_t> min_ttl(const std::vector<DnsRecord> &records) {
+  std::optional<uint32_t> ttl;
+  for (const auto &r : records)
+    if (!ttl || r.ttl < *ttl) ttl = r.ttl;
+  return ttl;
+}
+
+milliseconds next_delay(milliseconds interval, bool interval_set, std::optional<uint32_t> ttl) {
+  if (interval_set || !ttl) return interval;
+  return std::max(interval, milliseconds(static_cast<int64_t>(*ttl) * 1000));
+}
+
+std::string kubernetes_service_name(std::string_view service, std::string_view ns,
+                                    std::string_view cluster_domain) {
+  std::string name(service);
+  name += '.';
+  name += ns;
+  name += ".svc.";
+  name += cluster_domain;
+  return name;
+}
+
+std::string default_cluster_domain() {
+  const char *env = std::getenv("CLUSTER_DOMAIN");
+  return env != nullptr && *env != '\0' ? env : "cluster.local.";
+}
+
+bool valid_basename(std::string_view text, std::string &why) {
+  if (text.empty()) {
+    why = "must not be empty";
+    return false;
+  }
+  if (!usable_host(text)) {
+    why = "\"" + std::string(text) + "\" contains '@', whitespace or a control character";
+    return false;
+  }
+  return true;
+}
+
+bool valid_resolver(std::string_view text, std::string &why) {
+  std::string address;
+  std::string_view port;
+  bool has_port = false;
+  const bool bracketed = !text.empty() && text.front() == '[';
+  if (bracketed) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) {
+      why = "missing ']'";
+      return false;
+    }
+    address = std::string(text.substr(1, close - 1));
+    const std::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        why = "expected ':PORT' after ']'";
+        return false;
+      }
+      has_port = true;
+      port = rest.substr(1);
+    }
+  } else if (std::count(text.begin(), text.end(), ':') == 1) {
+    const auto colon = text.find(':');
+    address = std::string(text.substr(0, colon));
+    has_port = true;
+    port = text.substr(colon + 1);
+  } else {
+    address = std::string(text);  // IPv4 without a port, or a bare IPv6 address
+  }
+  if (has_port) {
+    int value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value < 1 ||
+        value > 65535) {
+      why = "invalid port";
+      return false;
+    }
+  }
+  in6_addr v6{};
+  in_addr v4{};
+  if ((!bracketed && inet_pton(AF_INET, address.c_str(), &v4) == 1) ||
+      inet_pton(AF_INET6, address.c_str(), &v6) == 1)
+    return true;
+  why = "\"" + address + "\" is not an IP address (a resolver cannot be given by name)";
+  return false;
+}
+
+// ---- configuration helpers
+// -------------------------------------------------------------------------
+
+std::string read_basename(const Config &config, std::string_view key) {
+  std::string value = config.string(key), why;
+  if (!valid_basename(value, why))
+    throw Error(CLUSTERD_E_CONFIG, std::string(key) + ": " + why + config.where(key));
+  return value;
+}
+
+std::string read_nonempty(const Config &config, std::string_view key) {
+  std::string value = config.string(key);
+  if (value.empty())
+    throw Error(CLUSTERD_E_CONFIG, std::string(key) + ": must not be empty" + config.where(key));
+  return value;
+}
+
+milliseconds read_positive(const Config &config, std::string_view key) {
+  const milliseconds d = config.duration(key);
+  if (is_infinite(d) || d.count() <= 0)
+    throw Error(CLUSTERD_E_CONFIG,
+                std::string(key) + ": must be a positive, finite duration" + config.where(key));
+  return d;
+}
+
+std::string read_cluster_domain(const Config &config) {
+  const std::string domain = config.optional_string("cluster_domain").value_or("");
+  return domain.empty() ? default_cluster_domain() : domain;
+}
+
+// ---- PollingStrategy ---------------------------------------------------------------------------
+
+void PollingStrategy::read_common(const Config &config, Settings &s) {
+  s.interval = read_positive(config, "polling_interval");
+  s.interval_set = config.is_set("polling_interval");
+  s.query_timeout = read_positive(config, "query_timeout");
+  s.server = config.optional_string("resolver").value_or("");
+  std::string why;
+  if (config.is_set("resolver") && !valid_resolver(s.server, why))
+    throw Error(CLUSTERD_E_CONFIG, "resolver: \"" + s.server + "\": " + why +
+                                       " (expected ADDRESS, ADDRESS:PORT or [IPV6]:PORT)" +
+                                       config.where("resolver"));
+}
+
+void PollingStrategy::configure(Settings s) {
+  settings_ = std::move(s);
+  std::string what;
+  for (const auto &l : settings_.lookups)
+    what += std::string(what.empty() ? "" : ", ") + type_name(l.type) + " " + l.name;
+  host().set_status(
+      "lookups",
+      what + " via " + (settings_.server.empty() ? "the system resolver" : settings_.server));
+}
+
+void PollingStrategy::start() {
+  round();
+}
+
+void PollingStrategy::stop() {
+  timer_.reset();
+  queries_.clear();  // cancels the lookups in flight
+  pending_ = 0;
+}
+
+void PollingStrategy::refresh() {
+  if (pending_ > 0) return;  // a round is in flight; its answer is as fresh as a new one
+  timer_.reset();
+  round();
+}
+
+void PollingStrategy::round() {
+  if (pending_ > 0) return;
+  const std::size_t n = settings_.lookups.size();
+  queries_.clear();
+  queries_.resize(n);
+  results_.assign(n, DnsResult{});
+  pending_ = n;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Lookup &l = settings_.lookups[i];
+    host().debug(std::string("polling dns for '") + l.name + "' (" + type_name(l.type) + ")");
+    try {
+      queries_[i] = DnsQuery::resolve(
+          host(), l.type, l.name, [this, i](const DnsResult &r) { answered(i, r); },
+          settings_.server, settings_.query_timeout);
+    } catch (const std::exception &e) {
+      DnsResult refused;
+      refused.status = CLUSTERD_E_GENERIC;
+      refused.error = std::string(type_name(l.type)) + " lookup of '" + l.name + "': " + e.what();
+      answered(i, refused);
+    }
+  }
+}
+
+void PollingStrategy::answered(std::size_t i, const DnsResult &result) {
+  results_[i] = result;
+  if (--pending_ == 0) finish();
+}
+
+void PollingStrategy::finish() {
+  std::string failures, capped;
+  std::vector<DnsRecord> records;
+  for (std::size_t i = 0; i < results_.size(); ++i) {
+    const DnsResult &r = results_[i];
+    if (r.status != CLUSTERD_OK) {
+      failures += (failures.empty() ? "" : "; ") +
+                  (r.error.empty() ? std::string(status_name(r.status)) : r.error);
+    } else {
+      records.insert(records.end(), r.records.begin(), r.records.end());
+      if (r.records.size() >= kHostAnswerCap)
+        capped += std::string(capped.empty() ? "" : ", ") + type_name(settings_.lookups[i].type);
+    }
+  }
+  // The handles are spent (their callbacks ran); free them before the next round.
+  queries_.clear();
+  results_.clear();
+  if (!failures.empty()) {
+    failing_ = true;
+    discovery_failed(failures);  // the host logs it once per change of reason
+    return schedule(settings_.interval);
+  }
+  if (failing_) host().info("DNS lookups answer again");
+  failing_ = false;
+  std::vector<std::string> nodes = node_names(settings_.basename, records);
+  // A capped answer may miss records (and a rotating server gives another subset each time):
+  // add what it has, drop nothing, instead of disconnecting whatever it left out.
+  if (!capped.empty()) nodes = merge_partial(reported_, nodes);
+  show_partial(capped);
+  const std::optional<uint32_t> ttl = min_ttl(records);
+  const milliseconds next = next_delay(settings_.interval, settings_.interval_set, ttl);
+  host().set_status("last answer", std::to_string(records.size()) + " record(s), " +
+                                       std::to_string(nodes.size()) + " node(s)" +
+                                       (ttl ? ", min TTL " + std::to_string(*ttl) + " s" : "") +
+                                       ", next round in " + std::to_string(next.count()) + " ms");
+  report_nodes(nodes);
+  reported_ = std::move(nodes);
+  schedule(next);
+}
+
+void PollingStrategy::show_partial(const std::string &capped) {
+  if (capped.empty() == !partial_) return;  // log once per change
+  partial_ = !capped.empty();
+  if (!partial_) return host().clear_status("partial answer");
+  const std::string why = capped + " answer has " + std::to_string(kHostAnswerCap) +
+                          " or more records, the most the host's DNS service returns: nodes "
+                          "missing from it are kept, not removed";
+  host().set_status("partial answer", why);
+  host().warn(why);
+}
+
+void PollingStrategy::schedule(milliseconds delay) {
+  timer_ = Timer::after(host(), delay, [this] { round(); });
+}
+
+}  // namespace clusterd::dns_poll

@@ -1,0 +1,49 @@
+// Strategy "dns_poll": libcluster's Cluster.Strategy.DNSPoll. Each round looks up `query` (A
+// then AAAA, in parallel) and reports node_basename@ADDRESS for every address, IPv6 in
+// compressed lower-case form ("node@2a09:8280:1:a270:b8f5:b9f7:8891:f3"), as libcluster does.
+// Unlike libcluster, a failed lookup keeps the last good node set instead of reporting [] (which
+// disconnected everything, silently), a missing or empty key fails the topology at start
+// instead of crashing or idling, and the TTL rule of dns_poll.hpp applies.
+#include <dns_poll.hpp>
+
+namespace {
+
+namespace dns = clusterd::dns_poll;
+namespace opt = clusterd::option;
+
+class DnsPollStrategy final : public dns::PollingStrategy {
+ public:
+  static constexpr const char *kName = "dns_poll";
+  static constexpr const char *kVersion = "0.1.0";
+  static constexpr const char *kDescription =
+      "node_basename@ADDRESS for every A and AAAA record of a DNS name (libcluster's "
+      "Cluster.Strategy.DNSPoll)";
+  static constexpr const char *kAliases[] = {"Cluster.Strategy.DNSPoll",
+                                             "Elixir.Cluster.Strategy.DNSPoll"};
+  // libcluster's polling strategies disconnect nodes that leave the answer.
+  static constexpr uint32_t kFlags = CLUSTERD_PLUGIN_DISCONNECTS_REMOVED;
+  static constexpr clusterd_option_t kOptions[] = {
+      opt::required(opt::string("query", "The DNS name to look up")),
+      opt::required(opt::string("node_basename", "Node name part before '@'")),
+      opt::choices(
+          opt::string("ip_family", "Records to ask for: A, AAAA, or A and AAAA (libcluster)",
+                      "\"both\""),
+          "ipv4|ipv6|both"),
+      dns::kPollingIntervalOption,
+      dns::kResolverOption,
+      dns::kQueryTimeoutOption,
+  };
+
+  void init(const clusterd::Config &config) override {
+    Settings s;
+    read_common(config, s);
+    s.basename = dns::read_basename(config, "node_basename");
+    s.lookups =
+        dns::address_lookups(dns::read_nonempty(config, "query"), config.string("ip_family"));
+    configure(std::move(s));
+  }
+};
+
+}  // namespace
+
+CLUSTERD_EXPORT_PLUGIN(DnsPollStrategy);

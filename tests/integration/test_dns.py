@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""Integration test: the DNS strategies (dns_poll, kubernetes_dns, kubernetes_dnssrv) in the
+real clusterd against a real dnsmasq on 127.0.0.1 (started by the test, answering only from its
+own hosts file and --srv-host options), with the `command` transport recording every connect
+and disconnect (the helper script of test_command_transport.py).
+
+Checks: A, AAAA and SRV answers give libcluster's node names (IPv6 compressed); a removed
+record is disconnected (disconnect = "removed") and a re-added one connected again; NXDOMAIN, a
+dead resolver and a resolver that never answers keep the last good set (no disconnect), are
+shown as discovery_error and logged once; the TTL rule; CLUSTER_DOMAIN; bad configuration
+fails the topology with the key and its position.
+
+    test_dns.py --bin-dir <dir of clusterd, clusterctl>
+"""
+
+import os
+import socket
+import sys
+import threading
+import unittest
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import connected_nodes, node_states, toml_list, toml_string, topology  # noqa: E402
+from local_servers import Dnsmasq  # noqa: E402
+from test_command_transport import Workdir, poll  # noqa: E402
+
+WAIT = 20.0
+
+
+def command_transport(work, with_list=True):
+    lines = ["[transports.cmd]", 'plugin = "command"',
+             f"connect = {toml_list([work.cmd, 'connect'])}",
+             f"disconnect = {toml_list([work.cmd, 'disconnect'])}"]
+    if with_list:
+        lines += [f"list_nodes = {toml_list([work.cmd, 'list'])}", 'resync_interval = "300ms"']
+    return "\n".join(lines) + "\n"
+
+
+def topology_table(name, strategy, disconnect=None, **config):
+    lines = [f"[topologies.{name}]", f"strategy = {toml_string(strategy)}",
+             'transport = "cmd"', 'backoff_initial = "100ms"', 'backoff_max = "200ms"']
+    if disconnect:
+        lines.append(f"disconnect = {toml_string(disconnect)}")
+    lines.append(f"[topologies.{name}.config]")
+    lines += [f"{k} = {toml_string(v)}" for k, v in config.items()]
+    return "\n".join(lines) + "\n"
+
+
+def setUpModule():
+    harness.ARGS.bin_dir = os.path.abspath(harness.ARGS.bin_dir)
+
+
+class CountingUdp:
+    """A resolver that never answers: counts the queries it swallows (on a thread)."""
+
+    def __init__(self, port):
+        self.count = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.settimeout(0.1)
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while self.running:
+            try:
+                self.sock.recvfrom(4096)
+                self.count += 1
+            except socket.timeout:
+                pass
+            except OSError:
+                return
+
+    def close(self):
+        self.running = False
+        self.thread.join(5)
+        self.sock.close()
+
+
+class WithDns(unittest.TestCase):
+    """Base: one Workdir (helper scripts), one dnsmasq and one daemon per class."""
+
+    HOSTS = {}
+    SRV = {}
+    TTL = 0
+    ENV = None
+
+    @classmethod
+    def config(cls):
+        raise NotImplementedError
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = Workdir(harness.ARGS.bin_dir, prefix="clusterd-dns-")
+        cls.dns = None
+        cls.d = None
+        try:
+            cls.dns = Dnsmasq(cls.work.path, local_domains=("test", "cluster.test"), ttl=cls.TTL,
+                              srv=cls.SRV, hosts=cls.HOSTS)
+            env = dict(os.environ, **cls.ENV) if cls.ENV else None
+            cls.d = harness.Daemon('[clusterd]\nlog_level = "debug"\n\n' + cls.config(),
+                                   harness.ARGS.bin_dir, env=env)
+            cls.d.start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.d is not None:
+            cls.d.close()
+        if cls.dns is not None:
+            cls.dns.stop()
+        cls.work.close()
+
+    def wait_nodes(self, name, expected, what):
+        """Waits until topology `name` has exactly `expected` nodes, all connected."""
+        expected = set(expected)
+        return self.d.wait_until(
+            lambda s: set(node_states(s, name)) == expected and
+            connected_nodes(s, name) == expected, WAIT, what)
+
+    def queries_logged(self, name):
+        """How many queries for `name` dnsmasq has logged so far."""
+        return self.dns.log_tail(100000).count(f"] {name} from 127.0.0.1")
+
+
+# ---- dns_poll: A + AAAA, removal, NXDOMAIN, dead and silent resolver -------------------------
+
+V4A, V4B, V6 = "app@198.18.0.1", "app@198.18.0.2", "app@fd00::1"
+APP_HOSTS = {"app.test": ["198.18.0.1", "198.18.0.2", "fd00:0000:0000:0000:0000:0000:0000:0001"]}
+
+
+class DnsPoll(WithDns):
+    HOSTS = APP_HOSTS
+
+    @classmethod
+    def config(cls):
+        return command_transport(cls.work) + "\n" + topology_table(
+            "poll", "dns_poll", disconnect="removed", query="app.test", node_basename="app",
+            resolver=cls.dns.address, polling_interval="200ms", query_timeout="300ms")
+
+    def test_1_a_and_aaaa_give_libcluster_names(self):
+        st = self.wait_nodes("poll", {V4A, V4B, V6}, "A and AAAA nodes connected")
+        t = topology(st, "poll")
+        self.assertEqual((t["state"], t["error"], t["discovery_error"]), ("running", "", ""))
+        self.assertEqual(set(self.work.state()), {V4A, V4B, V6})  # connect ran for each
+        self.assertIn("A app.test, AAAA app.test via " + self.dns.address,
+                      t["details"]["lookups"])
+
+    def test_2_removed_record_is_disconnected(self):
+        self.dns.set_hosts({"app.test": ["198.18.0.1", "fd00::1"]})
+        self.wait_nodes("poll", {V4A, V6}, "198.18.0.2 gone")
+        poll(lambda: self.work.runs_for("disconnect", V4B) == 1, WAIT, "disconnect of .2")
+        self.assertEqual(self.work.runs_for("disconnect", V4A), 0)
+        self.assertEqual(self.work.runs_for("disconnect", V6), 0)
+
+    def test_3_readded_record_connects_again(self):
+        self.dns.set_hosts(APP_HOSTS)
+        self.wait_nodes("poll", {V4A, V4B, V6}, ".2 back")
+        poll(lambda: self.work.runs_for("connect", V4B) == 2, WAIT, "a second connect of .2")
+
+    def assert_set_kept(self, disconnects_before):
+        st = self.d.status()
+        self.assertEqual(connected_nodes(st, "poll"), {V4A, V4B, V6}, st)
+        self.assertEqual(len(self.work.argv_records("disconnect")), disconnects_before)
+
+    def test_4_nxdomain_keeps_the_last_good_set_and_logs_once(self):
+        self.wait_nodes("poll", {V4A, V4B, V6}, "all three connected")
+        before = len(self.work.argv_records("disconnect"))
+        self.dns.set_hosts({})  # app.test no longer exists: NXDOMAIN
+        st = self.d.wait_until(lambda s: "NXDOMAIN" in topology(s, "poll")["discovery_error"],
+                               WAIT, "NXDOMAIN reported")
+        self.assertIn("app.test", topology(st, "poll")["discovery_error"])
+        # Several more failed rounds (each logged by dnsmasq) change nothing.
+        seen = self.queries_logged("app.test")
+        poll(lambda: self.queries_logged("app.test") >= seen + 6, WAIT, "3 more rounds")
+        self.assert_set_kept(before)
+        self.assertEqual(self.d.log_text().count("keeping the last good node set: DNS A query "
+                                                 "for 'app.test'"), 1, self.d.log_tail())
+        self.dns.set_hosts(APP_HOSTS)
+        self.d.wait_until(lambda s: topology(s, "poll")["discovery_error"] == "", WAIT,
+                          "the error cleared once answers are back")
+        self.assert_set_kept(before)
+
+    def test_5_dead_and_silent_resolver_keep_the_last_good_set(self):
+        self.wait_nodes("poll", {V4A, V4B, V6}, "all three connected")
+        before = len(self.work.argv_records("disconnect"))
+        self.dns.stop()  # nothing listens: refused
+        self.d.wait_until(lambda s: topology(s, "poll")["discovery_error"] != "", WAIT,
+                          "the dead resolver reported")
+        self.assert_set_kept(before)
+        silent = CountingUdp(self.dns.port)  # now a resolver that never answers
+        try:
+            st = self.d.wait_until(
+                lambda s: silent.count >= 6 and
+                "no answer" in topology(s, "poll")["discovery_error"], WAIT,
+                "timeouts reported after 3 silent rounds")
+            self.assertIn("app.test", topology(st, "poll")["discovery_error"])
+            self.assert_set_kept(before)
+        finally:
+            silent.close()
+        self.dns.start()
+        self.d.wait_until(lambda s: topology(s, "poll")["discovery_error"] == "", WAIT,
+                          "the error cleared once the resolver is back")
+        self.assert_set_kept(before)
+
+
+# ---- kubernetes_dns and kubernetes_dnssrv: names, namespace, CLUSTER_DOMAIN, TTL rule, SRV ----
+
+SVC = "myapp-headless.prod.svc.cluster.test"
+POD0, POD1 = "myapp-0." + SVC, "myapp-1." + SVC
+
+
+class Kubernetes(WithDns):
+    HOSTS = {SVC: ["198.18.1.1", "198.18.1.2", "fd00::11"],
+             "headless.test": ["198.18.2.1", "fd00::21"]}
+    SRV = {SVC: [POD0, POD1]}
+    TTL = 30
+    ENV = {"CLUSTER_DOMAIN": "cluster.test"}
+
+    @classmethod
+    def config(cls):
+        r = cls.dns.address
+        return "\n".join([
+            command_transport(cls.work, with_list=False),
+            # namespace + cluster_domain option: the A records only (libcluster's default).
+            topology_table("k8s_ns", "kubernetes_dns", service="myapp-headless", namespace="prod",
+                           cluster_domain="cluster.test", application_name="myapp", resolver=r,
+                           polling_interval="200ms"),
+            # service as given, A and AAAA, no polling_interval: the TTL rule.
+            topology_table("k8s_both", "Cluster.Strategy.Kubernetes.DNS", service="headless.test",
+                           ip_family="both", application_name="web", resolver=r),
+            # SRV; the cluster domain from $CLUSTER_DOMAIN, as libcluster.
+            topology_table("srv", "kubernetes_dnssrv", service="myapp-headless",
+                           namespace="prod", application_name="myapp", resolver=r,
+                           polling_interval="200ms"),
+        ])
+
+    def test_1_kubernetes_dns_names(self):
+        self.wait_nodes("k8s_ns", {"myapp@198.18.1.1", "myapp@198.18.1.2"}, "A records only")
+        self.wait_nodes("k8s_both", {"web@198.18.2.1", "web@fd00::21"}, "A and AAAA")
+
+    def test_2_ttl_rule_and_polling_interval(self):
+        st = self.d.wait_until(
+            lambda s: "last answer" in topology(s, "k8s_both")["details"] and
+            "last answer" in topology(s, "k8s_ns")["details"], WAIT, "answers")
+        both = topology(st, "k8s_both")["details"]["last answer"]
+        self.assertIn("min TTL 30 s, next round in 30000 ms", both)
+        ns = topology(st, "k8s_ns")["details"]["last answer"]
+        self.assertIn("min TTL 30 s, next round in 200 ms", ns)  # polling_interval wins
+
+    def test_3_dnssrv_targets(self):
+        st = self.wait_nodes("srv", {"myapp@" + POD0, "myapp@" + POD1}, "SRV targets")
+        self.assertIn("SRV " + SVC + " via", topology(st, "srv")["details"]["lookups"])
+
+    def test_4_srv_record_removed_and_readded(self):
+        self.wait_nodes("srv", {"myapp@" + POD0, "myapp@" + POD1}, "both pods")
+        self.dns.restart(srv={SVC: [POD0]})
+        self.wait_nodes("srv", {"myapp@" + POD0}, "myapp-1 removed")
+        poll(lambda: self.work.runs_for("disconnect", "myapp@" + POD1) == 1, WAIT,
+             "myapp-1 disconnected (the strategy's default is disconnect = removed)")
+        self.dns.restart(srv={SVC: [POD0, POD1]})
+        self.wait_nodes("srv", {"myapp@" + POD0, "myapp@" + POD1}, "myapp-1 back")
+        self.assertEqual(self.work.runs_for("disconnect", "myapp@" + POD0), 0)
+
+
+# ---- configuration errors fail the topology, naming the key and where it is ----------------
+
+class ConfigErrors(unittest.TestCase):
+    def test_bad_values_fail_their_topology_with_key_and_position(self):
+        work = Workdir(harness.ARGS.bin_dir, prefix="clusterd-dns-")
+        try:
+            config = "\n".join([
+                command_transport(work, with_list=False),
+                topology_table("bad_resolver", "dns_poll", query="app.test", node_basename="app",
+                               resolver="dns.example:53"),
+                topology_table("bad_name", "kubernetes_dnssrv", service="s", namespace="n",
+                               application_name="a@b"),
+                topology_table("empty_query", "dns_poll", query="", node_basename="app"),
+            ])
+            with harness.Daemon(config, harness.ARGS.bin_dir) as d:
+                expected = {
+                    "bad_resolver": 'resolver: "dns.example:53": "dns.example" is not an IP',
+                    "bad_name": "application_name: \"a@b\" contains '@'",
+                    "empty_query": "query: must not be empty",
+                }
+                st = d.wait_until(lambda s: all(topology(s, n)["state"] == "failed"
+                                                for n in expected), WAIT, "three failures")
+                for name, text in expected.items():
+                    error = topology(st, name)["error"]
+                    self.assertIn(text, error)
+                    self.assertRegex(error, r"clusterd\.toml:\d+:\d+")
+        finally:
+            work.close()
+
+
+def main(argv=None):
+    return harness.run_tests([DnsPoll, Kubernetes, ConfigErrors], argv, description=__doc__)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
