@@ -263,13 +263,15 @@ class Errors(DaemonCase):
     def tables(cls):
         cls.sa = sa_dir("errors")
         ctl("PUT", "/list/endpointslices?selector=app%3Derr", fixture("endpointslices-list.json"))
-        table = base(cls.SEL, cls.sa, kubernetes_ip_lookup_mode="endpointslices")
+        table = base(cls.SEL, cls.sa, kubernetes_ip_lookup_mode="endpointslices",
+                     request_timeout="1s")
         table["_topology"] = ['disconnect = "removed"']
         return {"t": table}
 
     @classmethod
     def tearDownClass(cls):
         ctl("DELETE", "/error/endpointslices?selector=app%3Derr")
+        ctl("DELETE", "/stall/endpointslices?selector=app%3Derr")
         ctl("PUT", "/tokens", [])
         super().tearDownClass()
 
@@ -298,6 +300,14 @@ class Errors(DaemonCase):
                       if "discovery failed" in l and f"HTTP {code}" in l]
             self.assertEqual(len(logged), 1, f"logged once per change of reason: {logged}")
         ctl("DELETE", "/error/endpointslices?selector=app%3Derr")
+        # A server that never answers: request_timeout (1 s) ends each try.
+        ctl("PUT", "/stall/endpointslices?selector=app%3Derr")
+        try:
+            st = self.d.wait_until(lambda s: "timed out" in discovery_error(s, "t"), WAIT,
+                                   "the timeout in the status")
+            self.assertEqual(harness.connected_nodes(st, "t"), SLICE_NODES, "the set shrank")
+        finally:
+            ctl("DELETE", "/stall/endpointslices?selector=app%3Derr")
         # Malformed JSON with 200.
         ctl("PUT", "/list/endpointslices?selector=app%3Derr", b'{"items": [ {"metadata": ')
         self.d.wait_until(lambda s: "malformed JSON" in discovery_error(s, "t"), WAIT,

@@ -21,6 +21,8 @@ Control (HTTP, same --bind); SEL = ?selector=<labelSelector> (optional, narrows 
   PUT  /list/RESOURCE[SEL]    body: the list JSON to serve
   PUT  /error/RESOURCE[SEL]   body: {"code": 403, "body": "<Status JSON or text>"}
   DELETE /error/RESOURCE[SEL] no error any more
+  PUT  /stall/RESOURCE[SEL]   requests get no answer at all (until DELETE or the client leaves)
+  DELETE /stall/RESOURCE[SEL] answer again
   PUT  /tokens                body: JSON list of accepted tokens ([] = accept any)
   POST /event/RESOURCE[SEL]   body: one watch event line; queued for the (next) watch stream
   POST /end/RESOURCE[SEL]     ends the current watch stream cleanly
@@ -47,6 +49,7 @@ from http_server import Handler, Server  # noqa: E402  (TLS setup, reply, server
 _lock = threading.Lock()
 _lists = {}      # key -> bytes
 _errors = {}     # key -> (code, bytes)
+_stalls = set()  # keys whose requests get no answer
 _tokens = []     # accepted bearer tokens; [] = any
 _requests = []   # recorded API requests
 _queues = {}     # key -> EventQueue of bytes (event line) or None (end of stream)
@@ -121,6 +124,8 @@ class ApiHandler(JsonHandler):
         with _lock:
             error = _errors.get(key_of(resource, selector)) or _errors.get(resource)
             body = _lists.get(key_of(resource, selector)) or _lists.get(resource)
+        if self.stall(key_of(resource, selector)):
+            return
         if error is not None:
             return self.reply_json(error[0], error[1])
         if flat.get("watch") in ("1", "true"):
@@ -172,6 +177,23 @@ class ApiHandler(JsonHandler):
             with _lock:
                 _watchers[key] -= 1
 
+    def stall(self, key):
+        """Holds a stalled request without an answer until the test lifts the stall or the
+        client goes away (bounded); True when it was stalled (the connection is then closed)."""
+        deadline = time.monotonic() + _MAX_WATCH_SECONDS
+        stalled = False
+        while time.monotonic() < deadline:
+            with _lock:
+                if key not in _stalls:
+                    break
+            stalled = True
+            if self.client_gone():
+                break
+            time.sleep(0.02)  # polling the test's switch, not synchronising
+        if stalled:
+            self.close_connection = True
+        return stalled
+
     def client_gone(self):
         # A watch client sends nothing after its request: anything readable on the raw TCP
         # socket (EOF, or TLS close_notify) means it went away. Peeked through a duplicate:
@@ -203,6 +225,10 @@ class ControlHandler(JsonHandler):
                 _errors[key] = (int(spec["code"]), spec.get("body", "").encode())
             elif self.command == "DELETE" and verb == "error":
                 _errors.pop(key, None)
+            elif self.command == "PUT" and verb == "stall":
+                _stalls.add(key)
+            elif self.command == "DELETE" and verb == "stall":
+                _stalls.discard(key)
             elif self.command == "PUT" and verb == "tokens":
                 _tokens[:] = json.loads(body)
             elif self.command == "GET" and verb == "requests":
