@@ -203,6 +203,7 @@ class Names(DaemonCase):
         "pods_all": {"app@10.4.0.11", "app@10.4.1.12", "app@10.4.0.14", "app@10.4.3.15"},
         "slices_serving": SLICE_NODES | {"app@10.4.0.14"},
         "master_url": SLICE_NODES,
+        "token_option": SLICE_NODES,
     }
 
     @classmethod
@@ -222,6 +223,13 @@ class Names(DaemonCase):
         tables["master_url"] = base("app=master", cls.sa,
                                     kubernetes_ip_lookup_mode="endpointslices",
                                     kubernetes_master=f"https://127.0.0.1:{API_PORT}/")
+        # A fixed token from a file (the secret's token_file), instead of the service account's.
+        token_file = os.path.join(cls.sa, "fixed-token")
+        with open(token_file, "w") as f:
+            f.write("fixed-tok-9\n")
+        tables["token_option"] = base("app=tok", cls.sa,
+                                      kubernetes_ip_lookup_mode="endpointslices",
+                                      token_file=token_file)
         return tables
 
     def test_names(self):
@@ -252,6 +260,11 @@ class Names(DaemonCase):
             self.assertEqual(r["authorization"], "Bearer tok-1", r)
         # Polled: several rounds per topology by now.
         poll(lambda: len(requests_for("app=master")) >= 3, WAIT, "three polls of master_url")
+        # The token option wins over the service account's token; it is never logged.
+        tok = requests_for("app=tok")
+        self.assertTrue(tok)
+        self.assertEqual({r["authorization"] for r in tok}, {"Bearer fixed-tok-9"})
+        self.assertNotIn("fixed-tok-9", self.d.log_text())
 
 
 # ---- errors keep the set; token rotation; removal disconnects ------------------------------------
@@ -451,8 +464,40 @@ class Tls(DaemonCase):
         self.assertEqual(len(re.findall(r"insecure_skip_tls_verify = true", self.d.log_text())), 1)
 
 
+# ---- configuration errors fail the topology, naming the key and where it is ----------------
+
+class ConfigErrors(DaemonCase):
+    @classmethod
+    def tables(cls):
+        sa = sa_dir("config")
+        return {
+            "bad_basename": base("app=myapp", sa, kubernetes_node_basename="a@b"),
+            "http_master": base("app=myapp", sa, kubernetes_master="http://127.0.0.1:1"),
+            "empty_selector": base("", sa),
+            "good": base("app=myapp", sa, kubernetes_ip_lookup_mode="pods"),
+        }
+
+    def test_bad_values_fail_their_topology_with_key_and_position(self):
+        expected = {
+            "bad_basename": "kubernetes_node_basename: must be a non-empty name without '@'",
+            "http_master": "kubernetes_master: only https:// is allowed",
+            "empty_selector": "kubernetes_selector: must not be empty",
+        }
+        st = self.d.wait_until(lambda s: all(topology(s, n)["state"] == "failed"
+                                             for n in expected), WAIT, "three failures")
+        for name, text in expected.items():
+            error = topology(st, name)["error"]
+            self.assertIn(text, error)
+            self.assertRegex(error, r"clusterd\.toml:\d+:\d+")
+        # The healthy topology in the same daemon is unaffected.
+        self.d.wait_until(lambda s: set(node_states(s, "good")) == {"app@10.4.0.11",
+                                                                   "app@10.4.1.12"},
+                          WAIT, "the good topology's nodes")
+
+
 def main(argv=None):
-    return harness.run_tests([Names, Errors, Watch, Tls], argv, description=__doc__)
+    return harness.run_tests([Names, Errors, Watch, Tls, ConfigErrors], argv,
+                             description=__doc__)
 
 
 if __name__ == "__main__":
