@@ -369,11 +369,16 @@ constexpr unsigned kParseFlags =
     rapidjson::kParseInsituFlag | rapidjson::kParseValidateEncodingFlag;
 
 // Runs `handler` over `text`; false when it is not one well-formed JSON value (or the handler
-// stopped). In situ parsing ends at a NUL byte, so text with one is refused outright.
+// stopped). In situ parsing ends at a NUL byte, so text with one is refused outright. The
+// UTF-8 validator takes a sequence's continuation bytes before it checks them: a lead byte
+// just before the end would read 3 bytes past it, so the copy carries that many more NULs
+// (which then fail as continuation bytes).
 template <class Handler>
 bool parse_with(std::string_view text, Handler &handler) {
   if (text.find('\0') != std::string_view::npos) return false;
-  std::string buffer(text);
+  std::string buffer;
+  buffer.reserve(text.size() + 3);
+  buffer.append(text).append(3, '\0');
   rapidjson::InsituStringStream in(buffer.data());
   rapidjson::Reader parser;
   return !parser.Parse<kParseFlags>(in, handler).IsError();

@@ -167,6 +167,16 @@ TEST(KubernetesParse, BadBodiesAreErrors) {
   EXPECT_TRUE(r.objects.empty());
 }
 
+// A body cut inside a multi-byte UTF-8 sequence: the validator must not read past the body
+// (found by fuzz_smoke under ASan; each lead byte length, each cut point).
+TEST(KubernetesParse, TruncatedUtf8IsAnErrorNotAnOverread) {
+  k8s::ListResult r;
+  for (const char *tail : {"\xc3", "\xe2", "\xe2\x82", "\xf0", "\xf0\x9f", "\xf0\x9f\x98"}) {
+    const std::string body = std::string(R"({"kind":"EndpointsList","items":[")") + tail;
+    EXPECT_NE(k8s::parse_list(body, kEndpoints, r).find("malformed JSON"), std::string::npos);
+  }
+}
+
 TEST(KubernetesParse, WrongShapesAreSkipped) {
   const std::string body = R"({"items":[5,"x",null,{"subsets":3},{"subsets":[{"addresses":7}]},
     {"metadata":{"name":"e","namespace":"ns1"},"subsets":[{"addresses":[
