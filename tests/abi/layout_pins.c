@@ -55,7 +55,7 @@
 
 /* ---- Version and basic types (common.h) --------------------------------------------------- */
 PIN(CLUSTERD_ABI_MAJOR == 1, "CLUSTERD_ABI_MAJOR");
-PIN(CLUSTERD_ABI_MINOR == 0, "CLUSTERD_ABI_MINOR: a new minor needs new pins, see the top");
+PIN(CLUSTERD_ABI_MINOR == 1, "CLUSTERD_ABI_MINOR: a new minor needs new pins, see the top");
 
 PIN_TYPEDEF(clusterd_status_t, int32_t);
 PIN_TYPEDEF(clusterd_id_t, uint64_t);
@@ -147,6 +147,10 @@ PIN_STRING(CLUSTERD_SERVICE_STRATEGY_SINK, "clusterd.strategy-sink/1");
 PIN_STRING(CLUSTERD_SERVICE_TRANSPORT_SINK, "clusterd.transport-sink/1");
 PIN_STRING(CLUSTERD_INTERFACE_STRATEGY, "clusterd.strategy/1");
 PIN_STRING(CLUSTERD_INTERFACE_TRANSPORT, "clusterd.transport/1");
+/* since 1.1 */
+PIN_STRING(CLUSTERD_INTERFACE_CONTROL, "clusterd.control/1");
+PIN_STRING(CLUSTERD_SERVICE_CONTROL_SINK, "clusterd.control-sink/1");
+PIN(CLUSTERD_CONTROL_MAX_BUFFERED == 16u * 1024u * 1024u, "CLUSTERD_CONTROL_MAX_BUFFERED");
 
 #ifdef __cplusplus
 /* The symbol CLUSTERD_PLUGIN_ENTRY defines is the one CLUSTERD_ENTRY_SYMBOL names. */
@@ -428,6 +432,24 @@ PIN_FIELD(clusterd_transport_sink_t, node_up, 24, 8,
 PIN_FIELD(clusterd_transport_sink_t, node_down, 32, 8,
           void (*)(const clusterd_host_t *, const char *, const char *));
 PIN_FIELD(clusterd_transport_sink_t, local_changed, 40, 8, void (*)(const clusterd_host_t *));
+
+/* ---- since 1.1: clusterd_control_t --------------------------------------------------------- */
+PIN_STRUCT(clusterd_control_t, 24);
+PIN_FIELD(clusterd_control_t, struct_size, 0, 4, uint32_t);
+PIN_FIELD(clusterd_control_t, reserved, 4, 4, uint32_t);
+PIN_FIELD(clusterd_control_t, request, 8, 8,
+          clusterd_status_t (*)(clusterd_plugin_t *, clusterd_id_t, const char *, size_t));
+PIN_FIELD(clusterd_control_t, session_closed, 16, 8, void (*)(clusterd_plugin_t *, clusterd_id_t));
+
+/* ---- since 1.1: clusterd_control_sink_t ---------------------------------------------------- */
+PIN_STRUCT(clusterd_control_sink_t, 32);
+PIN_FIELD(clusterd_control_sink_t, struct_size, 0, 4, uint32_t);
+PIN_FIELD(clusterd_control_sink_t, reserved, 4, 4, uint32_t);
+PIN_FIELD(clusterd_control_sink_t, send, 8, 8,
+          clusterd_status_t (*)(const clusterd_host_t *, clusterd_id_t, const char *, size_t));
+PIN_FIELD(clusterd_control_sink_t, end, 16, 8, void (*)(const clusterd_host_t *, clusterd_id_t));
+PIN_FIELD(clusterd_control_sink_t, buffered, 24, 8,
+          size_t (*)(const clusterd_host_t *, clusterd_id_t));
 
 #endif /* CLUSTERD_PINS_LAYOUT */
 

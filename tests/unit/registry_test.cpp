@@ -37,9 +37,9 @@ TEST(AbiGate, BrokenLibrariesAreRefusedWithAReason) {
   for (auto [file, expected] : {
            Case{"clusterd-fx_no_entry.so", "no symbol clusterd_plugin_entry_v1"},
            Case{"clusterd-fx_wrong_major.so",
-                "built for ABI 2.0 (major 2), this clusterd provides ABI 1.0"},
+                "built for ABI 2.1 (major 2), this clusterd provides ABI 1.1"},
            Case{"clusterd-fx_newer_minor.so",
-                "requires ABI 1.1 (a newer minor), this clusterd provides ABI 1.0"},
+                "requires ABI 1.2 (a newer minor), this clusterd provides ABI 1.1"},
            Case{"clusterd-fx_short_struct.so", "entry struct_size 8 is too small"},
            Case{"clusterd-fx_bad_kind.so", "descriptor has unknown kind 99"},
        }) {

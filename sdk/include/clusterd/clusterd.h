@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "control.h"
 #include "host.h"
 #include "plugin.h"
 #include "services.h"

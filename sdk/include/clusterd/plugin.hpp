@@ -1312,6 +1312,30 @@ class Plugin {
   /// alive afterwards only free memory. Exceptions are logged. Default: nothing.
   virtual void stop() {}
 
+  /// Control extension (ABI 1.1, control.h): a line from the client of control-socket
+  /// `session` (the first one opens it). Answer with control_send(); control_end() when done.
+  /// Optional: when a class does not override it, the plugin offers no control interface.
+  /// Throwing answers {"error": ...} and ends the session.
+  virtual void control_request(Id session, std::string_view line) {
+    (void)session;
+    (void)line;
+  }
+  /// The session is over (client gone, ended, too slow, stopping). Default: nothing.
+  virtual void control_closed(Id session) { (void)session; }
+
+  /// Queues one JSON line (no newline) for the session's client. Returns CLUSTERD_OK,
+  /// CLUSTERD_E_NOT_FOUND (session over) or CLUSTERD_E_AGAIN (client too slow: the host ends
+  /// the session).
+  Status control_send(Id session, std::string_view line) {
+    return control_sink()->send(host_.raw(), session, line.data(), line.size());
+  }
+  /// Ends the session once what was queued is written.
+  void control_end(Id session) { control_sink()->end(host_.raw(), session); }
+  /// Bytes queued for the session's client and not yet written.
+  std::size_t control_buffered(Id session) {
+    return control_sink()->buffered(host_.raw(), session);
+  }
+
   /// This instance's host table (valid from init to destruction).
   Host &host() noexcept { return host_; }
   /// This instance's host table.
@@ -1333,8 +1357,21 @@ class Plugin {
     }
   }
   void mark_stopped() noexcept { host_.mark_stopped(); }
+  const clusterd_control_sink_t *control_sink() {
+    if (control_sink_ == nullptr) {
+      const auto *s = static_cast<const clusterd_control_sink_t *>(
+          host_.service(CLUSTERD_SERVICE_CONTROL_SINK));
+      if (s == nullptr || !CLUSTERD_STRUCT_HAS(s, clusterd_control_sink_t, buffered) ||
+          s->send == nullptr || s->end == nullptr || s->buffered == nullptr)
+        throw Error(CLUSTERD_E_UNSUPPORTED,
+                    "the host offers no usable " CLUSTERD_SERVICE_CONTROL_SINK);
+      control_sink_ = s;
+    }
+    return control_sink_;
+  }
 
   Host host_;
+  const clusterd_control_sink_t *control_sink_ = nullptr;
   clusterd_plugin_t raw_{};
   std::string last_error_;
   std::string local_node_;  // Transport::local_node()'s answer, kept until the next call
@@ -1508,6 +1545,8 @@ CLUSTERD_DETAIL_OVERRIDE_TRAIT(overrides_list_nodes_t, list_nodes, void (Transpo
 CLUSTERD_DETAIL_OVERRIDE_TRAIT(overrides_cancel_t, cancel, void (Transport::*)(Id))
 CLUSTERD_DETAIL_OVERRIDE_TRAIT(overrides_local_node_t, local_node,
                                std::optional<std::string> (Transport::*)())
+CLUSTERD_DETAIL_OVERRIDE_TRAIT(overrides_control_request_t, control_request,
+                               void (Plugin::*)(Id, std::string_view))
 #undef CLUSTERD_DETAIL_OVERRIDE_TRAIT
 
 // True when `key` is `base` followed by `suffix` ("token_file" = "token" + "_file").
@@ -1685,8 +1724,28 @@ struct Exporter {
     } else {
       if (std::strcmp(id, CLUSTERD_INTERFACE_TRANSPORT) == 0) return &kTransportInterface;
     }
+    if constexpr (overrides_control_request_t<T>::value) {
+      if (std::strcmp(id, CLUSTERD_INTERFACE_CONTROL) == 0) return &kControlInterface;
+    }
     return nullptr;
   }
+
+  // Control extension
+  static Status CLUSTERD_ABI control_request(clusterd_plugin_t *self, clusterd_id_t session,
+                                             const char *line, size_t length) noexcept {
+    Plugin *p = self_of(self);
+    if (p == nullptr || session == 0 || line == nullptr) return CLUSTERD_E_INVALID_ARG;
+    return p->guard([&] { p->control_request(session, std::string_view(line, length)); });
+  }
+  static void CLUSTERD_ABI control_closed(clusterd_plugin_t *self, clusterd_id_t session) noexcept {
+    Plugin *p = self_of(self);
+    if (p == nullptr || session == 0) return;
+    const Status status = p->guard([&] { p->control_closed(session); });
+    if (status != CLUSTERD_OK)
+      p->host_.error("exception escaped control_closed(): " + p->last_error_);
+  }
+  static constexpr clusterd_control_t kControlInterface = {
+      static_cast<uint32_t>(sizeof(clusterd_control_t)), 0, &control_request, &control_closed};
 
   // Strategy
   static Status CLUSTERD_ABI refresh(clusterd_plugin_t *self) noexcept {

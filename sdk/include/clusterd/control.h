@@ -1,0 +1,62 @@
+/* clusterd plugin SDK — the control extension (ABI 1.1): a plugin that implements it serves
+ * local applications through the daemon's control socket. A client's request that names the
+ * plugin's instance ({"transport": "NAME", ...} or {"topology": "NAME", ...}) opens a session:
+ * a bidirectional stream of JSON lines between that client and the plugin, which lasts until
+ * either side ends it. One-shot commands answer one line and end; subscriptions keep sending.
+ * The socket protocol is in docs/control-protocol.md. */
+#ifndef CLUSTERD_CONTROL_H
+#define CLUSTERD_CONTROL_H
+
+#include "plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- What a plugin implements (clusterd_plugin_t.get_interface) ---------------------- */
+#define CLUSTERD_INTERFACE_CONTROL "clusterd.control/1"
+
+typedef struct clusterd_control {
+  uint32_t struct_size;
+  uint32_t reserved;
+  /* One line from the client of `session` (a JSON object as text: `length` bytes, no newline;
+   * also NUL-terminated). The first request opens the session; the client's later lines come
+   * here too. Answer with the sink's send(), now or later; end() when done. Returning an error
+   * makes the host answer {"error": last_error()} and end the session. [loop-thread] */
+  clusterd_status_t(CLUSTERD_ABI *request)(clusterd_plugin_t *self, clusterd_id_t session,
+                                           const char *line, size_t length);
+  /* The session is over: the client went away, the plugin ended it, its client read too
+   * slowly, or the instance is stopping. Called once per session that saw a request, never
+   * from inside a sink call. send() on it fails from now on. [loop-thread] */
+  void(CLUSTERD_ABI *session_closed)(clusterd_plugin_t *self, clusterd_id_t session);
+} clusterd_control_t;
+
+/* ---- What the host offers (clusterd_host_t.get_service) ------------------------------ */
+#define CLUSTERD_SERVICE_CONTROL_SINK "clusterd.control-sink/1"
+
+/* The host buffers what a session's client has not read yet, up to this many bytes. A send()
+ * beyond it fails with CLUSTERD_E_AGAIN and the host ends the session (its client is too slow):
+ * memory stays bounded and no line is lost silently. */
+#define CLUSTERD_CONTROL_MAX_BUFFERED (16u * 1024u * 1024u)
+
+typedef struct clusterd_control_sink {
+  uint32_t struct_size;
+  uint32_t reserved;
+  /* Queues one line for the session's client: `length` bytes of JSON (the host adds the
+   * newline; the line must not contain one). CLUSTERD_OK; CLUSTERD_E_NOT_FOUND for a session
+   * that is over; CLUSTERD_E_INVALID_ARG for a line with a newline; CLUSTERD_E_AGAIN when the
+   * client is too slow (see above). [loop-thread] */
+  clusterd_status_t(CLUSTERD_ABI *send)(const clusterd_host_t *host, clusterd_id_t session,
+                                        const char *line, size_t length);
+  /* Ends the session once what was queued is written. session_closed() follows. [loop-thread] */
+  void(CLUSTERD_ABI *end)(const clusterd_host_t *host, clusterd_id_t session);
+  /* Bytes queued for the session's client and not yet written (0 for a session that is
+   * over), so a plugin can slow its own sources before the limit. [loop-thread] */
+  size_t(CLUSTERD_ABI *buffered)(const clusterd_host_t *host, clusterd_id_t session);
+} clusterd_control_sink_t;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CLUSTERD_CONTROL_H */
