@@ -2,8 +2,10 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "control/control_server.hpp"
@@ -13,8 +15,15 @@ namespace {
 constexpr const char *kUsage = R"(usage: clusterctl [--socket PATH | -c CONFIG] COMMAND [--json]
 commands:
   status       transports, topologies, every node's state and last error
-  members      the nodes of each topology and their state
+  members [--transport T]
+               overlay members of each transport with a control interface (or of T):
+               NODE STATE ADDRESS LAST-HEARD RTT; without such a transport, the nodes of
+               each topology and their state
   topologies   one line per topology
+  events [--transport T]         membership events, one JSON line each, until interrupted
+  send T NODE CHANNEL TEXT       sends TEXT to NODE on CHANNEL of transport T; exit 1 on error
+  receive T CHANNEL [--count N]  prints messages arriving on CHANNEL (exits after N)
+  request JSON                   sends one raw request line; prints every reply line
 The socket is --socket PATH, else control_socket from -c CONFIG, else /run/clusterd/clusterd.sock.
 )";
 
@@ -53,10 +62,11 @@ void print_status(const nlohmann::json &status) {
   std::printf("clusterd %s (pid %s), config %s\n", text(status["version"]).c_str(),
               text(status["pid"]).c_str(), text(status["config"]).c_str());
   for (const auto &t : status["transports"]) {
-    std::printf("\ntransport %s (%s): %s%s%s, local node %s, %zu connected\n",
+    std::printf("\ntransport %s (%s): %s%s%s, local node %s, %zu connected%s\n",
                 text(t["name"]).c_str(), text(t["plugin"]).c_str(), text(t["state"]).c_str(),
                 t["error"] == "" ? "" : ": ", text(t["error"]).c_str(),
-                text(t["local_node"]).c_str(), t["connected"].size());
+                text(t["local_node"]).c_str(), t["connected"].size(),
+                t.value("control", false) ? ", serves control sessions" : "");
     for (const auto &[k, v] : t["details"].items())
       std::printf("  %s: %s\n", k.c_str(), text(v).c_str());
   }
@@ -81,59 +91,238 @@ void print_status(const nlohmann::json &status) {
   }
 }
 
+// A JSON object line from the daemon, or a discarded value.
+nlohmann::json parse_object(const std::string &line) {
+  auto value = nlohmann::json::parse(line, nullptr, false);
+  return value.is_object() ? value : nlohmann::json(nlohmann::json::value_t::discarded);
+}
+
+struct Ctl {
+  std::string socket;
+  bool json = false;
+
+  // One request, one answer (5 s timeouts). Prints the problem and returns a discarded value
+  // when the daemon is unreachable, answers garbage or answers {"error": ...}.
+  nlohmann::json ask(const nlohmann::json &request) const {
+    std::string response, error;
+    if (!clusterd::control::control_request(socket, request.dump(), response, error)) {
+      std::cerr << "clusterctl: " << error << "\n";
+      return nlohmann::json(nlohmann::json::value_t::discarded);
+    }
+    auto answer = parse_object(response);
+    if (answer.is_discarded())
+      std::cerr << "clusterctl: the daemon sent something that is not a JSON object\n";
+    else if (answer.contains("error"))
+      std::cerr << "clusterctl: " << text(answer["error"]) << "\n";
+    else
+      return answer;
+    return nlohmann::json(nlohmann::json::value_t::discarded);
+  }
+
+  // A session (no receive timeout unless `timeout_ms`): hands each line to `on_line` until the
+  // daemon closes, `on_line` returns false, or, unless `raw`, the daemon answers an error
+  // line (exit status 1).
+  int stream(const std::string &request,
+             const std::function<bool(const nlohmann::json &, const std::string &)> &on_line,
+             int timeout_ms = 0, bool raw = false) const {
+    int status = 0;
+    std::string error;
+    bool ok = clusterd::control::control_stream(
+        socket, request, timeout_ms,
+        [&](const std::string &line) {
+          auto value = parse_object(line);
+          if (!raw && !value.is_discarded() && value.contains("error") && !value.contains("id")) {
+            std::cerr << "clusterctl: " << text(value["error"]) << "\n";
+            status = 1;
+            return false;
+          }
+          bool go_on = on_line(value, line);
+          std::fflush(stdout);
+          return go_on;
+        },
+        error);
+    if (!ok) std::cerr << "clusterctl: " << error << "\n";
+    return ok ? status : 1;
+  }
+
+  // The transports that serve control sessions (or just `only`, checked).
+  std::vector<std::string> control_transports(const std::string &only) const {
+    auto status = ask({{"cmd", "status"}});
+    std::vector<std::string> names;
+    if (status.is_discarded()) return names;
+    for (const auto &t : status["transports"])
+      if (t.value("control", false) && (only.empty() || t["name"] == only))
+        names.push_back(t["name"].get<std::string>());
+    return names;
+  }
+};
+
+void print_overlay_members(const std::string &transport, const nlohmann::json &answer) {
+  std::printf("transport %s", transport.c_str());
+  if (answer.contains("self") && answer["self"].contains("node"))
+    std::printf(" (self %s)", text(answer["self"]["node"]).c_str());
+  std::printf(":\n  %-32s %-11s %-22s %-11s %s\n", "NODE", "STATE", "ADDRESS", "LAST-HEARD", "RTT");
+  for (const auto &m : answer.value("members", nlohmann::json::array())) {
+    auto heard = m.value("last_heard_ms_ago", nlohmann::json());
+    auto rtt = m.value("rtt_us", nlohmann::json());
+    std::printf("  %-32s %-11s %-22s %-11s %s\n", text(m.value("node", nlohmann::json())).c_str(),
+                text(m.value("state", nlohmann::json())).c_str(),
+                text(m.value("address", nlohmann::json())).c_str(),
+                heard.is_number() ? (heard.dump() + " ms").c_str() : "-",
+                rtt.is_number() ? (rtt.dump() + " us").c_str() : "-");
+  }
+}
+
+// The overlay members of every transport with control (or of `only`); the topologies' nodes
+// when there is none and none was named.
+int members(const Ctl &ctl, const std::string &only) {
+  auto names = ctl.control_transports(only);
+  if (names.empty() && !only.empty()) {
+    std::cerr << "clusterctl: transport '" << only
+              << "' is unknown, not running or has no control interface\n";
+    return 1;
+  }
+  if (names.empty()) {
+    auto status = ctl.ask({{"cmd", "members"}});
+    if (status.is_discarded()) return 1;
+    if (ctl.json)
+      std::cout << status.dump(2) << "\n";
+    else
+      print_members(status);
+    return 0;
+  }
+  nlohmann::json all = nlohmann::json::object();
+  int exit_status = 0;
+  for (const auto &name : names) {
+    auto answer = ctl.ask({{"cmd", "members"}, {"transport", name}});
+    if (answer.is_discarded()) {
+      exit_status = 1;
+      continue;
+    }
+    if (ctl.json)
+      all[name] = answer;
+    else
+      print_overlay_members(name, answer);
+  }
+  if (ctl.json) std::cout << all.dump(2) << "\n";
+  return exit_status;
+}
+
+int events(const Ctl &ctl, const std::string &only) {
+  auto names = ctl.control_transports(only);
+  if (names.size() != 1) {
+    std::cerr << "clusterctl: "
+              << (names.empty() ? "no running transport with a control interface"
+                                : "several transports have a control interface; name one "
+                                  "with --transport")
+              << (only.empty() ? "" : " ('" + only + "')") << "\n";
+    return 1;
+  }
+  nlohmann::json request = {{"cmd", "subscribe"}, {"transport", names[0]}};
+  return ctl.stream(request.dump(), [](const nlohmann::json &value, const std::string &line) {
+    if (value.is_discarded() || !value.contains("event")) return true;  // the {"ok":true}
+    std::printf("%s\n", line.c_str());
+    return true;
+  });
+}
+
+int send(const Ctl &ctl, const std::vector<std::string> &w) {
+  nlohmann::json request = {{"cmd", "send"},   {"transport", w[1]}, {"to", w[2]},
+                            {"channel", w[3]}, {"data", w[4]},      {"id", 1}};
+  int status = 1;
+  int failed = ctl.stream(
+      request.dump(),
+      [&](const nlohmann::json &value, const std::string &) {
+        if (value.is_discarded() || value.value("id", 0) != 1) return true;  // not the answer
+        if (value.value("ok", false)) {
+          std::printf("ok\n");
+          status = 0;
+        } else {
+          std::printf("error: %s\n", text(value.value("error", nlohmann::json())).c_str());
+        }
+        return false;
+      },
+      5000);  // one answer: a wedged daemon must not hang the caller
+  return failed ? failed : status;
+}
+
+int receive(const Ctl &ctl, const std::vector<std::string> &w, long count) {
+  nlohmann::json request = {{"cmd", "receive"}, {"transport", w[1]}, {"channel", w[2]}};
+  long seen = 0;
+  if (count == 0) return 0;
+  return ctl.stream(request.dump(), [&](const nlohmann::json &value, const std::string &line) {
+    if (value.is_discarded() || value.value("event", "") != "message") return true;
+    if (ctl.json)
+      std::printf("%s\n", line.c_str());
+    else
+      std::printf("%s: %s\n", text(value.value("from", nlohmann::json())).c_str(),
+                  text(value.value("data", nlohmann::json())).c_str());
+    return count < 0 || ++seen < count;
+  });
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
-  std::string socket, config_file, command;
-  bool json = false;
+  Ctl ctl;
+  std::string config_file, transport;
+  std::vector<std::string> w;  // the command and its arguments
+  long count = -1;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if ((arg == "--socket" || arg == "-s") && i + 1 < argc)
-      socket = argv[++i];
-    else if ((arg == "-c" || arg == "--config") && i + 1 < argc)
+    bool has_value = i + 1 < argc;
+    if ((arg == "--socket" || arg == "-s") && has_value)
+      ctl.socket = argv[++i];
+    else if ((arg == "-c" || arg == "--config") && has_value)
       config_file = argv[++i];
+    else if (arg == "--transport" && has_value)
+      transport = argv[++i];
+    else if (arg == "--count" && has_value)
+      count = std::strtol(argv[++i], nullptr, 10);
     else if (arg == "--json")
-      json = true;
+      ctl.json = true;
     else if (arg == "-h" || arg == "--help")
       return std::cout << kUsage, 0;
-    else if (command.empty() && arg[0] != '-')
-      command = arg;
+    else if (arg.empty() || arg[0] != '-' || !w.empty())
+      w.push_back(arg);  // after the command, words may start with '-' (TEXT)
     else
       return std::cerr << kUsage, 2;
   }
-  if (command != "status" && command != "members" && command != "topologies")
-    return std::cerr << kUsage, 2;
-  if (socket.empty() && !config_file.empty()) {
+  auto arity = [&](std::size_t n) { return !w.empty() && w.size() == n; };
+  std::string command = w.empty() ? "" : w[0];
+  bool valid = ((command == "status" || command == "topologies") && arity(1)) ||
+               ((command == "members" || command == "events") && arity(1)) ||
+               (command == "send" && arity(5)) || (command == "receive" && arity(3)) ||
+               (command == "request" && arity(2));
+  if (!valid || count < -1) return std::cerr << kUsage, 2;
+  if (ctl.socket.empty() && !config_file.empty()) {
     auto parsed = clusterd::config::parse_file(config_file);
     for (const auto &p : parsed.problems) std::cerr << p.str() << "\n";
     if (!parsed.config) return 1;
-    socket = parsed.config->settings.control_socket;
+    ctl.socket = parsed.config->settings.control_socket;
   }
-  if (socket.empty()) socket = clusterd::config::Settings{}.control_socket;
+  if (ctl.socket.empty()) ctl.socket = clusterd::config::Settings{}.control_socket;
 
-  std::string response, error;
-  if (!clusterd::control::control_request(socket, nlohmann::json({{"cmd", command}}).dump(),
-                                          response, error)) {
-    std::cerr << "clusterctl: " << error << "\n";
-    return 1;
-  }
-  auto status = nlohmann::json::parse(response, nullptr, false);
-  if (status.is_discarded() || !status.is_object()) {
-    std::cerr << "clusterctl: the daemon sent something that is not JSON\n";
-    return 1;
-  }
-  if (status.contains("error")) {
-    std::cerr << "clusterctl: " << text(status["error"]) << "\n";
-    return 1;
-  }
-  if (json) {
+  if (command == "members") return members(ctl, transport);
+  if (command == "events") return events(ctl, transport);
+  if (command == "send") return send(ctl, w);
+  if (command == "receive") return receive(ctl, w, count);
+  if (command == "request")
+    return ctl.stream(
+        w[1],
+        [](const nlohmann::json &, const std::string &line) {
+          std::printf("%s\n", line.c_str());
+          return true;
+        },
+        0, true);
+  auto status = ctl.ask({{"cmd", command}});
+  if (status.is_discarded()) return 1;
+  if (ctl.json) {
     std::cout << status.dump(2) << "\n";
     return 0;
   }
   if (command == "status")
     print_status(status);
-  else if (command == "members")
-    print_members(status);
   else
     print_topologies(status);
   return 0;

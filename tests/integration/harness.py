@@ -230,6 +230,16 @@ class Daemon:
         with open(self.config_path, "w", encoding="utf-8") as f:
             f.write(text)
 
+    def rewrite_config(self, config_text):
+        """Replaces the config file (same @TMPDIR@ and control_socket handling as at start),
+        atomically; send SIGHUP to make the daemon reload it."""
+        text = _with_control_socket(config_text.replace("@TMPDIR@", self.tmpdir),
+                                    self.socket_path)
+        with open(self.config_path + ".new", "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(self.config_path + ".new", self.config_path)
+        self.config_text = config_text
+
     def wait_ready(self, timeout):
         """Polls until the control socket answers `status`; raises DaemonError if not."""
         deadline = time.monotonic() + timeout

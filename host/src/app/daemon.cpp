@@ -68,7 +68,7 @@ int Daemon::run(const std::string &path) {
                path.empty() ? "<embedded>" : path);
 
   control_ = std::make_unique<control::ControlServer>(
-      io_, [this](const std::string &line) { return handle_request(line); });
+      io_, [this](const std::string &line) { return route(line); });
   std::string error;
   if (!control_->listen(settings_.control_socket, error)) {
     spdlog::error("{}", error);
@@ -104,6 +104,7 @@ void Daemon::wait_signal() {
 
 void Daemon::apply(std::unique_ptr<Prepared> prepared) {
   auto &config = prepared->config;
+  hooks_.configure(config.hooks);
   // Which running units stay untouched: same name, same settings (comments and layout do not
   // count), and for a topology, its transport kept too.
   std::map<std::string, std::unique_ptr<Transport>> keep_transports;
@@ -133,6 +134,9 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
     if (transports_.count(spec.name)) continue;
     auto &unit = prepared->transports[spec.name];
     auto transport = std::make_unique<Transport>(services_, spec);
+    transport->on_connected_changed([this, name = spec.name](const auto &changes) {
+      fire_hooks(hooks_, name, topologies_, changes);
+    });
     if (unit.module)
       transport->start(unit.module, std::move(unit.values));
     else
@@ -167,7 +171,7 @@ void Daemon::reload() {
   log::configure(*log::parse_level(settings.log_level), settings.log_format);
   if (settings.control_socket != settings_.control_socket) {
     auto server = std::make_unique<control::ControlServer>(
-        io_, [this](const std::string &line) { return handle_request(line); });
+        io_, [this](const std::string &line) { return route(line); });
     std::string error;
     if (server->listen(settings.control_socket, error))
       control_ = std::move(server);
@@ -183,9 +187,26 @@ void Daemon::shutdown() {
   if (control_) control_->close();
   topologies_.clear();  // strategies stop; nothing is disconnected
   transports_.clear();
+  hooks_.stop();
   signals_.cancel();
   io_.stop();  // what is left (idle service internals) needs no draining
 }
+
+namespace {
+
+// The live instance registered under `label` ("transport NAME"), if any.
+std::shared_ptr<plugin::Instance> instance_of(const plugin::HostServices &services,
+                                              const std::string &label) {
+  auto it = services.instances.find(label);
+  return it == services.instances.end() ? nullptr : it->second.lock();
+}
+
+bool has_control(const plugin::HostServices &services, const std::string &label) {
+  auto instance = instance_of(services, label);
+  return instance && instance->has_control();
+}
+
+}  // namespace
 
 nlohmann::json Daemon::status() const {
   nlohmann::json transports = nlohmann::json::array();
@@ -201,15 +222,45 @@ nlohmann::json Daemon::status() const {
          {"error", t->error()},
          {"local_node", local.empty() ? nlohmann::json() : nlohmann::json(local.front())},
          {"details", details},
-         {"connected", t->connected()}});
+         {"connected", t->connected()},
+         {"control", has_control(services_, "transport " + name)}});
   }
   nlohmann::json topologies = nlohmann::json::array();
-  for (const auto &[name, t] : topologies_) topologies.push_back(t->status());
+  for (const auto &[name, t] : topologies_) {
+    topologies.push_back(t->status());
+    topologies.back()["control"] = has_control(services_, "topology " + name);
+  }
   return {{"version", CLUSTERD_VERSION_STRING},
           {"pid", ::getpid()},
           {"config", path_.empty() ? "<embedded>" : path_},
           {"transports", transports},
-          {"topologies", topologies}};
+          {"topologies", topologies},
+          {"hooks", hooks_.status()}};
+}
+
+control::Reply Daemon::route(const std::string &line) {
+  auto request = nlohmann::json::parse(line, nullptr, false);
+  for (std::string kind : {"transport", "topology"}) {
+    if (!request.is_object() || !request.contains(kind)) continue;
+    auto error = [](const std::string &text) {
+      return control::Reply{nlohmann::json({{"error", text}}).dump(), nullptr};
+    };
+    if (!request[kind].is_string()) return error("\"" + kind + "\" must be a string");
+    auto name = request[kind].get<std::string>();
+    std::string plugin;
+    if (kind == "transport" && transports_.count(name))
+      plugin = transports_.at(name)->spec().plugin;
+    else if (kind == "topology" && topologies_.count(name))
+      plugin = topologies_.at(name)->spec().strategy;
+    else
+      return error("no " + kind + " '" + name + "'");
+    auto instance = instance_of(services_, kind + " " + name);
+    if (instance && !instance->has_control())
+      return error(kind + " '" + name + "' (plugin " + plugin + ") has no control interface");
+    if (!instance || !instance->live()) return error(kind + " '" + name + "' is not running");
+    return {"", instance};
+  }
+  return {handle_request(line), nullptr};
 }
 
 std::string Daemon::handle_request(const std::string &line) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "app/hooks.hpp"
 #include "app/topology.hpp"
 #include "app/transport.hpp"
 #include "config/config.hpp"
@@ -44,6 +45,8 @@ class Daemon {
   int run(const std::string &path);
 
   std::string handle_request(const std::string &line);
+  // A control-socket line: a host command's answer, or the instance it is routed to.
+  control::Reply route(const std::string &line);
   nlohmann::json status() const;
 
  private:
@@ -58,6 +61,7 @@ class Daemon {
   plugin::HostServices services_;
   std::string path_;
   config::Settings settings_;
+  Hooks hooks_{io_};
   // Topologies hold raw pointers to transports: declared after, so destroyed first.
   std::map<std::string, std::unique_ptr<Transport>> transports_;
   std::map<std::string, std::unique_ptr<Topology>> topologies_;

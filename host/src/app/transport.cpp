@@ -145,10 +145,7 @@ void Transport::on_complete(clusterd_id_t op, clusterd_status_t status, std::str
     ops_.erase(it);
     // Keep the connected set current even for transports that send no nodeup/nodedown.
     if (status == CLUSTERD_OK) {
-      if (done.connect)
-        connected_.insert(done.node);
-      else
-        connected_.erase(done.node);
+      set_connected(done.node, done.connect, "disconnected by clusterd");
       if (list_op_) changed_since_list_.insert(done.node);
     }
     std::string error = message;
@@ -156,6 +153,11 @@ void Transport::on_complete(clusterd_id_t op, clusterd_status_t status, std::str
       error = "failed with status " + std::to_string(status);
     done.listener->on_op_result(op, status == CLUSTERD_OK, error);
   });
+}
+
+void Transport::set_connected(const std::string &node, bool up, const std::string &reason) {
+  const bool changed = up ? connected_.insert(node).second : connected_.erase(node) > 0;
+  if (changed && connected_changed_) connected_changed_({{node, up, up ? "" : reason}});
 }
 
 void Transport::on_list(clusterd_id_t op, clusterd_status_t status, std::string message,
@@ -180,6 +182,14 @@ void Transport::on_list(clusterd_id_t op, clusterd_status_t status, std::string 
         listed_now.erase(node);
     }
     changed_since_list_.clear();
+    if (connected_changed_) {
+      std::vector<ConnectedChange> changes;
+      for (const auto &node : connected_)
+        if (!listed_now.count(node)) changes.push_back({node, false, "no longer listed"});
+      for (const auto &node : listed_now)
+        if (!connected_.count(node)) changes.push_back({node, true, ""});
+      if (!changes.empty()) connected_changed_(changes);
+    }
     connected_ = std::move(listed_now);
     std::vector<std::string> listed(connected_.begin(), connected_.end());
     for (auto *listener : listeners_) listener->on_listed(listed);
@@ -188,7 +198,7 @@ void Transport::on_list(clusterd_id_t op, clusterd_status_t status, std::string 
 
 void Transport::on_node_up(std::string node) {
   later([this, node = std::move(node)] {
-    connected_.insert(node);
+    set_connected(node, true, "");
     if (list_op_) changed_since_list_.insert(node);
     for (auto *listener : listeners_) listener->on_node_up(node);
   });
@@ -198,7 +208,7 @@ void Transport::on_node_down(std::string node, std::string reason) {
   later([this, node = std::move(node), reason = std::move(reason)] {
     spdlog::info("[transport {}] nodedown {}{}", spec_.name, node,
                  reason.empty() ? "" : ": " + reason);
-    connected_.erase(node);
+    set_connected(node, false, reason);
     if (list_op_) changed_since_list_.insert(node);
     for (auto *listener : listeners_) listener->on_node_down(node);
   });

@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -28,6 +29,13 @@ class TransportListener {
   virtual void on_local_changed(const std::vector<std::string> &local) = 0;
 };
 
+// A node joining (up) or leaving the connected set; `reason` of a leave when known.
+struct ConnectedChange {
+  std::string node;
+  bool up = false;
+  std::string reason;
+};
+
 class Transport final : public plugin::TransportEvents {
  public:
   Transport(plugin::HostServices &services, config::TransportSpec spec);
@@ -47,6 +55,11 @@ class Transport final : public plugin::TransportEvents {
   std::vector<std::string> local_nodes();
   const std::map<std::string, std::string> *details() const;
   const plugin::Module *module() const { return instance_ ? &instance_->module() : nullptr; }
+
+  // Called with every transition of connected(), whatever its source (completions, listings,
+  // nodeup/nodedown): what event hooks watch, so they work with every transport.
+  using ConnectedChanged = std::function<void(const std::vector<ConnectedChange> &)>;
+  void on_connected_changed(ConnectedChanged f) { connected_changed_ = std::move(f); }
 
   void subscribe(TransportListener *listener);
   void unsubscribe(TransportListener *listener);
@@ -71,6 +84,7 @@ class Transport final : public plugin::TransportEvents {
   void list();
   template <typename F>
   void later(F &&f);
+  void set_connected(const std::string &node, bool up, const std::string &reason);
 
   plugin::HostServices &services_;
   config::TransportSpec spec_;
@@ -88,6 +102,7 @@ class Transport final : public plugin::TransportEvents {
   std::uint64_t list_op_ = 0;
   std::uint64_t resync_timer_ = 0;
   std::set<std::string> connected_;
+  ConnectedChanged connected_changed_;
   std::set<std::string> changed_since_list_;  // while a listing is in flight
 };
 

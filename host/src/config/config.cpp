@@ -1,8 +1,11 @@
 #include "config/config.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "util/duration.hpp"
@@ -205,6 +208,69 @@ void read_topology(Reader &in, const std::string &file, const std::string &name,
   out.topologies.push_back(std::move(spec));
 }
 
+// A hook's argv: a program run without a shell, so it must be absolute or found in PATH now
+// (a typo then fails `clusterd check`, not the first nodeup).
+void read_hook_argv(Reader &in, const toml::node &node, const std::string &key,
+                    std::vector<std::string> &out) {
+  const auto *array = node.as_array();
+  auto argv = array ? in.string_list(node, key) : std::nullopt;
+  if (!array) in.problem(node, key, "expected an array of strings: [\"/path/program\", \"arg\"]");
+  if (!argv) return;
+  if (argv->empty() || (*argv)[0].empty()) {
+    in.problem(node, key, "needs at least the program to run");
+    return;
+  }
+  const std::string &program = (*argv)[0];
+  if (program.find('/') != std::string::npos) {
+    if (program.front() != '/')
+      in.problem(node, key, "'" + program + "': use an absolute path or a program name in PATH");
+    else if (::access(program.c_str(), X_OK) != 0)
+      in.problem(node, key, "'" + program + "' is not executable: " + std::strerror(errno));
+  } else {
+    bool found = false;
+    const char *path = std::getenv("PATH");
+    std::string_view dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+    while (!found) {
+      const auto colon = dirs.find(':');
+      std::string dir(dirs.substr(0, colon));
+      found = ::access(((dir.empty() ? "." : dir) + "/" + program).c_str(), X_OK) == 0;
+      if (colon == std::string_view::npos) break;
+      dirs.remove_prefix(colon + 1);
+    }
+    if (!found) in.problem(node, key, "program '" + program + "' not found in PATH");
+  }
+  out = std::move(*argv);
+}
+
+std::optional<std::uint32_t> integer(Reader &in, const toml::node &node, const std::string &key,
+                                     std::int64_t min, std::int64_t max) {
+  auto value = node.value<std::int64_t>();
+  if (node.is_integer() && *value >= min && *value <= max)
+    return static_cast<std::uint32_t>(*value);
+  in.problem(node, key,
+             "expected an integer from " + std::to_string(min) + " to " + std::to_string(max));
+  return std::nullopt;
+}
+
+void read_hooks(Reader &in, const toml::table &table, HooksSpec &hooks) {
+  for (const auto &[k, node] : table) {
+    std::string key = "hooks." + std::string(k.str());
+    if (k == "on_nodeup") {
+      read_hook_argv(in, node, key, hooks.on_nodeup);
+    } else if (k == "on_nodedown") {
+      read_hook_argv(in, node, key, hooks.on_nodedown);
+    } else if (k == "timeout") {
+      if (auto d = in.duration(node, key, false)) hooks.timeout = *d;
+    } else if (k == "max_running") {
+      if (auto n = integer(in, node, key, 1, 1024)) hooks.max_running = *n;
+    } else if (k == "queue_size") {
+      if (auto n = integer(in, node, key, 0, 1'000'000)) hooks.queue_size = *n;
+    } else {
+      in.unknown(node, key, "on_nodeup, on_nodedown, timeout, max_running, queue_size");
+    }
+  }
+}
+
 void resolve_transports(Reader &in, const toml::table &root, DaemonConfig &config) {
   for (auto &topology : config.topologies) {
     const toml::node &at = *root["topologies"][topology.name].node();
@@ -250,6 +316,8 @@ ParseResult parse(std::string_view text, const std::string &file) {
     std::string key(k.str());
     if (k == "clusterd") {
       if (const auto *table = in.table(node, key)) read_settings(in, *table, config.settings);
+    } else if (k == "hooks") {
+      if (const auto *table = in.table(node, key)) read_hooks(in, *table, config.hooks);
     } else if (k == "transports" || k == "topologies") {
       const auto *group = in.table(node, key);
       if (!group) continue;
@@ -268,7 +336,7 @@ ParseResult parse(std::string_view text, const std::string &file) {
           read_topology(in, file, name, *table, config, document);
       }
     } else {
-      in.unknown(node, key, "clusterd, transports, topologies");
+      in.unknown(node, key, "clusterd, hooks, transports, topologies");
     }
   }
   resolve_transports(in, root, config);

@@ -61,6 +61,14 @@ struct TopologySpec {
   const toml::table *table = nullptr;  // the whole [topologies.NAME] table, into `document`
 };
 
+// [hooks]: commands run when a node joins or leaves a transport's connected set.
+struct HooksSpec {
+  std::vector<std::string> on_nodeup, on_nodedown;  // argv; empty = no command
+  std::chrono::milliseconds timeout{10'000};        // then SIGTERM, SIGKILL 2 s later
+  std::uint32_t max_running = 4;
+  std::uint32_t queue_size = 256;  // events waiting for a free slot; more are dropped
+};
+
 // Keys of a [transports.NAME] table that belong to the host, not to the plugin.
 inline const std::vector<std::string> kHostTransportKeys = {"plugin", "resync_interval"};
 
@@ -69,6 +77,7 @@ struct DaemonConfig {
   Settings settings;
   std::vector<TransportSpec> transports;
   std::vector<TopologySpec> topologies;
+  HooksSpec hooks;
 };
 
 struct ParseResult {

@@ -330,6 +330,30 @@ struct Bridge {
     if (auto *events = transport(host)) events->on_local_changed();
   }
 
+  // ---- clusterd.control-sink/1 ----
+  // The session if it is open and the calling instance's own (another's id: not found).
+  static std::shared_ptr<control::Session> session(const clusterd_host_t *host, clusterd_id_t id) {
+    auto *instance = self(host);
+    if (!instance) return nullptr;
+    auto it = instance->sessions_.find(id);
+    return it == instance->sessions_.end() ? nullptr : it->second.lock();
+  }
+  static clusterd_status_t CLUSTERD_ABI control_send(const clusterd_host_t *host, clusterd_id_t id,
+                                                     const char *line, size_t length) {
+    if (!self(host) || (!line && length)) return CLUSTERD_E_INVALID_ARG;
+    auto s = session(host, id);
+    if (!s) return CLUSTERD_E_NOT_FOUND;
+    if (length && std::memchr(line, '\n', length)) return CLUSTERD_E_INVALID_ARG;
+    return s->send(std::string_view(line ? line : "", length));
+  }
+  static void CLUSTERD_ABI control_end(const clusterd_host_t *host, clusterd_id_t id) {
+    if (auto s = session(host, id)) s->end();
+  }
+  static size_t CLUSTERD_ABI control_buffered(const clusterd_host_t *host, clusterd_id_t id) {
+    auto s = session(host, id);
+    return s ? s->buffered() : 0;
+  }
+
   static const void *CLUSTERD_ABI get_service(const clusterd_host_t *host, const char *id) {
     static const clusterd_timer_service_t timer{sizeof timer, 0, timer_add, timer_cancel};
     static const clusterd_fd_service_t fd{sizeof fd, 0, fd_watch, fd_modify, fd_unwatch};
@@ -341,6 +365,8 @@ struct Bridge {
         sizeof strategy_sink, 0, set_nodes, node_seen, node_lost, discovery_failed, local_node};
     static const clusterd_transport_sink_t transport_sink{
         sizeof transport_sink, 0, complete, complete_list, node_up, node_down, local_changed};
+    static const clusterd_control_sink_t control_sink{sizeof control_sink, 0, control_send,
+                                                      control_end, control_buffered};
     auto *instance = self(host);
     if (!instance || !id) return nullptr;
     std::string_view want(id);
@@ -350,6 +376,7 @@ struct Bridge {
     if (want == CLUSTERD_SERVICE_HTTP) return &http;
     if (want == CLUSTERD_SERVICE_DNS) return &dns;
     if (want == CLUSTERD_SERVICE_STATUS) return &status;
+    if (want == CLUSTERD_SERVICE_CONTROL_SINK) return &control_sink;
     if (want == CLUSTERD_SERVICE_STRATEGY_SINK && instance->strategy_events_) return &strategy_sink;
     if (want == CLUSTERD_SERVICE_TRANSPORT_SINK && instance->transport_events_)
       return &transport_sink;

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstring>
 
+#include <nlohmann/json.hpp>
+
 #include "log/log.hpp"
 #include "plugin/host_table.hpp"
 
@@ -79,10 +81,27 @@ std::shared_ptr<Instance> Instance::create(HostServices &services,
       return nullptr;
     }
   }
+  const void *control = nullptr;
+  self->guarded("get_interface",
+                [&] { control = v.get_interface(plugin, CLUSTERD_INTERFACE_CONTROL); });
+  if (control) {
+    const auto *c = static_cast<const clusterd_control_t *>(control);
+    if (CLUSTERD_STRUCT_HAS(c, clusterd_control_t, session_closed) && c->request &&
+        c->session_closed)
+      self->control_ = clamped_copy<clusterd_control_t>(control);
+    else
+      self->log(CLUSTERD_LOG_WARN, "plugin offers an incomplete " CLUSTERD_INTERFACE_CONTROL
+                                   " (struct too small or functions missing); ignored");
+  }
+  services.instances[self->label_] = self;
   return self;
 }
 
 Instance::~Instance() {
+  // A successor under the same label may have registered already; leave its entry alone.
+  if (auto it = services_.instances.find(label_);
+      it != services_.instances.end() && it->second.expired())
+    services_.instances.erase(it);
   if (!plugin_) return;
   stop();
   guarded("destroy", [&] { vtable_.destroy(plugin_); });
@@ -124,6 +143,7 @@ void Instance::stop() {
   auto state = state_.load();
   if (state == State::stopping || state == State::stopped) return;
   state_ = State::stopping;
+  end_sessions();  // before stop(): the plugin may still answer and forget them
   if (start_called_ && plugin_) {
     auto begin = std::chrono::steady_clock::now();
     guarded("stop", [&] { vtable_.stop(plugin_); });
@@ -153,6 +173,51 @@ void Instance::cancel_leftovers() {
   for (auto id : work_) services_.work.cancel(id);
   services_.work.wait_for(work_);  // its user_data must outlive running work
   timers_.clear(), fds_.clear(), http_.clear(), dns_.clear(), work_.clear();
+}
+
+void Instance::session_opened(const std::shared_ptr<control::Session> &session) {
+  sessions_[session->id()] = session;
+}
+
+bool Instance::session_line(std::uint64_t id, const std::string &line, std::string &error) {
+  if (!sessions_.count(id)) return true;  // over already; the connection knows
+  if (!live() || !has_control()) {
+    error = label_ + " is not running" + (error_.empty() ? "" : ": " + error_);
+    return false;
+  }
+  clusterd_status_t status = CLUSTERD_E_GENERIC;
+  if (!guarded("control request",
+               [&] { status = control_.request(plugin_, id, line.c_str(), line.size()); })) {
+    error = error_;
+    return false;
+  }
+  if (status == CLUSTERD_OK) return true;
+  error = plugin_error("request failed with status " + std::to_string(status));
+  return false;
+}
+
+void Instance::session_over(std::uint64_t id) {
+  if (sessions_.erase(id)) session_closed(id);
+}
+
+void Instance::session_closed(std::uint64_t id) {
+  auto state = state_.load();
+  if (!plugin_ || !has_control() || !start_called_ || state == State::stopped) return;
+  guarded("control session_closed", [&] { control_.session_closed(plugin_, id); });
+}
+
+void Instance::end_sessions() {
+  auto sessions = std::move(sessions_);
+  sessions_.clear();
+  for (const auto &[id, weak] : sessions) {
+    if (auto session = weak.lock()) {
+      // Tells the client why its stream ends; what was queued before still goes out first.
+      nlohmann::json line = {{"error", label_ + " stopped"}};
+      session->send(line.dump());
+      session->end();
+    }
+    session_closed(id);
+  }
 }
 
 bool Instance::guarded(const char *what, const std::function<void()> &call) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "config/schema.hpp"
+#include "control/control_server.hpp"
 #include "plugin/module.hpp"
 #include "services/dns_resolver.hpp"
 #include "services/fd_service.hpp"
@@ -43,6 +44,8 @@ class Lazy {
   std::unique_ptr<Service> service_;
 };
 
+class Instance;
+
 // The host-wide services instances draw on. Owned by the daemon.
 struct HostServices {
   explicit HostServices(boost::asio::io_context &io)
@@ -53,6 +56,8 @@ struct HostServices {
   services::WorkPool work;
   Lazy<services::HttpClient> http;
   Lazy<services::DnsResolver> dns;
+  // Live instances by label ("transport NAME"), for routing control requests.
+  std::map<std::string, std::weak_ptr<Instance>> instances;
 };
 
 // What a strategy instance reports; implemented by its topology.
@@ -76,7 +81,7 @@ struct TransportEvents {
   virtual void on_local_changed() = 0;
 };
 
-class Instance : public std::enable_shared_from_this<Instance> {
+class Instance : public std::enable_shared_from_this<Instance>, public control::SessionTarget {
  public:
   enum class State { created, initialized, started, stopping, stopped, failed };
 
@@ -107,6 +112,13 @@ class Instance : public std::enable_shared_from_this<Instance> {
   // Kind interfaces (size-clamped copies; NULL functions = not implemented).
   const clusterd_strategy_t &strategy() const { return strategy_; }
   const clusterd_transport_t &transport() const { return transport_; }
+  // The control extension (clusterd.control/1), if the plugin offers a usable one.
+  bool has_control() const { return control_.request != nullptr; }
+
+  // control::SessionTarget: sessions routed to this instance by the control socket.
+  void session_opened(const std::shared_ptr<control::Session> &session) override;
+  bool session_line(std::uint64_t id, const std::string &line, std::string &error) override;
+  void session_over(std::uint64_t id) override;
   clusterd_plugin_t *plugin() const { return plugin_; }
 
   // Runs `call` (a call into the plugin) with exceptions contained. Returns false if it
@@ -121,6 +133,8 @@ class Instance : public std::enable_shared_from_this<Instance> {
   friend struct Bridge;
   Instance(HostServices &services, std::shared_ptr<const Module> module, std::string label);
   void cancel_leftovers();
+  void end_sessions();
+  void session_closed(std::uint64_t id);
 
   HostServices &services_;
   std::shared_ptr<const Module> module_;
@@ -133,6 +147,9 @@ class Instance : public std::enable_shared_from_this<Instance> {
   clusterd_plugin_t vtable_{};  // size-clamped copy of *plugin_
   clusterd_strategy_t strategy_{};
   clusterd_transport_t transport_{};
+  clusterd_control_t control_{};
+  // Open sessions, so sink calls reach only this instance's own.
+  std::map<std::uint64_t, std::weak_ptr<control::Session>> sessions_;
   std::unique_ptr<config::OptionValues> values_;
   StrategyEvents *strategy_events_ = nullptr;
   TransportEvents *transport_events_ = nullptr;

@@ -284,6 +284,8 @@ class CommandTransport final : public clusterd::Transport {
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, out.write, 1);
     posix_spawn_file_actions_adddup2(&actions, err.write, 2);
+    // Boost.Asio opens the host's sockets without CLOEXEC: the child must not inherit them.
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     // The daemon's signal mask and ignored signals (SIGPIPE...) must not leak into commands.
     sigset_t none, all;
     sigemptyset(&none);

@@ -22,12 +22,15 @@ typedef struct clusterd_control {
   /* One line from the client of `session` (a JSON object as text: `length` bytes, no newline;
    * also NUL-terminated). The first request opens the session; the client's later lines come
    * here too. Answer with the sink's send(), now or later; end() when done. Returning an error
-   * makes the host answer {"error": last_error()} and end the session. [loop-thread] */
+   * makes the host answer {"error": last_error()} and end the session (session_closed()
+   * follows). [loop-thread] */
   clusterd_status_t(CLUSTERD_ABI *request)(clusterd_plugin_t *self, clusterd_id_t session,
                                            const char *line, size_t length);
   /* The session is over: the client went away, the plugin ended it, its client read too
    * slowly, or the instance is stopping. Called once per session that saw a request, never
-   * from inside a sink call. send() on it fails from now on. [loop-thread] */
+   * from inside a sink call. send() on it fails from now on. When the instance stops, the host
+   * ends each open session (its client receives {"error": "<instance> stopped"} after what was
+   * queued) and calls this for it before the plugin's stop(). [loop-thread] */
   void(CLUSTERD_ABI *session_closed)(clusterd_plugin_t *self, clusterd_id_t session);
 } clusterd_control_t;
 
@@ -44,8 +47,8 @@ typedef struct clusterd_control_sink {
   uint32_t reserved;
   /* Queues one line for the session's client: `length` bytes of JSON (the host adds the
    * newline; the line must not contain one). CLUSTERD_OK; CLUSTERD_E_NOT_FOUND for a session
-   * that is over; CLUSTERD_E_INVALID_ARG for a line with a newline; CLUSTERD_E_AGAIN when the
-   * client is too slow (see above). [loop-thread] */
+   * that is over (also once end() was called); CLUSTERD_E_INVALID_ARG for a line with a newline;
+   * CLUSTERD_E_AGAIN when the client is too slow (see above). [loop-thread] */
   clusterd_status_t(CLUSTERD_ABI *send)(const clusterd_host_t *host, clusterd_id_t session,
                                         const char *line, size_t length);
   /* Ends the session once what was queued is written. session_closed() follows. [loop-thread] */

@@ -1,0 +1,1009 @@
+// Transport "partisan": a clusterd-to-clusterd TCP overlay (the idea behind Partisan), so that
+// any service gets membership and messaging. Protocol: docs/overlay-protocol.md.
+//  - Node names are identities ("web1@10.0.0.5"); the host part, with an optional ":port"
+//    (default_port otherwise), is where a discovered node is dialed.
+//  - Full mesh: every node dials one `membership` connection to each member it knows of
+//    (heartbeats, member lists, leave), and data connections per channel on first use. Member
+//    lists are exchanged on every new connection and pushed when a member comes up, so
+//    joining one peer joins all.
+//  - A member is up while our membership connection to it is open and heard from within
+//    heartbeat_timeout; down otherwise (redialed with backoff: by the host while discovery
+//    lists it, by this plugin while other members say it is alive, for forget_after). LEAVE,
+//    sent when clusterd stops, marks it left: down with reason "left", and not redialed.
+//  - Applications use the control socket (control_request below; docs/control-protocol.md).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <clusterd/plugin.hpp>
+
+#include "connection.hpp"
+#include "crypto.hpp"
+#include "json_line.hpp"
+#include "wire.hpp"
+
+namespace {
+
+using clusterd::Error;
+using clusterd::Id;
+using clusterd::partisan::Connection;
+using clusterd::partisan::Endpoint;
+using clusterd::partisan::Identity;
+using clusterd::partisan::parse_endpoint;
+namespace wire = clusterd::partisan::wire;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+using clusterd::partisan::JsonLine;
+using clusterd::partisan::Request;
+
+constexpr const char *kMembershipChannel = "membership";
+constexpr int kAcceptsPerEvent = 64;
+constexpr std::size_t kMaxHandshaking = 256;  // unauthenticated inbound connections at once
+constexpr std::size_t kMaxMembers = 4096;     // members learned from others
+constexpr milliseconds kFirstBackoff{200};
+constexpr milliseconds kGossipCoalesce{5};  // member-list pushes within this share one
+
+[[noreturn]] void config_error(const clusterd::Config &config, std::string_view key,
+                               const std::string &message) {
+  throw Error(CLUSTERD_E_CONFIG, std::string(key) + ": " + message + config.where(key));
+}
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::uint64_t monotonic_ns() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+          .count());
+}
+
+std::string hostname() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
+
+// The host of `node` ("name@host", "name@host:port", "name@[v6]:port", "name@v6") as it goes
+// before ":port" (IPv6 in brackets), and its port if the name has one.
+std::pair<std::string, std::optional<std::string>> host_port_of(const std::string &node) {
+  const auto at = node.find('@');
+  if (at == std::string::npos) return {};
+  const std::string host = node.substr(at + 1);
+  if (!host.empty() && host.front() == '[') {
+    const auto close = host.find(']');
+    if (close != std::string::npos && close + 1 < host.size() && host[close + 1] == ':')
+      return {host.substr(0, close + 1), host.substr(close + 2)};
+    return {host, std::nullopt};
+  }
+  const auto colons = std::count(host.begin(), host.end(), ':');
+  if (colons == 1) return {host.substr(0, host.find(':')), host.substr(host.find(':') + 1)};
+  if (colons > 1) return {"[" + host + "]", std::nullopt};
+  return {host, std::nullopt};
+}
+
+// Where `node` is dialed: its host, and its port or `default_port`.
+std::string address_of(const std::string &node, std::uint16_t default_port) {
+  auto [host, port] = host_port_of(node);
+  return host + ":" + port.value_or(std::to_string(default_port));
+}
+
+// Why a node name is unusable, or "".
+std::string bad_node_name(const std::string &node) {
+  const auto at = node.find('@');
+  if (at == 0 || at == std::string::npos || at + 1 == node.size())
+    return "'" + node + "' is not a node name (name@host or name@host:port)";
+  if (node.size() > wire::kMaxString) return "node name longer than 1024 bytes";
+  return {};
+}
+
+struct Channel {
+  std::string name;
+  std::uint16_t parallelism = 1;
+};
+
+enum class State { kIdle, kConnecting, kUp, kDown, kLeft };
+
+const char *state_name(State s) {
+  switch (s) {
+    case State::kIdle:
+      return "idle";
+    case State::kConnecting:
+      return "connecting";
+    case State::kUp:
+      return "up";
+    case State::kDown:
+      return "down";
+    case State::kLeft:
+      return "left";
+  }
+  return "?";
+}
+
+struct Peer {
+  std::string node;
+  std::string address;  // host:port to dial
+  std::uint64_t incarnation = 0;
+  State state = State::kIdle;
+  bool discovered = false;  // the host asked to connect it (and did not disconnect it since)
+  bool excluded = false;    // the host disconnected it: gossip about it is ignored
+  std::shared_ptr<Connection> membership;                                // dialed by us
+  std::map<std::string, std::vector<std::shared_ptr<Connection>>> data;  // by channel
+  std::vector<Id> waiting_ops;
+  Clock::time_point last_heard{}, down_since{}, next_dial{};
+  milliseconds backoff{0};
+  std::int64_t rtt_us = -1;
+  std::string last_error;
+};
+
+// A message waiting for its ACK (or for its connection to open).
+struct PendingSend {
+  Id session = 0;
+  std::string client_id;  // the request's "id", as JSON text
+  bool sent = false;
+  std::string data;  // kept only until the connection opens and it is sent
+};
+
+class PartisanTransport final : public clusterd::Transport {
+ public:
+  static constexpr const char *kName = "partisan";
+  static constexpr const char *kVersion = "0.1.0";
+  static constexpr const char *kDescription =
+      "clusterd-to-clusterd TCP overlay: full-mesh membership, heartbeats, authenticated "
+      "handshake, named channels for application messages";
+  static constexpr clusterd_option_t kOptions[] = {
+      clusterd::option::string("node_name",
+                               "This node's name in the overlay (name@host or name@host:port); "
+                               "default clusterd@<hostname>"),
+      clusterd::option::string("listen", "TCP address to accept peers on (host:port)",
+                               "\"0.0.0.0:9200\""),
+      clusterd::option::string("advertise",
+                               "host:port that peers dial to reach this node; default: the host "
+                               "of node_name with the listen port"),
+      clusterd::option::integer("default_port", "Port of peers whose name has none", "9200"),
+      clusterd::option::string("cluster", "Cluster name: peers of another cluster are refused",
+                               "\"clusterd\""),
+      clusterd::option::secret(clusterd::option::string(
+          "secret",
+          "Shared cluster secret (HMAC-SHA-256 challenge-response; never sent); at least 16 "
+          "bytes")),
+      clusterd::option::duration("heartbeat_interval", "How often a PING goes to each member",
+                                 "\"1s\""),
+      clusterd::option::duration("heartbeat_timeout",
+                                 "A member not heard for this long is reported down", "\"5s\""),
+      clusterd::option::duration("gossip_interval",
+                                 "How often the member list goes to every member", "\"10s\""),
+      clusterd::option::duration("connect_timeout", "Bound of one dial plus its handshake",
+                                 "\"5s\""),
+      clusterd::option::duration(
+          "max_backoff", "Longest wait between redials of a member that is down", "\"30s\""),
+      clusterd::option::duration("forget_after",
+                                 "A member down this long that discovery does not list is "
+                                 "forgotten",
+                                 "\"1h\""),
+      clusterd::option::string_list("channels",
+                                    "Data channels, \"name\" or \"name:N\" for N parallel "
+                                    "connections (1..64)",
+                                    "[\"default\"]"),
+      clusterd::option::integer("max_message_size", "Largest message in bytes", "1048576"),
+      clusterd::option::string("tls_cert_file",
+                               "Mutual TLS: this node's certificate chain (PEM); with "
+                               "tls_key_file and tls_ca_file"),
+      clusterd::option::string("tls_key_file", "Mutual TLS: this node's private key (PEM)"),
+      clusterd::option::string("tls_ca_file",
+                               "Mutual TLS: the CA (PEM) every peer's certificate must chain to"),
+  };
+
+  ~PartisanTransport() override { shutdown(); }
+
+  void init(const clusterd::Config &config) override {
+    self_.node = config.optional_string("node_name").value_or("clusterd@" + hostname());
+    if (auto why = bad_node_name(self_.node); !why.empty()) config_error(config, "node_name", why);
+    const int64_t port = config.integer("default_port");
+    if (port < 1 || port > 65535) config_error(config, "default_port", "must be 1..65535");
+    default_port_ = static_cast<std::uint16_t>(port);
+    const std::string listen_text = config.string("listen");
+    auto listen = parse_endpoint(listen_text);
+    if (!listen)
+      config_error(config, "listen",
+                   "'" + listen_text + "' is not an IP address and port (a.b.c.d:port, [v6]:port)");
+    listen_ = *listen;
+    const std::string listen_port = listen_text.substr(listen_text.rfind(':') + 1);
+    const std::string advertise = config.optional_string("advertise")
+                                      .value_or(host_port_of(self_.node).first + ":" + listen_port);
+    if (config.optional_string("advertise") && !parse_endpoint(advertise))
+      config_error(config, "advertise", "'" + advertise + "' is not an IP address and port");
+    self_.address = advertise;
+    self_.cluster = config.string("cluster");
+    if (self_.cluster.empty() || self_.cluster.size() > 255)
+      config_error(config, "cluster", "must be 1..255 bytes");
+    if (auto secret = config.optional_string("secret")) {
+      if (secret->size() < 16)
+        config_error(config, "secret", "must be at least 16 bytes (it is an HMAC key)");
+      std::string error;
+      if (!clusterd::crypto::load(error)) config_error(config, "secret", error);
+      self_.secret = std::move(*secret);
+    }
+    init_tls(config);
+    heartbeat_interval_ = positive(config, "heartbeat_interval");
+    heartbeat_timeout_ = positive(config, "heartbeat_timeout");
+    if (heartbeat_timeout_ <= heartbeat_interval_)
+      config_error(config, "heartbeat_timeout", "must be longer than heartbeat_interval");
+    gossip_interval_ = positive(config, "gossip_interval");
+    connect_timeout_ = positive(config, "connect_timeout");
+    max_backoff_ = positive(config, "max_backoff");
+    forget_after_ = config.duration("forget_after");
+    for (const std::string &spec : config.strings("channels")) {
+      Channel c;
+      const auto colon = spec.find(':');
+      c.name = spec.substr(0, colon);
+      if (c.name.empty() || c.name == kMembershipChannel || c.name.size() > 64)
+        config_error(
+            config, "channels",
+            "bad channel name '" + c.name + "' (1..64 bytes, not \"" + kMembershipChannel + "\")");
+      if (colon != std::string::npos) {
+        const std::string n = spec.substr(colon + 1);
+        if (n.empty() || n.size() > 2 || n.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoi(n) < 1 || std::stoi(n) > 64)
+          config_error(config, "channels", "'" + spec + "': parallelism must be 1..64");
+        c.parallelism = static_cast<std::uint16_t>(std::stoi(n));
+      }
+      channels_[c.name] = c;
+    }
+    const int64_t max_message = config.integer("max_message_size");
+    if (max_message < 1 || max_message > (256 << 20))
+      config_error(config, "max_message_size", "must be 1..268435456");
+    max_frame_ = static_cast<std::size_t>(max_message) + wire::kFrameSlack;
+    self_.incarnation = static_cast<std::uint64_t>(unix_ms()) * 1000 +
+                        static_cast<std::uint64_t>(::getpid() % 1000);
+  }
+
+  void start() override {
+    listen_socket();
+    if (!self_.secret && !self_.tls)
+      host().warn("no cluster secret: any process that can reach " + listen_.text +
+                  " and knows the cluster name may join (set secret or secret_file)");
+    tick_ = clusterd::Timer::every(host(), heartbeat_interval_, [this] { heartbeat(); });
+    gossip_ = clusterd::Timer::every(host(), gossip_interval_, [this] { gossip_all(); });
+    if (!parse_endpoint(self_.address))
+      host().warn("advertised address '" + self_.address +
+                  "' is not an IP address and port: peers that learn of this node from others "
+                  "cannot dial it (host names are not resolved yet); set advertise");
+    host().set_status("node", self_.node);
+    host().set_status("listen", listen_.text);
+    host().set_status("advertise", self_.address);
+    host().set_status("auth", self_.secret ? "hmac-sha256" : "none");
+    host().set_status("tls", self_.tls ? "mutual" : "off");
+    publish_counts();
+    host().info("overlay node " + self_.node + " listening on " + listen_.text + " (cluster '" +
+                self_.cluster + "')");
+  }
+
+  void stop() override {
+    // Graceful leave: tell every member, best effort and without waiting.
+    for (auto &[name, peer] : peers_)
+      if (peer.membership && peer.membership->open()) peer.membership->send(wire::Leave{});
+    shutdown();
+  }
+
+  // ---- clusterd::Transport ----
+
+  void connect(Id op, std::string_view node_view) override {
+    const std::string node(node_view);
+    if (node == self_.node) return complete(op, CLUSTERD_OK);
+    if (auto why = bad_node_name(node); !why.empty())
+      return complete(op, CLUSTERD_E_INVALID_ARG, why);
+    Peer &peer = peers_[node];
+    if (peer.node.empty()) {
+      peer.node = node;
+      peer.address = address_of(node, default_port_);
+    }
+    peer.discovered = true;
+    peer.excluded = false;
+    if (peer.state == State::kUp) return complete(op, CLUSTERD_OK);
+    peer.waiting_ops.push_back(op);
+    dial(peer);
+  }
+
+  void disconnect(Id op, std::string_view node_view) override {
+    auto it = peers_.find(std::string(node_view));
+    if (it == peers_.end() || it->second.state != State::kUp) {
+      if (it != peers_.end()) it->second.discovered = false;
+      return complete(op, CLUSTERD_E_NOT_FOUND, "not connected");
+    }
+    Peer &peer = it->second;
+    peer.discovered = false;
+    peer.excluded = true;
+    drop_connections(peer, "disconnected by clusterd");
+    complete(op, CLUSTERD_OK);
+  }
+
+  void list_nodes(Id op) override { complete_list(op, CLUSTERD_OK, {}, up_nodes()); }
+
+  void cancel(Id op) override {
+    for (auto &[name, peer] : peers_) std::erase(peer.waiting_ops, op);
+  }
+
+  std::optional<std::string> local_node() override { return self_.node; }
+
+  // ---- control socket (docs/control-protocol.md) ----
+
+  void control_request(Id session, std::string_view line) override {
+    Request request;
+    std::string error;
+    if (!request.parse(line, error)) return reply(session, JsonLine().field("error", error));
+    const std::string_view cmd = request.string("cmd").value_or("");
+    if (cmd == "members") {
+      reply(session, members_json());
+      return control_end(session);
+    }
+    if (cmd == "subscribe") {
+      sessions_[session].events = true;
+      return reply(session, JsonLine().field("ok", true).field("node", self_.node));
+    }
+    if (cmd == "receive") {
+      const std::string channel(request.string("channel").value_or("default"));
+      if (!channels_.count(channel))
+        return reply(session, JsonLine().field("error", "unknown channel '" + channel + "'"));
+      sessions_[session].channels.insert(channel);
+      receivers_[channel].insert(session);
+      return reply(session, JsonLine().field("ok", true).field("channel", channel));
+    }
+    if (cmd == "send") return send_request(session, request);
+    reply(session, JsonLine().field("error", "unknown command '" + std::string(cmd) +
+                                                 "' (members, subscribe, receive, send)"));
+  }
+
+  void control_closed(Id session) override {
+    auto it = sessions_.find(session);
+    if (it == sessions_.end()) return;
+    for (const auto &channel : it->second.channels) receivers_[channel].erase(session);
+    sessions_.erase(it);
+  }
+
+ private:
+  struct Session {
+    bool events = false;
+    std::set<std::string> channels;
+  };
+
+  void init_tls(const clusterd::Config &config) {
+    const auto cert = config.optional_string("tls_cert_file");
+    const auto key = config.optional_string("tls_key_file");
+    const auto ca = config.optional_string("tls_ca_file");
+    if (!cert && !key && !ca) return;
+    for (auto [name, value] : {std::pair{"tls_cert_file", &cert}, std::pair{"tls_key_file", &key},
+                               std::pair{"tls_ca_file", &ca}})
+      if (!*value)
+        config_error(config, name,
+                     "missing: TLS needs tls_cert_file, tls_key_file and tls_ca_file");
+    std::string error;
+    if (!clusterd::partisan::tls::load(error)) config_error(config, "tls_cert_file", error);
+    try {
+      self_.tls = std::make_shared<clusterd::partisan::tls::Context>(*cert, *key, *ca);
+    } catch (const std::runtime_error &e) {
+      const std::string what = e.what();
+      const char *key_name = what.rfind("tls_key_file", 0) == 0  ? "tls_key_file"
+                             : what.rfind("tls_ca_file", 0) == 0 ? "tls_ca_file"
+                                                                 : "tls_cert_file";
+      config_error(config, key_name, what);
+    }
+  }
+
+  static milliseconds positive(const clusterd::Config &config, std::string_view key) {
+    const milliseconds d = config.duration(key);
+    if (clusterd::is_infinite(d) || d.count() <= 0)
+      config_error(config, key, "must be a positive, finite duration");
+    return d;
+  }
+
+  // ---- listening ----
+
+  void listen_socket() {
+    const int fd = ::socket(listen_.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw Error(CLUSTERD_E_IO, std::string("socket: ") + std::strerror(errno));
+    int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (::bind(fd, reinterpret_cast<const sockaddr *>(&listen_.addr), listen_.length) != 0 ||
+        ::listen(fd, 512) != 0) {
+      const int err = errno;
+      ::close(fd);
+      throw Error(CLUSTERD_E_IO, "cannot listen on " + listen_.text + ": " + std::strerror(err));
+    }
+    listen_fd_ = fd;
+    listen_watch_ = clusterd::FdWatch::watch(host(), fd, CLUSTERD_FD_READ,
+                                             [this](std::uint32_t) { accept_some(); });
+  }
+
+  void accept_some() {
+    for (int i = 0; i < kAcceptsPerEvent; ++i) {
+      sockaddr_storage from{};
+      socklen_t length = sizeof from;
+      const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr *>(&from), &length,
+                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return;  // EAGAIN, or a transient error (EMFILE: retried on the next event)
+      const auto handshaking = std::count_if(inbound_.begin(), inbound_.end(),
+                                             [](const auto &c) { return !c.second->open(); });
+      if (static_cast<std::size_t>(handshaking) >= kMaxHandshaking) {
+        ::close(fd);  // unauthenticated peers must not hold unbounded memory
+        ++refused_busy_;
+        continue;
+      }
+      auto c = Connection::accept(host(), self_, fd, text_of(from), max_frame_, connect_timeout_,
+                                  inbound_events());
+      inbound_[c.get()] = c;
+    }
+  }
+
+  static std::string text_of(const sockaddr_storage &a) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (a.ss_family == AF_INET) {
+      const auto *v4 = reinterpret_cast<const sockaddr_in *>(&a);
+      ::inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof buf);
+      return std::string(buf) + ":" + std::to_string(ntohs(v4->sin_port));
+    }
+    const auto *v6 = reinterpret_cast<const sockaddr_in6 *>(&a);
+    ::inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof buf);
+    std::string text = "[";  // appended, not `+`: GCC 12's -Wrestrict misfires on the latter
+    text += buf;
+    text += "]:";
+    text += std::to_string(ntohs(v6->sin6_port));
+    return text;
+  }
+
+  // ---- connections we accepted: the peer sends, we answer ----
+
+  Connection::Events inbound_events() {
+    Connection::Events e;
+    e.on_open = [this](Connection &c) {
+      if (c.channel() == kMembershipChannel) {
+        // A node has one membership connection to us: an older one is a leftover (restart,
+        // partition) that would otherwise linger half-open.
+        std::vector<std::shared_ptr<Connection>> older;
+        for (const auto &[raw, other] : inbound_)
+          if (raw != &c && other->open() && other->channel() == kMembershipChannel &&
+              other->peer_node() == c.peer_node())
+            older.push_back(other);
+        for (auto &other : older) other->close("replaced by a new connection");
+        learn(c.peer_node(), c.peer_address(), c.peer_incarnation());
+        c.send(members_frame());
+      } else if (!channels_.count(c.channel())) {
+        c.close("unknown channel '" + c.channel() + "'", "unknown channel");
+      }
+    };
+    e.on_frame = [this](Connection &c, wire::Frame &frame) { on_inbound_frame(c, frame); };
+    e.on_closed = [this](Connection &c, const std::string &reason, bool rejected) {
+      log_refusal(c, reason, rejected);
+      inbound_.erase(&c);
+    };
+    return e;
+  }
+
+  void log_refusal(const Connection &c, const std::string &reason, bool rejected) {
+    if (!rejected) return;  // an ordinary close of an open connection is not news
+    ++refused_;
+    host().warn("refused peer " + c.peer_text() +
+                (c.peer_node().empty() ? "" : " (claims " + c.peer_node() + ")") + ": " + reason);
+    publish_counts();
+  }
+
+  void on_inbound_frame(Connection &c, wire::Frame &frame) {
+    heard(c.peer_node());
+    if (auto *ping = std::get_if<wire::Ping>(&frame)) {
+      c.send(wire::Pong{ping->id, ping->sent_ns});
+    } else if (auto *members = std::get_if<wire::Members>(&frame)) {
+      merge(*members);
+    } else if (std::holds_alternative<wire::Leave>(frame)) {
+      left(c.peer_node(), c.peer_incarnation());
+    } else if (auto *message = std::get_if<wire::Message>(&frame)) {
+      deliver(c, *message);
+    } else {
+      c.close(std::string("unexpected ") + wire::type_name(frame) + " from " + c.peer_node(),
+              "unexpected frame");
+    }
+  }
+
+  // ---- members ----
+
+  void heard(const std::string &node) {
+    auto it = peers_.find(node);
+    if (it != peers_.end()) it->second.last_heard = Clock::now();
+  }
+
+  // A member exists at `address` (from its own HELLO, or from another member's list).
+  void learn(const std::string &node, const std::string &address, std::uint64_t incarnation) {
+    if (node == self_.node || !bad_node_name(node).empty()) return;
+    auto it = peers_.find(node);
+    if (it == peers_.end()) {
+      if (peers_.size() >= kMaxMembers) return;
+      it = peers_.emplace(node, Peer{}).first;
+      it->second.node = node;
+      it->second.address = address;
+      emit("joined", node, "address", address);
+    }
+    Peer &peer = it->second;
+    if (peer.excluded) return;
+    if (peer.state == State::kLeft && incarnation <= peer.incarnation) return;
+    if (incarnation > peer.incarnation) {
+      peer.incarnation = incarnation;
+      if (!address.empty() && parse_endpoint(address)) peer.address = address;
+    }
+    if (peer.state == State::kDown || peer.state == State::kLeft) peer.next_dial = Clock::now();
+    if (peer.state != State::kUp && peer.state != State::kConnecting) dial(peer);
+  }
+
+  void merge(const wire::Members &members) {
+    for (const auto &m : members.members) {
+      if (m.state == wire::MemberState::kLeft)
+        left(m.node, m.incarnation);
+      else
+        learn(m.node, m.address, m.incarnation);
+    }
+  }
+
+  void left(const std::string &node, std::uint64_t incarnation) {
+    auto it = peers_.find(node);
+    if (it == peers_.end() || incarnation < it->second.incarnation) return;
+    Peer &peer = it->second;
+    if (peer.state == State::kLeft) return;
+    peer.incarnation = incarnation;
+    const bool was_up = peer.state == State::kUp;
+    drop_connections(peer, "left");
+    peer.state = State::kLeft;
+    if (!was_up) emit("left", node);
+    host().info("member " + node + " left the overlay");
+  }
+
+  wire::Frame members_frame() const {
+    wire::Members m;
+    m.members.push_back({self_.node, self_.address, self_.incarnation, wire::MemberState::kAlive});
+    for (const auto &[name, peer] : peers_) {
+      if (peer.state == State::kUp)
+        m.members.push_back({name, peer.address, peer.incarnation, wire::MemberState::kAlive});
+      else if (peer.state == State::kLeft)
+        m.members.push_back({name, peer.address, peer.incarnation, wire::MemberState::kLeft});
+    }
+    return m;
+  }
+
+  void gossip_all() {
+    std::string frame;
+    wire::encode(members_frame(), frame);
+    for (auto &[name, peer] : peers_)
+      if (peer.state == State::kUp) peer.membership->send_encoded(frame);
+  }
+
+  // A member came up: push the list to everyone soon. Members coming up together (a node
+  // joining a large overlay meets them all at once) share one push instead of one each.
+  void gossip_soon() {
+    if (gossip_pending_) return;
+    gossip_pending_ = true;
+    gossip_soon_ = clusterd::Timer::after(host(), kGossipCoalesce, [this] {
+      gossip_pending_ = false;
+      gossip_all();
+    });
+  }
+
+  // ---- dialing ----
+
+  void dial(Peer &peer) {
+    if (peer.membership || peer.state == State::kUp) return;  // dialing or up already
+    auto endpoint = parse_endpoint(peer.address);
+    if (!endpoint) {
+      return fail_dial(peer,
+                       "cannot dial '" + peer.address +
+                           "': not an IP address and port (hostnames are not resolved)",
+                       false);
+    }
+    const std::string node = peer.node;
+    Connection::Events e;
+    e.on_open = [this, node](Connection &c) { membership_open(node, c); };
+    e.on_frame = [this, node](Connection &c, wire::Frame &frame) {
+      on_membership_frame(node, c, frame);
+    };
+    e.on_closed = [this, node](Connection &c, const std::string &reason, bool rejected) {
+      membership_closed(node, c, reason, rejected);
+    };
+    peer.state = State::kConnecting;
+    try {
+      peer.membership = Connection::dial(host(), self_, *endpoint, node, kMembershipChannel, 0,
+                                         max_frame_, connect_timeout_, std::move(e));
+    } catch (const Error &error) {
+      peer.membership.reset();
+      fail_dial(peer, error.what(), false);
+    }
+  }
+
+  void fail_dial(Peer &peer, const std::string &reason, bool rejected) {
+    peer.last_error = reason;
+    peer.state = peer.state == State::kLeft ? State::kLeft : State::kDown;
+    if (peer.down_since == Clock::time_point{}) peer.down_since = Clock::now();
+    peer.backoff =
+        std::min(max_backoff_, peer.backoff.count() == 0 ? kFirstBackoff : peer.backoff * 2);
+    peer.next_dial = Clock::now() + peer.backoff;
+    auto ops = std::exchange(peer.waiting_ops, {});
+    for (Id op : ops)
+      complete(op, rejected ? CLUSTERD_E_GENERIC : CLUSTERD_E_UNREACHABLE,
+               peer.node + ": " + reason);
+    if (rejected) host().warn("cannot join " + peer.node + ": " + reason);
+  }
+
+  void membership_open(const std::string &node, Connection &c) {
+    Peer &peer = peers_[node];
+    peer.state = State::kUp;
+    peer.incarnation = c.peer_incarnation();
+    peer.last_heard = Clock::now();
+    peer.down_since = {};
+    peer.backoff = milliseconds(0);
+    peer.last_error.clear();
+    auto ops = std::exchange(peer.waiting_ops, {});
+    for (Id op : ops) complete(op, CLUSTERD_OK);
+    node_up(node);
+    emit("up", node, "address", peer.address);
+    host().info("member " + node + " up (" + c.peer_text() + ")");
+    publish_counts();
+    gossip_soon();  // the new member learns everyone, everyone learns the new member
+  }
+
+  void on_membership_frame(const std::string &node, Connection &c, wire::Frame &frame) {
+    heard(node);
+    if (auto *pong = std::get_if<wire::Pong>(&frame)) {
+      const std::uint64_t now = monotonic_ns();
+      if (pong->sent_ns <= now)
+        peers_[node].rtt_us = static_cast<std::int64_t>((now - pong->sent_ns) / 1000);
+    } else if (auto *members = std::get_if<wire::Members>(&frame)) {
+      merge(*members);
+    } else {
+      c.close(std::string("unexpected ") + wire::type_name(frame) + " from " + node,
+              "unexpected frame");
+    }
+  }
+
+  void membership_closed(const std::string &node, Connection &c, const std::string &reason,
+                         bool rejected) {
+    auto it = peers_.find(node);
+    if (it == peers_.end() || it->second.membership.get() != &c) return;
+    Peer &peer = it->second;
+    auto keep = std::move(peer.membership);  // `c` lives until this returns
+    const bool was_up = peer.state == State::kUp;
+    fail_data(peer, reason);
+    if (was_up) {
+      peer.state = State::kDown;
+      peer.down_since = Clock::now();
+      node_down(node, reason);
+      emit("down", node, "reason", reason);
+      host().warn("member " + node + " down: " + reason);
+      peer.last_error = reason;
+      peer.backoff = kFirstBackoff;
+      peer.next_dial = Clock::now() + peer.backoff;
+    } else if (peer.state != State::kLeft) {
+      fail_dial(peer, reason, rejected);
+    }
+    publish_counts();
+  }
+
+  // Closes every connection to `peer` (reason "left" marks a graceful leave).
+  void drop_connections(Peer &peer, const std::string &reason) {
+    const bool was_up = peer.state == State::kUp;
+    fail_data(peer, reason);
+    if (peer.membership) {
+      auto keep = std::move(peer.membership);
+      keep->close(reason);
+    }
+    if (was_up) {
+      peer.state = State::kDown;
+      peer.down_since = Clock::now();
+      node_down(peer.node, reason);
+      emit(reason == "left" ? "left" : "down", peer.node, "reason", reason);
+    }
+    publish_counts();
+  }
+
+  // ---- heartbeats, redials, forgetting ----
+
+  void heartbeat() {
+    const auto now = Clock::now();
+    std::vector<std::string> forget;
+    for (auto &[name, peer] : peers_) {
+      if (peer.state == State::kUp) {
+        if (now - peer.last_heard > heartbeat_timeout_) {
+          const auto silent = std::chrono::duration_cast<milliseconds>(now - peer.last_heard);
+          peer.membership->close("no heartbeat for " + std::to_string(silent.count()) + " ms");
+        } else {
+          peer.membership->send(wire::Ping{++ping_id_, monotonic_ns()});
+        }
+      } else if (peer.state == State::kDown && !peer.excluded && !peer.membership) {
+        if (!peer.discovered && !clusterd::is_infinite(forget_after_) &&
+            now - peer.down_since > forget_after_)
+          forget.push_back(name);
+        else if (now >= peer.next_dial)
+          dial(peer);
+      }
+    }
+    // Connections we accepted whose dialer fell silent (a partition leaves them half-open:
+    // no FIN ever comes): membership ones carry PINGs, data ones belong to a member we see
+    // down. Twice the timeout: the dialer pings at its own interval, which may differ.
+    std::vector<std::shared_ptr<Connection>> stale;
+    for (const auto &[raw, conn] : inbound_) {
+      if (!conn->open() || now - conn->last_received() <= 2 * heartbeat_timeout_) continue;
+      auto peer = peers_.find(conn->peer_node());
+      if (conn->channel() == kMembershipChannel || peer == peers_.end() ||
+          peer->second.state != State::kUp)
+        stale.push_back(conn);
+    }
+    for (auto &conn : stale) conn->close("silent for longer than heartbeat_timeout");
+    for (const auto &name : forget) {
+      host().info("forgetting member " + name + " (down for longer than forget_after)");
+      peers_.erase(name);
+    }
+  }
+
+  // ---- messages ----
+
+  void send_request(Id session, const Request &request) {
+    const std::string id = request.raw("id");
+    auto fail = [&](const std::string &why) {
+      reply(session, JsonLine().raw("id", id).field("error", why));
+    };
+    const auto to_view = request.string("to");
+    if (!to_view) return fail("\"to\" must be a node name");
+    const auto data_view = request.string("data");
+    if (!data_view) return fail("\"data\" must be a string");
+    const std::string to(*to_view);
+    const std::string channel_name(request.string("channel").value_or("default"));
+    auto channel = channels_.find(channel_name);
+    if (channel == channels_.end()) return fail("unknown channel '" + channel_name + "'");
+    const std::string_view data = *data_view;
+    if (data.size() + wire::kFrameSlack > max_frame_)
+      return fail("message of " + std::to_string(data.size()) + " bytes exceeds max_message_size");
+    auto it = peers_.find(to);
+    if (it == peers_.end() || it->second.state != State::kUp)
+      return fail(to + " is not an up member" +
+                  (it == peers_.end() || it->second.last_error.empty()
+                       ? std::string()
+                       : " (" + it->second.last_error + ")"));
+    Peer &peer = it->second;
+    // One session's messages on a channel share one connection: they stay in order.
+    const std::uint16_t index = static_cast<std::uint16_t>(session % channel->second.parallelism);
+    auto &slots = peer.data[channel_name];
+    if (slots.size() < channel->second.parallelism) slots.resize(channel->second.parallelism);
+    auto &conn = slots[index];
+    if (!conn || conn->closed()) {
+      conn = dial_data(peer, channel_name, index);
+      if (!conn) return fail("cannot open a connection to " + to);
+    }
+    const std::uint64_t msg = ++message_id_;
+    auto &pending = pending_[conn.get()];
+    if (conn->open()) {
+      if (!conn->send_message(msg, data))
+        return fail(conn->closed()
+                        ? "the connection to " + to + " was lost"
+                        : "the connection to " + to + " is backed up (the peer does not read)");
+      pending.emplace(msg, PendingSend{session, id, true, {}});
+    } else {
+      std::size_t waiting = 0;
+      for (const auto &[k, p] : pending) waiting += p.data.size();
+      if (waiting > Connection::kMaxQueued)
+        return fail("too many messages wait for the connection to " + to);
+      pending.emplace(msg, PendingSend{session, id, false, std::string(data)});
+    }
+  }
+
+  std::shared_ptr<Connection> dial_data(Peer &peer, const std::string &channel,
+                                        std::uint16_t index) {
+    auto endpoint = parse_endpoint(peer.address);
+    if (!endpoint) return nullptr;
+    Connection::Events e;
+    e.on_open = [this](Connection &c) {
+      // Messages queued while the handshake ran go out now, in order.
+      for (auto &[msg, p] : pending_[&c]) {
+        if (p.sent) continue;
+        c.send_message(msg, p.data);
+        p.sent = true;
+        std::string().swap(p.data);
+      }
+    };
+    e.on_frame = [this](Connection &c, wire::Frame &frame) {
+      heard(c.peer_node());
+      if (auto *ack = std::get_if<wire::Ack>(&frame)) return acked(c, *ack);
+      c.close(std::string("unexpected ") + wire::type_name(frame) + " on a data connection",
+              "unexpected frame");
+    };
+    e.on_closed = [this](Connection &c, const std::string &reason, bool) {
+      fail_pending(c, "the connection to " + c.peer_node() +
+                          " was lost before the "
+                          "acknowledgement (the message may or may not have arrived): " +
+                          reason);
+    };
+    try {
+      return Connection::dial(host(), self_, *endpoint, peer.node, channel, index, max_frame_,
+                              connect_timeout_, std::move(e));
+    } catch (const Error &) {
+      return nullptr;
+    }
+  }
+
+  void acked(Connection &c, const wire::Ack &ack) {
+    auto &pending = pending_[&c];
+    auto it = pending.find(ack.id);
+    if (it == pending.end()) return;
+    const PendingSend p = std::move(it->second);
+    pending.erase(it);
+    if (ack.status == wire::AckStatus::kDelivered) {
+      reply(p.session, JsonLine().raw("id", p.client_id).field("ok", true));
+    } else {
+      reply(p.session,
+            JsonLine()
+                .raw("id", p.client_id)
+                .field("error",
+                       c.peer_node() + ": " + (ack.reason.empty() ? "not delivered" : ack.reason)));
+    }
+  }
+
+  void fail_pending(Connection &c, const std::string &why) {
+    auto node = pending_.extract(&c);
+    if (node.empty()) return;
+    for (auto &[msg, p] : node.mapped())
+      reply(p.session, JsonLine().raw("id", p.client_id).field("error", why));
+  }
+
+  void fail_data(Peer &peer, const std::string &reason) {
+    auto data = std::move(peer.data);
+    peer.data.clear();
+    for (auto &[channel, slots] : data)
+      for (auto &conn : slots)
+        if (conn) conn->close(reason);
+  }
+
+  void deliver(Connection &c, const wire::Message &message) {
+    auto receivers = receivers_.find(c.channel());
+    if (receivers == receivers_.end() || receivers->second.empty()) {
+      c.send(wire::Ack{message.id, wire::AckStatus::kNoReceiver,
+                       "no receiver for channel '" + c.channel() + "' on " + self_.node});
+      return;
+    }
+    JsonLine event;
+    event.field("event", "message")
+        .field("from", c.peer_node())
+        .field("channel", c.channel())
+        .field("data", message.data);
+    if (!event.ok()) {
+      c.send(wire::Ack{message.id, wire::AckStatus::kMalformed, "the message is not UTF-8 text"});
+      return;
+    }
+    const std::string_view line = event.text();
+    std::size_t delivered = 0;
+    const std::set<Id> sessions = receivers->second;  // a too-slow one is removed meanwhile
+    for (Id session : sessions) delivered += control_send(session, line) == CLUSTERD_OK;
+    if (delivered > 0)
+      c.send(wire::Ack{message.id, wire::AckStatus::kDelivered, {}});
+    else
+      c.send(wire::Ack{message.id, wire::AckStatus::kReceiverTooSlow,
+                       "the receiver on " + self_.node + " is too slow"});
+  }
+
+  // ---- control helpers ----
+
+  void reply(Id session, JsonLine &body) {
+    if (session != 0) control_send(session, body.text());
+  }
+  void reply(Id session, JsonLine &&body) { reply(session, body); }
+
+  // A membership event to every subscribed session.
+  void emit(std::string_view event, const std::string &node, std::string_view detail_key = {},
+            std::string_view detail = {}) {
+    JsonLine line;
+    line.field("event", event).field("node", node);
+    if (!detail_key.empty()) line.field(detail_key, detail);
+    line.field("time_ms", unix_ms());
+    std::vector<Id> subscribers;
+    for (const auto &[id, s] : sessions_)
+      if (s.events) subscribers.push_back(id);
+    for (Id id : subscribers) control_send(id, line.text());
+  }
+
+  JsonLine members_json() const {
+    const auto now = Clock::now();
+    JsonLine self;
+    self.field("node", self_.node)
+        .field("address", self_.address)
+        .field("cluster", self_.cluster)
+        .field("incarnation", self_.incarnation);
+    JsonLine out;
+    out.raw("self", self.text()).begin_array("members");
+    for (const auto &[name, peer] : peers_) {
+      JsonLine m;
+      m.field("node", name)
+          .field("address", peer.address)
+          .field("state", state_name(peer.state))
+          .field("incarnation", peer.incarnation)
+          .field("discovered", peer.discovered);
+      if (peer.last_heard == Clock::time_point{})
+        m.null("last_heard_ms_ago");
+      else
+        m.field("last_heard_ms_ago",
+                static_cast<std::int64_t>(
+                    std::chrono::duration_cast<milliseconds>(now - peer.last_heard).count()));
+      if (peer.rtt_us >= 0)
+        m.field("rtt_us", peer.rtt_us);
+      else
+        m.null("rtt_us");
+      if (!peer.last_error.empty()) m.field("last_error", peer.last_error);
+      out.element(m.text());
+    }
+    out.end_array();
+    return out;
+  }
+
+  std::vector<std::string> up_nodes() const {
+    std::vector<std::string> nodes;
+    for (const auto &[name, peer] : peers_)
+      if (peer.state == State::kUp) nodes.push_back(name);
+    return nodes;
+  }
+
+  void publish_counts() {
+    std::size_t up = 0;
+    for (const auto &[name, peer] : peers_) up += peer.state == State::kUp;
+    host().set_status("members", std::to_string(up) + " up of " + std::to_string(peers_.size()));
+    if (refused_ > 0) host().set_status("refused", std::to_string(refused_));
+  }
+
+  void shutdown() {
+    tick_ = clusterd::Timer();
+    gossip_ = clusterd::Timer();
+    gossip_soon_ = clusterd::Timer();
+    listen_watch_ = clusterd::FdWatch();
+    if (listen_fd_ >= 0) ::close(listen_fd_);
+    listen_fd_ = -1;
+    auto peers = std::move(peers_);
+    peers_.clear();
+    for (auto &[name, peer] : peers) {
+      for (auto &[channel, slots] : peer.data)
+        for (auto &conn : slots)
+          if (conn) conn->close("clusterd is stopping");
+      if (peer.membership) peer.membership->close("clusterd is stopping");
+    }
+    auto inbound = std::move(inbound_);
+    inbound_.clear();
+    for (auto &[raw, conn] : inbound) conn->close("clusterd is stopping");
+    pending_.clear();
+  }
+
+  Identity self_;
+  Endpoint listen_;
+  std::uint16_t default_port_ = 9200;
+  milliseconds heartbeat_interval_{1000}, heartbeat_timeout_{5000}, gossip_interval_{10000},
+      connect_timeout_{5000}, max_backoff_{30000}, forget_after_{3600000};
+  std::map<std::string, Channel> channels_;
+  std::size_t max_frame_ = 0;
+
+  int listen_fd_ = -1;
+  clusterd::FdWatch listen_watch_;
+  clusterd::Timer tick_, gossip_, gossip_soon_;
+  bool gossip_pending_ = false;
+  std::map<std::string, Peer> peers_;
+  std::map<const Connection *, std::shared_ptr<Connection>> inbound_;
+  std::map<const Connection *, std::map<std::uint64_t, PendingSend>> pending_;
+  std::size_t refused_ = 0, refused_busy_ = 0;
+  std::uint64_t ping_id_ = 0, message_id_ = 0;
+  std::map<Id, Session> sessions_;
+  std::map<std::string, std::set<Id>> receivers_;
+};
+
+}  // namespace
+
+CLUSTERD_EXPORT_PLUGIN(PartisanTransport);
