@@ -413,6 +413,27 @@ class Messages(OverlayCase):
             self.assertEqual(m["state"], "up")
             self.assertIsNotNone(m["last_heard_ms_ago"])
 
+    def test_subscribers_get_membership_events(self):
+        events = self.session(self.nodes[0], {"cmd": "subscribe"})
+        self.assertEqual(events.line().get("ok"), True)
+        leaver = self.nodes[2]
+        leaver.stop()  # graceful: LEAVE
+        event = events.line(timeout=WAIT)
+        self.assertEqual((event["event"], event["node"]), ("left", leaver.name))
+        self.assertIsInstance(event["time_ms"], int)
+        leaver.start()  # a new incarnation joins again
+        seen = set()
+        while ("up", leaver.name) not in seen:
+            event = events.line(timeout=WAIT)
+            seen.add((event["event"], event["node"]))
+        self.nodes[1].daemon.proc.kill()  # a crash is "down", with the reason
+        while True:
+            event = events.line(timeout=WAIT)
+            if event["node"] == self.names[1]:
+                break
+        self.assertEqual(event["event"], "down")
+        self.assertIn("closed", event["reason"])
+
     def test_messages_arrive_in_order_and_once(self):
         receiver = self.receiver(self.nodes[1])
         sender = self.session(self.nodes[0], {"cmd": "send", "to": self.names[1],

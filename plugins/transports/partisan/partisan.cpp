@@ -293,9 +293,13 @@ class PartisanTransport final : public clusterd::Transport {
   }
 
   void stop() override {
-    // Graceful leave: tell every member, best effort and without waiting.
+    // Graceful leave: tell every member, best effort and without waiting. On the connections
+    // we accepted too: there LEAVE comes before the close on the same stream, so the member
+    // cannot mistake the close for a crash.
     for (auto &[name, peer] : peers_)
       if (peer.membership && peer.membership->open()) peer.membership->send(wire::Leave{});
+    for (auto &[raw, conn] : inbound_)
+      if (conn->open() && conn->channel() == kMembershipChannel) conn->send(wire::Leave{});
     shutdown();
   }
 
@@ -666,6 +670,8 @@ class PartisanTransport final : public clusterd::Transport {
         peers_[node].rtt_us = static_cast<std::int64_t>((now - pong->sent_ns) / 1000);
     } else if (auto *members = std::get_if<wire::Members>(&frame)) {
       merge(*members);
+    } else if (std::holds_alternative<wire::Leave>(frame)) {
+      left(node, c.peer_incarnation());
     } else {
       c.close(std::string("unexpected ") + wire::type_name(frame) + " from " + node,
               "unexpected frame");
