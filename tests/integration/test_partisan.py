@@ -26,6 +26,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -58,9 +59,10 @@ def free_ports(count):
     return ports
 
 
-def overlay_config(name, address, port, seeds, *, secret=SECRET, cluster=None, extra=""):
+def overlay_config(name, address, port, seeds, *, secret=SECRET, cluster=None, extra="",
+                   heartbeat=HEARTBEAT):
     lines = ["[transports.overlay]", 'plugin = "partisan"',
-             f'node_name = "{name}"', f'listen = "{address}:{port}"', HEARTBEAT + extra]
+             f'node_name = "{name}"', f'listen = "{address}:{port}"', heartbeat + extra]
     if secret is not None:
         lines.append(f'secret = "{secret}"')
     if cluster is not None:
@@ -502,6 +504,109 @@ class Messages(OverlayCase):
                             or "is not an up member" in r.get("error", ""), r)
 
 
+def read_frame(sock):
+    """One frame (type, payload) from a blocking socket; None at EOF."""
+    header = b""
+    while len(header) < 4:
+        chunk = sock.recv(4 - len(header))
+        if not chunk:
+            return None
+        header += chunk
+    (length,) = struct.unpack(">I", header)
+    body = b""
+    while len(body) < length:
+        chunk = sock.recv(min(1 << 20, length - len(body)))
+        if not chunk:
+            return None
+        body += chunk
+    return body[1], body[2:]
+
+
+class StubPeer:
+    """A hand-written overlay peer (no secret): it completes every handshake as `name`, then
+    reads only the channels it is told to: so one connection can be stalled on purpose."""
+
+    def __init__(self, name, port, read_channels):
+        self.name, self.read_channels = name, set(read_channels)
+        self.listener = socket.create_server(("127.0.0.1", port))
+        self.listener.settimeout(0.2)
+        self.stopping = False
+        self.sockets = []
+        self.thread = threading.Thread(target=self.accept_loop, daemon=True)
+        self.thread.start()
+
+    def accept_loop(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.sockets.append(conn)
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+    def serve(self, conn):
+        try:
+            kind, payload = read_frame(conn)  # HELLO: cluster, node, channel, ...
+            fields, at = [], 0
+            for _ in range(3):
+                (n,) = struct.unpack(">H", payload[at:at + 2])
+                fields.append(payload[at + 2:at + 2 + n].decode())
+                at += 2 + n
+            channel = fields[2]
+            conn.sendall(frame(1, 2, os.urandom(32) + b"\x00"))  # CHALLENGE, no secret
+            read_frame(conn)  # AUTH
+            conn.sendall(frame(1, 4, wire_str(self.name) + struct.pack(">Q", 1) +
+                               wire_str(self.name.split("@")[1]) + bytes(32)))  # WELCOME
+            if channel not in self.read_channels:
+                return  # stalled: never read again
+            while True:
+                got = read_frame(conn)
+                if got is None:
+                    return
+                kind, payload = got
+                if kind == 6:  # PING -> PONG
+                    conn.sendall(frame(1, 7, payload))
+                elif kind == 10:  # MESSAGE -> ACK delivered
+                    conn.sendall(frame(1, 11, payload[:8] + b"\x00" + wire_str("")))
+        except (OSError, TypeError, struct.error):
+            return
+
+    def close(self):
+        self.stopping = True
+        self.listener.close()
+        for s in self.sockets:
+            s.close()
+
+
+class Channels(OverlayCase):
+    def test_a_stalled_channel_does_not_block_another(self):
+        stub_port, port = free_ports(2)
+        stub_name = f"stub@127.0.0.1:{stub_port}"
+        stub = StubPeer(stub_name, stub_port, ["membership", "default"])
+        try:
+            node = Node(f"a@127.0.0.1:{port}", "127.0.0.1", port, [stub_name],
+                        harness.ARGS.bin_dir, secret=None,
+                        extra='channels = ["default", "bulk"]\n',
+                        heartbeat=HEARTBEAT.replace('"1500ms"', '"60s"'))
+            self.nodes.append(node.start())
+            self.wait_mesh([node.name, stub_name])
+            bulk = Session(node.daemon, {"cmd": "send", "to": stub_name, "channel": "bulk",
+                                         "data": "b" * (1 << 20), "id": 0})
+            for i in range(1, 16):  # 16 MiB: far more than the socket buffers hold
+                bulk.send({"cmd": "send", "to": stub_name, "channel": "bulk",
+                           "data": "b" * (1 << 20), "id": i})
+            small = Session(node.daemon, {"cmd": "send", "to": stub_name, "data": "hi", "id": 1})
+            self.assertEqual(small.line(timeout=WAIT), {"id": 1, "ok": True})
+            with self.assertRaises(socket.timeout):  # the stalled channel is still waiting
+                bulk.line(timeout=0.5)
+            bulk.close()
+            small.close()
+        finally:
+            stub.close()
+
+
 class Partition(unittest.TestCase):
     """Three namespaces; one is cut off (its veth link down: silence, no FIN) and healed."""
 
@@ -539,5 +644,6 @@ class Partition(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    sys.exit(harness.run_tests([FullMesh, Refusals, RawPeers, MutualTls, Messages, Partition],
+    sys.exit(harness.run_tests([FullMesh, Refusals, RawPeers, MutualTls, Messages, Channels,
+                                Partition],
                                description=__doc__))
