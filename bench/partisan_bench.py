@@ -577,7 +577,10 @@ def main():
     ap.add_argument("--rtts-large", type=int, default=300, help="64 KiB round trips per run")
     ap.add_argument("--warmup", type=int, default=50, help="round trips not counted")
     ap.add_argument("--msgs", type=int, default=10000, help="64 B pipelined sends")
-    ap.add_argument("--msgs-large", type=int, default=1000, help="64 KiB pipelined sends")
+    # 200 x 64 KiB stays under the 16 MiB a session may leave unread: acks mean "handed to the
+    # receiving app's session", and this Python echo app reads slower than clusterd delivers
+    # (no end-to-end backpressure yet: a slower app is cut off as too slow).
+    ap.add_argument("--msgs-large", type=int, default=200, help="64 KiB pipelined sends")
     ap.add_argument("--window", type=int, default=256, help="64 B sends in flight")
     ap.add_argument("--window-large", type=int, default=16, help="64 KiB sends in flight")
     ap.add_argument("--ping-samples", type=int, default=10,
