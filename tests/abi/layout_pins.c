@@ -55,7 +55,7 @@
 
 /* ---- Version and basic types (common.h) --------------------------------------------------- */
 PIN(CLUSTERD_ABI_MAJOR == 1, "CLUSTERD_ABI_MAJOR");
-PIN(CLUSTERD_ABI_MINOR == 1, "CLUSTERD_ABI_MINOR: a new minor needs new pins, see the top");
+PIN(CLUSTERD_ABI_MINOR == 2, "CLUSTERD_ABI_MINOR: a new minor needs new pins, see the top");
 
 PIN_TYPEDEF(clusterd_status_t, int32_t);
 PIN_TYPEDEF(clusterd_id_t, uint64_t);
@@ -151,6 +151,8 @@ PIN_STRING(CLUSTERD_INTERFACE_TRANSPORT, "clusterd.transport/1");
 PIN_STRING(CLUSTERD_INTERFACE_CONTROL, "clusterd.control/1");
 PIN_STRING(CLUSTERD_SERVICE_CONTROL_SINK, "clusterd.control-sink/1");
 PIN(CLUSTERD_CONTROL_MAX_BUFFERED == 16u * 1024u * 1024u, "CLUSTERD_CONTROL_MAX_BUFFERED");
+/* since 1.2 */
+PIN_STRING(CLUSTERD_SERVICE_METRICS, "clusterd.metrics/1");
 
 #ifdef __cplusplus
 /* The symbol CLUSTERD_PLUGIN_ENTRY defines is the one CLUSTERD_ENTRY_SYMBOL names. */
@@ -303,7 +305,7 @@ PIN_FIELD(clusterd_work_service_t, cancel, 16, 8,
           clusterd_status_t (*)(const clusterd_host_t *, clusterd_id_t));
 
 /* ---- clusterd_http_request_t -------------------------------------------------------------- */
-PIN_STRUCT(clusterd_http_request_t, 104);
+PIN_STRUCT(clusterd_http_request_t, 128);
 PIN_FIELD(clusterd_http_request_t, struct_size, 0, 4, uint32_t);
 PIN_FIELD(clusterd_http_request_t, flags, 4, 4, uint32_t);
 PIN_FIELD(clusterd_http_request_t, method, 8, 8, const char *);
@@ -319,6 +321,10 @@ PIN_FIELD(clusterd_http_request_t, client_cert_file, 72, 8, const char *);
 PIN_FIELD(clusterd_http_request_t, client_key_file, 80, 8, const char *);
 PIN_FIELD(clusterd_http_request_t, max_body_bytes, 88, 8, uint64_t);
 PIN_FIELD(clusterd_http_request_t, on_data, 96, 8, clusterd_http_data_fn);
+/* since 1.2 */
+PIN_FIELD(clusterd_http_request_t, aws_sigv4, 104, 8, const char *);
+PIN_FIELD(clusterd_http_request_t, username, 112, 8, const char *);
+PIN_FIELD(clusterd_http_request_t, password, 120, 8, const char *);
 
 /* ---- clusterd_http_response_t ------------------------------------------------------------- */
 PIN_STRUCT(clusterd_http_response_t, 48);
@@ -450,6 +456,17 @@ PIN_FIELD(clusterd_control_sink_t, send, 8, 8,
 PIN_FIELD(clusterd_control_sink_t, end, 16, 8, void (*)(const clusterd_host_t *, clusterd_id_t));
 PIN_FIELD(clusterd_control_sink_t, buffered, 24, 8,
           size_t (*)(const clusterd_host_t *, clusterd_id_t));
+
+/* ---- since 1.2: clusterd_metrics_service_t ------------------------------------------------- */
+PIN_STRUCT(clusterd_metrics_service_t, 24);
+PIN_FIELD(clusterd_metrics_service_t, struct_size, 0, 4, uint32_t);
+PIN_FIELD(clusterd_metrics_service_t, reserved, 4, 4, uint32_t);
+PIN_FIELD(clusterd_metrics_service_t, counter_add, 8, 8,
+          clusterd_status_t (*)(const clusterd_host_t *, const char *, const char *, const char *,
+                                const char *, uint64_t));
+PIN_FIELD(clusterd_metrics_service_t, gauge_set, 16, 8,
+          clusterd_status_t (*)(const clusterd_host_t *, const char *, const char *, const char *,
+                                const char *, double));
 
 #endif /* CLUSTERD_PINS_LAYOUT */
 

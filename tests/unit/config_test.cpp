@@ -87,7 +87,7 @@ TEST(Config, SyntaxErrorNamesLineAndColumn) {
 TEST(Config, UnknownKeysAreErrorsWithPosition) {
   EXPECT_EQ(only_problem("[clusterd]\nlog_levle = \"info\"\n"),
             "test.toml:2:13: clusterd.log_levle: unknown key (known here: plugin_path, log_level, "
-            "log_format, control_socket)");
+            "log_format, control_socket, metrics_listen)");
   EXPECT_NE(only_problem("[clusterdd]\n").find("clusterdd: unknown key"), std::string::npos);
   auto topo = only_problem(
       "[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\nstrateg = \"y\"\n");
@@ -106,6 +106,11 @@ TEST(Config, TypeAndValueErrors) {
       std::string::npos);
   EXPECT_NE(only_problem("[clusterd]\nplugin_path = [1]\n").find("expected an array of strings"),
             std::string::npos);
+  for (const char *bad : {"9568", "localhost", "::1:9568", "[::1]", "h:65536", "h:x"})
+    EXPECT_NE(only_problem(std::string("[clusterd]\nmetrics_listen = \"") + bad + "\"\n")
+                  .find("clusterd.metrics_listen: expected \"HOST:PORT\""),
+              std::string::npos)
+        << bad;
   const std::string base = "[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\n";
   EXPECT_NE(only_problem(base + "disconnect = \"sometimes\"\n")
                 .find("topologies.a.disconnect: expected \"never\" or \"removed\""),

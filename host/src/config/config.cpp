@@ -123,8 +123,14 @@ void read_settings(Reader &in, const toml::table &table, Settings &settings) {
       }
     } else if (k == "control_socket") {
       if (auto path = in.string(node, key)) settings.control_socket = *path;
+    } else if (k == "metrics_listen") {
+      if (auto address = in.string(node, key)) {
+        if (!address->empty() && !util::split_host_port(*address))
+          in.problem(node, key, "expected \"HOST:PORT\" (\"[v6]:PORT\" for IPv6), e.g. \"127.0.0.1:9568\"");
+        settings.metrics_listen = *address;
+      }
     } else {
-      in.unknown(node, key, "plugin_path, log_level, log_format, control_socket");
+      in.unknown(node, key, "plugin_path, log_level, log_format, control_socket, metrics_listen");
     }
   }
 }

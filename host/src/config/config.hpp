@@ -31,6 +31,7 @@ struct Settings {
   std::string log_level = "info";
   std::string log_format = "text";
   std::string control_socket = "/run/clusterd/clusterd.sock";
+  std::string metrics_listen;  // "HOST:PORT" of the Prometheus listener; empty = none
 };
 
 struct TransportSpec {

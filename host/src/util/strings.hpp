@@ -2,6 +2,8 @@
 // control socket.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,5 +19,12 @@ std::string closest_match(std::string_view word, const std::vector<std::string> 
 std::string read_file(const std::string &path, std::string &out);
 // A node name the daemon accepts: "name@host", both parts non-empty, no whitespace/control.
 bool is_valid_node_name(std::string_view node);
+
+struct HostPort {
+  std::string host;  // without the brackets of "[v6]"
+  std::uint16_t port = 0;
+};
+// "HOST:PORT" or "[V6]:PORT" with a port 0..65535 (0: any free port); nullopt otherwise.
+std::optional<HostPort> split_host_port(std::string_view text);
 
 }  // namespace clusterd::util

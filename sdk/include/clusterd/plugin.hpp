@@ -276,6 +276,21 @@ class Host {
     svc->set(raw_, k.c_str(), nullptr);
   }
 
+  /// Adds `delta` to the plugin counter clusterd_<name> (with one optional label
+  /// `label_name`="`label_value`"), exported on the host's metrics listener
+  /// ("clusterd.metrics/1", ABI 1.2). Does nothing if the host lacks the service.
+  void count(const char *name, const char *help, const char *label_name = nullptr,
+             const char *label_value = nullptr, uint64_t delta = 1) const noexcept {
+    const auto *svc = metrics_service();
+    if (svc != nullptr) svc->counter_add(raw_, name, help, label_name, label_value, delta);
+  }
+  /// Sets the plugin gauge clusterd_<name> (see count()).
+  void gauge(const char *name, const char *help, double value, const char *label_name = nullptr,
+             const char *label_value = nullptr) const noexcept {
+    const auto *svc = metrics_service();
+    if (svc != nullptr) svc->gauge_set(raw_, name, help, label_name, label_value, value);
+  }
+
   /// True once the instance's stop() has returned: the host has cancelled everything the
   /// instance left registered, so handles only free their memory from then on.
   bool stopped() const noexcept { return stopped_; }
@@ -292,6 +307,14 @@ class Host {
         static_cast<const clusterd_status_service_t *>(service(CLUSTERD_SERVICE_STATUS));
     if (svc == nullptr || !CLUSTERD_STRUCT_HAS(svc, clusterd_status_service_t, set) ||
         svc->set == nullptr)
+      return nullptr;
+    return svc;
+  }
+  const clusterd_metrics_service_t *metrics_service() const noexcept {
+    const auto *svc =
+        static_cast<const clusterd_metrics_service_t *>(service(CLUSTERD_SERVICE_METRICS));
+    if (svc == nullptr || !CLUSTERD_STRUCT_HAS(svc, clusterd_metrics_service_t, gauge_set) ||
+        svc->counter_add == nullptr || svc->gauge_set == nullptr)
       return nullptr;
     return svc;
   }
@@ -991,6 +1014,18 @@ class HttpRequest {
     max_body_bytes_ = n;
     return *this;
   }
+  /// Signs the request with AWS Signature V4 ("aws:amz:REGION:SERVICE"), computed by the
+  /// host's libcurl with the credentials() given (ABI 1.2).
+  HttpRequest &aws_sigv4(std::string provider) {
+    aws_sigv4_ = std::move(provider);
+    return *this;
+  }
+  /// Credentials: the access key id and secret key for aws_sigv4(), else HTTP Basic auth.
+  HttpRequest &credentials(std::string username, std::string password) {
+    username_ = std::move(username);
+    password_ = std::move(password);
+    return *this;
+  }
   /// Streams the body to `fn` instead of buffering it; `fn` returns false to abort (the request
   /// then completes with CLUSTERD_E_CANCELLED).
   HttpRequest &on_data(std::function<bool(std::string_view)> fn) {
@@ -1018,6 +1053,7 @@ class HttpRequest {
   std::string ca_file_, client_cert_file_, client_key_file_;
   uint64_t max_body_bytes_ = 0;
   std::function<bool(std::string_view)> on_data_;
+  std::string aws_sigv4_, username_, password_;
 };
 
 /// The response passed to an HttpCall's completion. A view: valid only during the callback.
@@ -1169,6 +1205,11 @@ class HttpCall : public Handle {
     req.client_key_file = opt(request.client_key_file_);
     req.max_body_bytes = request.max_body_bytes_;
     req.on_data = s->on_data ? &detail::HttpState::data : nullptr;
+    req.aws_sigv4 = opt(request.aws_sigv4_);
+    req.username = request.username_.empty() && request.password_.empty()
+                       ? nullptr
+                       : request.username_.c_str();
+    req.password = req.username ? request.password_.c_str() : nullptr;
 
     const Status status =
         svc->request(host.raw(), &req, &detail::HttpState::finished, s.get(), &s->id);

@@ -109,6 +109,15 @@ typedef struct clusterd_http_request {
   const char *client_key_file;   /* PEM key of client_cert_file, or NULL */
   uint64_t max_body_bytes;       /* 0 = the host default (16 MiB); larger bodies fail */
   clusterd_http_data_fn on_data; /* if set, the body streams here and is not buffered */
+  /* ABI 1.2. Signs the request with AWS Signature Version 4, computed by libcurl
+   * (CURLOPT_AWS_SIGV4): "aws:amz:REGION:SERVICE", e.g. "aws:amz:eu-west-1:ec2". NULL = no
+   * signing. A session token (temporary credentials) goes in as the header
+   * "X-Amz-Security-Token: ...", which is then signed too. */
+  const char *aws_sigv4;
+  /* ABI 1.2. Credentials: with aws_sigv4 the access key id and secret access key, otherwise
+   * HTTP Basic authentication. NULL = none. Secrets: the host never logs them. */
+  const char *username;
+  const char *password;
 } clusterd_http_request_t;
 
 struct clusterd_http_response {
@@ -194,6 +203,30 @@ typedef struct clusterd_status_service {
    * without node" = "b@10.0.0.2"). value NULL removes the key. Never pass secrets. */
   void(CLUSTERD_ABI *set)(const clusterd_host_t *host, const char *key, const char *value);
 } clusterd_status_service_t;
+
+/* ---- Metrics: "clusterd.metrics/1" (ABI 1.2) ------------------------------------------- */
+#define CLUSTERD_SERVICE_METRICS "clusterd.metrics/1"
+
+/* A plugin's own figures, exported by the host on its Prometheus listener (metrics_listen)
+ * next to the host's. `name` matches [a-z][a-z0-9_]* and is exported as "clusterd_<name>"
+ * with the label topology="..." or transport="..." of the calling instance, plus
+ * label_name="label_value" when label_name is not NULL (one label: a reason, a peer class;
+ * keep its values few, every value is a series kept until the instance stops). `help` is the
+ * one-line HELP text, taken from the first call for a name. A name is one kind: a counter
+ * name used as a gauge fails with CLUSTERD_E_TYPE. Bad names or labels give
+ * CLUSTERD_E_INVALID_ARG. A plugin's series go away when its instance stops. */
+typedef struct clusterd_metrics_service {
+  uint32_t struct_size;
+  uint32_t reserved;
+  /* Adds `delta` to a counter (Prometheus type counter: name it ..._total). */
+  clusterd_status_t(CLUSTERD_ABI *counter_add)(const clusterd_host_t *host, const char *name,
+                                               const char *help, const char *label_name,
+                                               const char *label_value, uint64_t delta);
+  /* Sets a gauge to `value`. */
+  clusterd_status_t(CLUSTERD_ABI *gauge_set)(const clusterd_host_t *host, const char *name,
+                                             const char *help, const char *label_name,
+                                             const char *label_value, double value);
+} clusterd_metrics_service_t;
 
 #ifdef __cplusplus
 }
