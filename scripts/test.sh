@@ -8,3 +8,6 @@ bash scripts/build.sh build
 bash scripts/build.sh build-asan -DCLUSTERD_SANITIZE=ON -DCLUSTERD_BUILD_BENCH=OFF
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
    ctest --output-on-failure -j 2 --timeout 300)
+# Packages: .deb/.rpm from clean release trees, linted; then installed and exercised.
+bash scripts/package.sh
+bash tests/packaging/install_test.sh

@@ -106,9 +106,10 @@ TEST(Config, TypeAndValueErrors) {
       std::string::npos);
   EXPECT_NE(only_problem("[clusterd]\nplugin_path = [1]\n").find("expected an array of strings"),
             std::string::npos);
-  for (const char *bad : {"9568", "localhost", "::1:9568", "[::1]", "h:65536", "h:x"})
+  for (const char *bad :
+       {"9568", "localhost:9568", "::1:9568", "[::1]", "1.2.3.4:65536", "1.2.3.4:x"})
     EXPECT_NE(only_problem(std::string("[clusterd]\nmetrics_listen = \"") + bad + "\"\n")
-                  .find("clusterd.metrics_listen: expected \"HOST:PORT\""),
+                  .find("clusterd.metrics_listen: expected \"IP:PORT\""),
               std::string::npos)
         << bad;
   const std::string base = "[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\n";
@@ -188,4 +189,36 @@ TEST(Config, UnreadableFile) {
   ASSERT_EQ(result.problems.size(), 1u);
   EXPECT_NE(result.problems[0].str().find("/nonexistent/clusterd.toml: cannot read"),
             std::string::npos);
+}
+
+// host_keys.hpp is the documentation (clusterd.toml(5)) and the source of the "known here"
+// lists: every key it names must be one the parser accepts, with its example value.
+TEST(HostKeys, EveryDocumentedKeyIsAccepted) {
+  for (const auto &k : kHostKeys) {
+    std::string key(k.key), value(k.example);
+    std::string text;
+    if (k.table == "clusterd" || k.table == "hooks") {
+      text = "[" + std::string(k.table) + "]\n" + key + " = " + value + "\n";
+    } else if (k.table == "transports.NAME") {
+      text = "[transports.t]\n" + std::string(key == "plugin" ? "" : "plugin = \"command\"\n") +
+             key + " = " + value + "\n";
+    } else {
+      ASSERT_EQ(k.table, "topologies.NAME");
+      text = "[transports.t]\nplugin = \"command\"\n[topologies.x]\n" +
+             std::string(key == "strategy" ? "" : "strategy = \"epmd\"\n") + key + " = " + value +
+             "\n";
+    }
+    auto result = parse(text, "keys.toml");
+    EXPECT_TRUE(result.config) << k.table << "." << key << " = " << value << ": "
+                               << (result.problems.empty() ? "" : result.problems[0].str());
+    EXPECT_FALSE(k.description.empty()) << key;
+  }
+}
+
+TEST(HostKeys, UnknownKeyListsTheDocumentedOnes) {
+  auto result = parse("[clusterd]\nbogus = 1\n", "keys.toml");
+  ASSERT_EQ(result.problems.size(), 1u);
+  EXPECT_NE(result.problems[0].message.find(known_keys("clusterd")), std::string::npos);
+  EXPECT_NE(known_keys("clusterd").find("metrics_listen"), std::string::npos);
+  EXPECT_EQ(kHostTransportKeys, host_keys_of("transports.NAME"));
 }

@@ -6,6 +6,7 @@
 
 #include "build_info.hpp"
 #include "log/log.hpp"
+#include "util/strings.hpp"
 
 namespace clusterd::app {
 
@@ -70,11 +71,16 @@ int Daemon::run(const std::string &path) {
   control_ = std::make_unique<control::ControlServer>(
       io_, [this](const std::string &line) { return route(line); });
   std::string error;
-  if (!control_->listen(settings_.control_socket, error)) {
+  if (!control_->listen(settings_.control_socket, error) ||
+      !configure_metrics(settings_.metrics_listen, error)) {
     spdlog::error("{}", error);
+    notifier_.send("STATUS=" + error);
     return 1;
   }
   apply(std::move(prepared));
+  applied_ = true;
+  notifier_.send("READY=1");
+  notifier_.status(summary());
   std::size_t running = 0;
   for (const auto &[name, topology] : topologies_) running += topology->state() == "running";
   // The monotonic timestamp lets bench/ measure exec → ready without polling.
@@ -87,6 +93,58 @@ int Daemon::run(const std::string &path) {
   io_.run();
   spdlog::info("clusterd stopped");
   return 0;
+}
+
+bool Daemon::configure_metrics(const std::string &address, std::string &error) {
+  if (address == metrics_address_ && (metrics_ || address.empty())) return true;
+  // The old listener goes first, so that a new address may reuse its port.
+  metrics_.reset();
+  metrics_address_.clear();
+  if (address.empty()) return true;
+  auto server = std::make_unique<metrics::HttpServer>(
+      io_, [this](const metrics::RequestHead &request) { return serve_http(request); });
+  if (!server->listen(address, error)) return false;
+  spdlog::info("metrics on http://{}/metrics (also /health, /ready)", server->address());
+  metrics_ = std::move(server);
+  metrics_address_ = address;
+  return true;
+}
+
+std::string Daemon::summary() const {
+  std::size_t running = 0, connected = 0;
+  std::vector<std::string> failed;
+  for (const auto &[name, topology] : topologies_) {
+    if (topology->state() == "running")
+      ++running;
+    else if (topology->state() == "failed")
+      failed.push_back(name);
+  }
+  for (const auto &[name, transport] : transports_) connected += transport->connected().size();
+  auto text = fmt::format("{}/{} topologies running, {} node(s) connected", running,
+                          topologies_.size(), connected);
+  if (!failed.empty()) text += "; failed: " + util::join(failed, ", ");
+  return text;
+}
+
+bool Daemon::ready() const {
+  if (!applied_) return false;
+  for (const auto &[name, transport] : transports_)
+    if (!transport->running()) return false;
+  for (const auto &[name, topology] : topologies_)
+    if (topology->state() != "running") return false;
+  return true;
+}
+
+metrics::Answer Daemon::serve_http(const metrics::RequestHead &request) const {
+  if (request.path == "/metrics")
+    return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_text()};
+  if (request.path == "/health") return {200, "text/plain; charset=utf-8", "ok\n"};
+  if (request.path == "/ready") {
+    bool ok = ready();
+    return {ok ? 200 : 503, "text/plain; charset=utf-8",
+            (ok ? "ready: " : "not ready: ") + summary() + "\n"};
+  }
+  return {404, "text/plain; charset=utf-8", "not found (try /metrics, /health, /ready)\n"};
 }
 
 void Daemon::wait_signal() {
@@ -136,6 +194,7 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
     auto transport = std::make_unique<Transport>(services_, spec);
     transport->on_connected_changed([this, name = spec.name](const auto &changes) {
       fire_hooks(hooks_, name, topologies_, changes);
+      if (applied_) notifier_.status(summary());
     });
     if (unit.module)
       transport->start(unit.module, std::move(unit.values));
@@ -159,12 +218,15 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
 
 void Daemon::reload() {
   spdlog::info("received SIGHUP, reloading {}", path_.empty() ? "<embedded>" : path_);
+  notifier_.send("RELOADING=1");
   std::vector<std::string> problems;
   std::unique_ptr<Prepared> prepared;
   if (!load(problems, prepared)) {
     for (const auto &p : problems) spdlog::error("config: {}", p);
     spdlog::error("reload rejected ({} problem(s)); the running configuration stays",
                   problems.size());
+    notifier_.send(fmt::format("READY=1\nSTATUS=reload rejected ({} problem(s)); {}",
+                               problems.size(), summary()));
     return;
   }
   auto &settings = prepared->config.settings;
@@ -178,13 +240,19 @@ void Daemon::reload() {
     else
       spdlog::error("{}; keeping {}", error, settings_.control_socket);
   }
+  std::string error;
+  if (!configure_metrics(settings.metrics_listen, error))
+    spdlog::error("{}; no metrics listener until a reload fixes it", error);
   settings_ = settings;
   apply(std::move(prepared));
   spdlog::info("reload done");
+  notifier_.send("READY=1\nSTATUS=" + summary());
 }
 
 void Daemon::shutdown() {
+  notifier_.send("STOPPING=1");
   if (control_) control_->close();
+  metrics_.reset();
   topologies_.clear();  // strategies stop; nothing is disconnected
   transports_.clear();
   hooks_.stop();
@@ -235,7 +303,9 @@ nlohmann::json Daemon::status() const {
           {"config", path_.empty() ? "<embedded>" : path_},
           {"transports", transports},
           {"topologies", topologies},
-          {"hooks", hooks_.status()}};
+          {"hooks", hooks_.status()},
+          {"ready", ready()},
+          {"metrics", metrics_ ? nlohmann::json(metrics_->address()) : nlohmann::json()}};
 }
 
 control::Reply Daemon::route(const std::string &line) {

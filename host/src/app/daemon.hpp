@@ -12,10 +12,12 @@
 #include <vector>
 
 #include "app/hooks.hpp"
+#include "app/notify.hpp"
 #include "app/topology.hpp"
 #include "app/transport.hpp"
 #include "config/config.hpp"
 #include "control/control_server.hpp"
+#include "metrics/http_server.hpp"
 #include "plugin/registry.hpp"
 
 namespace clusterd::app {
@@ -48,6 +50,13 @@ class Daemon {
   // A control-socket line: a host command's answer, or the instance it is routed to.
   control::Reply route(const std::string &line);
   nlohmann::json status() const;
+  // One line for systemd's STATUS= and /ready: topologies running, nodes connected.
+  std::string summary() const;
+  // True once the configuration is applied and every transport and topology runs.
+  bool ready() const;
+  // The Prometheus exposition of the daemon and its plugins (daemon_metrics.cpp).
+  std::string metrics_text() const;
+  metrics::Answer serve_http(const metrics::RequestHead &request) const;
 
  private:
   bool load(std::vector<std::string> &problems, std::unique_ptr<Prepared> &out);
@@ -55,7 +64,11 @@ class Daemon {
   void reload();
   void shutdown();
   void wait_signal();
+  // Starts, replaces or stops the metrics listener to match metrics_listen ("" = none).
+  bool configure_metrics(const std::string &address, std::string &error);
 
+  // First: it takes NOTIFY_SOCKET out of the environment before any thread starts.
+  Notifier notifier_;
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
   plugin::HostServices services_;
@@ -66,6 +79,10 @@ class Daemon {
   std::map<std::string, std::unique_ptr<Transport>> transports_;
   std::map<std::string, std::unique_ptr<Topology>> topologies_;
   std::unique_ptr<control::ControlServer> control_;
+  std::unique_ptr<metrics::HttpServer> metrics_;
+  std::string metrics_address_;  // as configured (the listener's may resolve port 0)
+  bool applied_ = false;
+  std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
 };
 
 }  // namespace clusterd::app

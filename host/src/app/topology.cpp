@@ -30,6 +30,7 @@ Topology::~Topology() {
 }
 
 void Topology::fail(const std::string &error) {
+  ++counters_.plugin_failures;
   state_ = "failed";
   error_ = error;
   spdlog::error("[topology {}] {}", spec_.name, error);
@@ -92,23 +93,42 @@ nlohmann::json Topology::status() const {
           {"nodes", nodes}};
 }
 
+std::size_t Topology::connected_count() const {
+  std::size_t n = 0;
+  for (const auto &node : reconciler_.desired()) n += transport_->connected().count(node);
+  return n;
+}
+
 // ---- strategy reports ----------------------------------------------------------------------
+
+void Topology::round_done(bool failed) {
+  ++counters_.discovery_rounds;
+  counters_.discovery_errors += failed;
+  if (auto seconds = strategy_ ? strategy_->take_round_seconds() : std::nullopt)
+    counters_.discovery_seconds.observe(*seconds);
+}
 
 void Topology::on_nodes(std::vector<std::string> nodes) {
   spdlog::debug("[topology {}] discovered {} node(s)", spec_.name, nodes.size());
+  round_done(false);
+  counters_.discovered = nodes.size();
   reconciler_.set_desired(nodes);
 }
+// Event-style strategies have no rounds: the discovered count follows the reconciler's set.
 void Topology::on_node_seen(std::string node) {
   reconciler_.node_seen(node);
+  counters_.discovered = reconciler_.desired().size();
 }
 void Topology::on_node_lost(std::string node) {
   reconciler_.node_lost(node);
+  counters_.discovered = reconciler_.desired().size();
 }
 
 void Topology::on_discovery_failed(std::string reason) {
   if (reason != reconciler_.discovery_error())  // once per change of reason, not every round
     spdlog::warn("[topology {}] discovery failed, keeping the last good node set: {}", spec_.name,
                  reason);
+  round_done(true);
   reconciler_.discovery_failed(reason);
 }
 
@@ -122,6 +142,7 @@ std::optional<std::string> Topology::local_node() {
 
 bool Topology::connect(std::uint64_t op, const std::string &node, std::string &error) {
   spdlog::debug("[topology {}] connecting to {}", spec_.name, node);
+  ++counters_.connect_attempts;
   return transport_->connect(op, node, this, error);
 }
 
@@ -166,6 +187,7 @@ void Topology::connected(const std::string &node) {
 
 void Topology::connect_failed(const std::string &node, const std::string &error, unsigned attempts,
                               std::chrono::milliseconds retry_in) {
+  ++counters_.connect_failures;
   // The first failure and then every 10th, so an unreachable node does not flood the log.
   auto level = attempts == 1 || attempts % 10 == 0 ? spdlog::level::warn : spdlog::level::debug;
   spdlog::log(level, "[topology {}] unable to connect to {}: {} (attempt {}, retry in {} ms)",

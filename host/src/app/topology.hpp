@@ -11,6 +11,7 @@
 #include <string>
 
 #include "app/transport.hpp"
+#include "metrics/exposition.hpp"
 #include "reconcile/reconciler.hpp"
 
 namespace clusterd::app {
@@ -30,6 +31,19 @@ class Topology final : public plugin::StrategyEvents,
   const std::string &state() const { return state_; }
   nlohmann::json status() const;
   const reconcile::Reconciler &reconciler() const { return reconciler_; }
+  const plugin::Instance *strategy() const { return strategy_.get(); }
+
+  // What the metrics listener exports (since this topology was started).
+  struct Counters {
+    std::uint64_t connect_attempts = 0, connect_failures = 0;
+    std::uint64_t discovery_rounds = 0, discovery_errors = 0;
+    std::uint64_t plugin_failures = 0;
+    std::size_t discovered = 0;  // names in the strategy's last report
+    metrics::Histogram discovery_seconds;
+  };
+  const Counters &counters() const { return counters_; }
+  // How many of the nodes this topology wants are connected.
+  std::size_t connected_count() const;
 
  private:
   // plugin::StrategyEvents
@@ -58,6 +72,7 @@ class Topology final : public plugin::StrategyEvents,
   void on_local_changed(const std::vector<std::string> &local) override;
 
   static reconcile::Policy policy_of(const config::TopologySpec &spec);
+  void round_done(bool failed);
 
   plugin::HostServices &services_;
   config::TopologySpec spec_;
@@ -71,6 +86,7 @@ class Topology final : public plugin::StrategyEvents,
   bool step_posted_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::shared_ptr<plugin::Instance> strategy_;
+  Counters counters_;
 };
 
 }  // namespace clusterd::app

@@ -27,6 +27,7 @@ void Transport::later(F &&f) {
 }
 
 void Transport::fail(const std::string &error) {
+  ++plugin_failures_;
   state_ = "failed";
   error_ = error;
   spdlog::error("[transport {}] {}", spec_.name, error);

@@ -55,6 +55,8 @@ class Transport final : public plugin::TransportEvents {
   std::vector<std::string> local_nodes();
   const std::map<std::string, std::string> *details() const;
   const plugin::Module *module() const { return instance_ ? &instance_->module() : nullptr; }
+  const plugin::Instance *instance() const { return instance_.get(); }
+  std::uint64_t plugin_failures() const { return plugin_failures_; }
 
   // Called with every transition of connected(), whatever its source (completions, listings,
   // nodeup/nodedown): what event hooks watch, so they work with every transport.
@@ -90,6 +92,7 @@ class Transport final : public plugin::TransportEvents {
   config::TransportSpec spec_;
   std::string state_ = "starting";
   std::string error_;
+  std::uint64_t plugin_failures_ = 0;
   std::shared_ptr<plugin::Instance> instance_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::vector<TransportListener *> listeners_;

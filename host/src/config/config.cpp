@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "config/host_keys.hpp"
 #include "util/duration.hpp"
 #include "util/strings.hpp"
 
@@ -125,12 +126,14 @@ void read_settings(Reader &in, const toml::table &table, Settings &settings) {
       if (auto path = in.string(node, key)) settings.control_socket = *path;
     } else if (k == "metrics_listen") {
       if (auto address = in.string(node, key)) {
-        if (!address->empty() && !util::split_host_port(*address))
-          in.problem(node, key, "expected \"HOST:PORT\" (\"[v6]:PORT\" for IPv6), e.g. \"127.0.0.1:9568\"");
+        auto parts = util::split_host_port(*address);
+        if (!address->empty() && (!parts || !util::is_ip_address(parts->host)))
+          in.problem(node, key,
+                     "expected \"IP:PORT\" (\"[v6]:PORT\" for IPv6), e.g. \"127.0.0.1:9568\"");
         settings.metrics_listen = *address;
       }
     } else {
-      in.unknown(node, key, "plugin_path, log_level, log_format, control_socket, metrics_listen");
+      in.unknown(node, key, known_keys("clusterd"));
     }
   }
 }
@@ -202,9 +205,7 @@ void read_topology(Reader &in, const std::string &file, const std::string &name,
         spec.config_where = where(file, config->source());
       }
     } else {
-      in.unknown(node, key,
-                 "strategy, transport, disconnect, config, connect_timeout, max_parallel, "
-                 "backoff_initial, backoff_max");
+      in.unknown(node, key, known_keys("topologies.NAME"));
     }
   }
   if (!has_strategy) in.problem(table, "topologies." + name, "missing required key 'strategy'");
@@ -272,7 +273,7 @@ void read_hooks(Reader &in, const toml::table &table, HooksSpec &hooks) {
     } else if (k == "queue_size") {
       if (auto n = integer(in, node, key, 0, 1'000'000)) hooks.queue_size = *n;
     } else {
-      in.unknown(node, key, "on_nodeup, on_nodedown, timeout, max_running, queue_size");
+      in.unknown(node, key, known_keys("hooks"));
     }
   }
 }
@@ -342,7 +343,7 @@ ParseResult parse(std::string_view text, const std::string &file) {
           read_topology(in, file, name, *table, config, document);
       }
     } else {
-      in.unknown(node, key, "clusterd, hooks, transports, topologies");
+      in.unknown(node, key, known_tables());
     }
   }
   resolve_transports(in, root, config);

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "config/host_keys.hpp"
+
 namespace clusterd::config {
 
 // "file:line:column", or just "file" when the position is unknown.
@@ -71,7 +73,7 @@ struct HooksSpec {
 };
 
 // Keys of a [transports.NAME] table that belong to the host, not to the plugin.
-inline const std::vector<std::string> kHostTransportKeys = {"plugin", "resync_interval"};
+inline const std::vector<std::string> kHostTransportKeys = host_keys_of("transports.NAME");
 
 struct DaemonConfig {
   std::string file;  // path, or "<embedded>"

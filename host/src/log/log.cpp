@@ -5,8 +5,12 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 #include <clusterd/common.h>
@@ -31,6 +35,34 @@ class JsonStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
   void flush_() override { std::fflush(stderr); }
 };
 
+// sd-daemon(3) priority prefixes, which journald reads from a service's stderr and strips:
+// `journalctl -p warning` then works. journald stamps time and unit itself.
+class JournalPriority final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg &msg, const std::tm &,
+              spdlog::memory_buf_t &dest) override {
+    static constexpr const char *kPrefix[] = {"<7>", "<7>", "<6>", "<4>", "<3>", "<2>", "<6>"};
+    auto level = static_cast<std::size_t>(msg.level);
+    const char *prefix = kPrefix[level < std::size(kPrefix) ? level : 2];
+    dest.append(prefix, prefix + 3);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JournalPriority>();
+  }
+};
+
+// True when stderr is the journal stream systemd gave us ($JOURNAL_STREAM is "DEV:INODE" of
+// it), not a terminal or file that merely inherited the variable.
+bool stderr_is_journal() {
+  const char *stream = std::getenv("JOURNAL_STREAM");
+  struct stat st {};
+  if (!stream || ::fstat(STDERR_FILENO, &st) != 0) return false;
+  unsigned long long dev = 0, ino = 0;
+  if (std::sscanf(stream, "%llu:%llu", &dev, &ino) != 2) return false;
+  return dev == static_cast<unsigned long long>(st.st_dev) &&
+         ino == static_cast<unsigned long long>(st.st_ino);
+}
+
 }  // namespace
 
 std::optional<spdlog::level::level_enum> parse_level(std::string_view name) {
@@ -49,7 +81,13 @@ void configure(spdlog::level::level_enum level, std::string_view format) {
   } else {
     logger = std::make_shared<spdlog::logger>("clusterd",
                                               std::make_shared<spdlog::sinks::stderr_sink_mt>());
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
+    if (stderr_is_journal()) {
+      auto formatter = std::make_unique<spdlog::pattern_formatter>();
+      formatter->add_flag<JournalPriority>('*').set_pattern("%*%v");
+      logger->set_formatter(std::move(formatter));
+    } else {
+      logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
+    }
   }
   logger->set_level(level);
   logger->flush_on(spdlog::level::trace);  // a daemon's log must not lag behind its state

@@ -158,6 +158,7 @@ struct Bridge {
     auto *instance = accepting(host);
     if (!instance) return self(host) ? CLUSTERD_E_STATE : CLUSTERD_E_INVALID_ARG;
     if (!request || !done || !out_id || !request->url) return CLUSTERD_E_INVALID_ARG;
+    if (!instance->round_started_) instance->round_started_ = std::chrono::steady_clock::now();
     clusterd_http_request_t r;
     std::memset(&r, 0, sizeof r);
     std::memcpy(&r, request, std::min<std::size_t>(request->struct_size, sizeof r));
@@ -173,6 +174,9 @@ struct Bridge {
     req.client_cert_file = text(r.client_cert_file);
     req.client_key_file = text(r.client_key_file);
     if (r.max_body_bytes) req.max_body_bytes = r.max_body_bytes;
+    req.aws_sigv4 = text(r.aws_sigv4);
+    req.username = text(r.username);
+    req.password = text(r.password);
     auto weak = instance->weak_from_this();
     auto id_box = std::make_shared<std::uint64_t>(0);
     if (r.on_data) {
@@ -219,6 +223,7 @@ struct Bridge {
     auto *instance = accepting(host);
     if (!instance) return self(host) ? CLUSTERD_E_STATE : CLUSTERD_E_INVALID_ARG;
     if (!query || !query->name || !done || !out_id) return CLUSTERD_E_INVALID_ARG;
+    if (!instance->round_started_) instance->round_started_ = std::chrono::steady_clock::now();
     clusterd_dns_query_t q;
     std::memset(&q, 0, sizeof q);
     std::memcpy(&q, query, std::min<std::size_t>(query->struct_size, sizeof q));
@@ -263,6 +268,22 @@ struct Bridge {
     auto *instance = self(host);
     if (!instance || !instance->dns_.erase(id)) return;
     if (auto *dns = instance->services_.dns.if_created()) dns->cancel(id);
+  }
+
+  // ---- clusterd.metrics/1 ----
+  static clusterd_status_t CLUSTERD_ABI counter_add(const clusterd_host_t *host, const char *name,
+                                                    const char *help, const char *label_name,
+                                                    const char *label_value, uint64_t delta) {
+    auto *instance = self(host);
+    if (!instance) return CLUSTERD_E_INVALID_ARG;
+    return instance->metrics_.counter_add(name, help, label_name, label_value, delta);
+  }
+  static clusterd_status_t CLUSTERD_ABI gauge_set(const clusterd_host_t *host, const char *name,
+                                                  const char *help, const char *label_name,
+                                                  const char *label_value, double value) {
+    auto *instance = self(host);
+    if (!instance) return CLUSTERD_E_INVALID_ARG;
+    return instance->metrics_.gauge_set(name, help, label_name, label_value, value);
   }
 
   // ---- clusterd.status/1 ----
@@ -361,6 +382,7 @@ struct Bridge {
     static const clusterd_http_service_t http{sizeof http, 0, http_request, http_cancel};
     static const clusterd_dns_service_t dns{sizeof dns, 0, dns_resolve, dns_cancel};
     static const clusterd_status_service_t status{sizeof status, 0, status_set};
+    static const clusterd_metrics_service_t metrics{sizeof metrics, 0, counter_add, gauge_set};
     static const clusterd_strategy_sink_t strategy_sink{
         sizeof strategy_sink, 0, set_nodes, node_seen, node_lost, discovery_failed, local_node};
     static const clusterd_transport_sink_t transport_sink{
@@ -376,6 +398,7 @@ struct Bridge {
     if (want == CLUSTERD_SERVICE_HTTP) return &http;
     if (want == CLUSTERD_SERVICE_DNS) return &dns;
     if (want == CLUSTERD_SERVICE_STATUS) return &status;
+    if (want == CLUSTERD_SERVICE_METRICS) return &metrics;
     if (want == CLUSTERD_SERVICE_CONTROL_SINK) return &control_sink;
     if (want == CLUSTERD_SERVICE_STRATEGY_SINK && instance->strategy_events_) return &strategy_sink;
     if (want == CLUSTERD_SERVICE_TRANSPORT_SINK && instance->transport_events_)

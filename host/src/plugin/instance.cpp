@@ -257,4 +257,11 @@ void Instance::fail(const std::string &reason) {
   }
 }
 
+std::optional<double> Instance::take_round_seconds() {
+  if (!round_started_) return std::nullopt;
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - *round_started_;
+  round_started_.reset();
+  return took.count();
+}
+
 }  // namespace clusterd::plugin

@@ -8,15 +8,18 @@
 #include <boost/asio/io_context.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "config/schema.hpp"
 #include "control/control_server.hpp"
+#include "metrics/plugin_metrics.hpp"
 #include "plugin/module.hpp"
 #include "services/dns_resolver.hpp"
 #include "services/fd_service.hpp"
@@ -103,6 +106,10 @@ class Instance : public std::enable_shared_from_this<Instance>, public control::
   const std::string &label() const { return label_; }
   const Module &module() const { return *module_; }
   const std::map<std::string, std::string> &details() const { return details_; }
+  const metrics::PluginMetrics &metrics() const { return metrics_; }
+  // A discovery round's latency: from the first HTTP/DNS request after the previous report to
+  // this report (set_nodes or discovery_failed). nullopt when the round made no request.
+  std::optional<double> take_round_seconds();
 
   // Called (on a later loop turn) when the plugin misbehaves badly enough to be failed.
   void on_failure(std::function<void(const std::string &)> handler) {
@@ -155,6 +162,8 @@ class Instance : public std::enable_shared_from_this<Instance>, public control::
   TransportEvents *transport_events_ = nullptr;
   std::function<void(const std::string &)> failure_handler_;
   std::map<std::string, std::string> details_;
+  metrics::PluginMetrics metrics_;
+  std::optional<std::chrono::steady_clock::time_point> round_started_;
   std::string local_node_buffer_;
 
   // What the instance registered, for cancellation at stop().

@@ -37,6 +37,7 @@ std::string plugin_file_name(std::string_view name) {
 
 Registry::Registry(const std::vector<std::string> &plugin_path) {
   for (const auto &dir : plugin_path) dirs_.emplace_back(dir);
+  if (*CLUSTERD_LOCAL_PLUGIN_DIR) dirs_.emplace_back(CLUSTERD_LOCAL_PLUGIN_DIR);
   dirs_.push_back(builtin_dir());
 }
 

@@ -1,4 +1,5 @@
 // Finds plugins by name: `clusterd-NAME.so` in each plugin_path directory in order, then in
+// the local directory (/usr/local/lib/clusterd/plugins, for hand-installed plugins), then in
 // the built-in directory beside the executable. libcluster module names map to ours.
 #pragma once
 
@@ -14,7 +15,7 @@ namespace clusterd::plugin {
 
 class Registry {
  public:
-  // `plugin_path` comes from the config; the built-in directory is always searched last.
+  // `plugin_path` comes from the config; the local and built-in directories follow it.
   explicit Registry(const std::vector<std::string> &plugin_path);
 
   // <dir of /proc/self/exe>/CLUSTERD_PLUGIN_RELDIR.

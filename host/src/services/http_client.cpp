@@ -339,6 +339,16 @@ int HttpClient::Impl::configure(Transfer &t, Request &request, std::string &erro
     curl_easy_setopt(e, CURLOPT_SSLKEY, request.client_key_file.c_str());
   }
 
+  // libcurl copies these strings. Without aws_sigv4 the credentials go out with curl's default
+  // auth, Basic; with it curl signs the request with them instead.
+  if (!request.aws_sigv4.empty()) {
+    curl_easy_setopt(e, CURLOPT_AWS_SIGV4, request.aws_sigv4.c_str());
+  }
+  if (!request.username.empty() || !request.password.empty()) {
+    curl_easy_setopt(e, CURLOPT_USERNAME, request.username.c_str());
+    curl_easy_setopt(e, CURLOPT_PASSWORD, request.password.c_str());
+  }
+
   bool has_expect = false;
   for (const auto &header : request.headers) {
     has_expect = has_expect || starts_with_nocase(header, "Expect:");

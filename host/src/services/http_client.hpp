@@ -38,6 +38,10 @@ class HttpClient {
     // Empty = unset. A ca_file replaces the system store: only that bundle is trusted.
     std::string ca_file, client_cert_file, client_key_file;
     std::size_t max_body_bytes = 16u << 20;  // buffered bodies only; streams are not capped
+    // Non-empty = AWS Signature Version 4 by libcurl ("aws:amz:REGION:SERVICE"); username and
+    // password are then the access key id and secret key, otherwise HTTP Basic credentials.
+    // Secrets: never logged, never in `error`.
+    std::string aws_sigv4, username, password;
     // Set = the body streams here and is not buffered. Return false to abort the request,
     // which then completes with CLUSTERD_E_CANCELLED. May call start() and cancel().
     std::function<bool(std::string_view chunk)> on_data;

@@ -1,5 +1,8 @@
 #include "util/strings.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -78,6 +81,12 @@ bool is_valid_node_name(std::string_view node) {
   if (node.find('@', at + 1) != std::string_view::npos) return false;
   return std::none_of(node.begin(), node.end(),
                       [](unsigned char c) { return c <= ' ' || c == 0x7f; });
+}
+
+bool is_ip_address(const std::string &text) {
+  unsigned char buffer[sizeof(in6_addr)];
+  return inet_pton(AF_INET, text.c_str(), buffer) == 1 ||
+         inet_pton(AF_INET6, text.c_str(), buffer) == 1;
 }
 
 std::optional<HostPort> split_host_port(std::string_view text) {

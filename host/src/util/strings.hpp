@@ -26,5 +26,7 @@ struct HostPort {
 };
 // "HOST:PORT" or "[V6]:PORT" with a port 0..65535 (0: any free port); nullopt otherwise.
 std::optional<HostPort> split_host_port(std::string_view text);
+// An IPv4 or IPv6 address literal (no brackets).
+bool is_ip_address(const std::string &text);
 
 }  // namespace clusterd::util

@@ -376,6 +376,7 @@ class GossipStrategy final : public clusterd::Strategy {
                                reinterpret_cast<const sockaddr *>(&to), sizeof to);
     if (n >= 0) {
       ++sent_;
+      host().count("gossip_heartbeats_sent_total", "Heartbeats sent.");
       if (send_error_ != 0) host().info("heartbeats go out again to " + to_text(to));
       send_error_ = 0;
       return;
@@ -384,6 +385,7 @@ class GossipStrategy final : public clusterd::Strategy {
     const int error = errno;
     ++send_errors_;
     host().set_status("send errors", std::to_string(send_errors_));
+    host().count("gossip_send_errors_total", "Heartbeats that could not be sent.");
     if (error != send_error_)
       host().warn("cannot send a heartbeat to " + to_text(to) + ": " + std::strerror(error));
     send_error_ = error;
@@ -440,6 +442,7 @@ class GossipStrategy final : public clusterd::Strategy {
     if (!clusterd::gossip::decode_heartbeat(clusterd::crypto::bytes(heartbeat), node, reason))
       return dropped(reason, from);
     if (node == announced_) return;  // our own, looped back
+    host().count("gossip_heartbeats_received_total", "Valid heartbeats received from peers.");
     heard(node, from);
   }
 
@@ -465,6 +468,8 @@ class GossipStrategy final : public clusterd::Strategy {
     host().set_status("dropped", std::to_string(drops_total_));
     host().set_status(std::string("dropped.") + clusterd::gossip::drop_name(reason),
                       std::to_string(count));
+    host().count("gossip_dropped_total", "Gossip datagrams dropped, by reason.", "reason",
+                 clusterd::gossip::drop_name(reason));
     // The 1st, 10th, 100th... of each reason: visible, but a flood cannot flood the log.
     bool power_of_ten = true;
     for (std::uint64_t c = count; c > 1 && power_of_ten; c /= 10) power_of_ten = c % 10 == 0;

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
 
 namespace clusterd::services {
 namespace {
@@ -266,6 +267,59 @@ TEST_F(HttpClientTest, BearerTokenAndErrorsNeverShowHeaders) {
   EXPECT_NE(failed.status, CLUSTERD_OK);
   EXPECT_FALSE(contains(failed.error, "s3cret")) << failed.error;
   EXPECT_FALSE(contains(failed.error, "y=z")) << failed.error;
+}
+
+// ---- credentials: AWS SigV4 (computed by libcurl) and HTTP Basic -------------------------
+
+TEST_F(HttpClientTest, AwsSigV4SignsWithCredentialsAndSessionToken) {
+  HttpClient::Request request = get(http("/echo"));
+  request.method = "POST";
+  request.headers = {"Content-Type: application/x-www-form-urlencoded; charset=utf-8",
+                     "X-Amz-Security-Token: session-t0ken"};
+  request.body = "Action=DescribeInstances&Version=2016-11-15";
+  request.aws_sigv4 = "aws:amz:eu-west-3:ec2";
+  request.username = "AKIDEXAMPLE";
+  request.password = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+  HttpClient::Response response = fetch(std::move(request));
+  ASSERT_EQ(response.status, CLUSTERD_OK) << response.error;
+  EXPECT_EQ(response.body, "Action=DescribeInstances&Version=2016-11-15");
+  const auto date = header(response, "X-Echo-H-x-amz-date");
+  ASSERT_TRUE(date);
+  EXPECT_TRUE(std::regex_match(*date, std::regex("[0-9]{8}T[0-9]{6}Z"))) << *date;
+  const auto auth = header(response, "X-Echo-H-authorization");
+  ASSERT_TRUE(auth);
+  std::smatch m;
+  ASSERT_TRUE(
+      std::regex_match(*auth, m,
+                       std::regex("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/([0-9]{8})/"
+                                  "eu-west-3/ec2/aws4_request, SignedHeaders=([a-z0-9;-]+), "
+                                  "Signature=[0-9a-f]{64}")))
+      << *auth;
+  EXPECT_EQ(m[1].str(), date->substr(0, 8));
+  // The session token is signed like every header the caller set.
+  EXPECT_TRUE(contains(";" + m[2].str() + ";", ";host;")) << m[2];
+  EXPECT_TRUE(contains(";" + m[2].str() + ";", ";x-amz-date;")) << m[2];
+  EXPECT_TRUE(contains(";" + m[2].str() + ";", ";x-amz-security-token;")) << m[2];
+  EXPECT_EQ(header(response, "X-Echo-H-x-amz-security-token"), "session-t0ken");
+  EXPECT_FALSE(contains(*auth, "wJalr"));
+}
+
+TEST_F(HttpClientTest, BasicAuthWithoutSigV4AndNoSecretInErrors) {
+  HttpClient::Request request = get(http("/echo"));
+  request.username = "clusterd";
+  request.password = "pa ss:w0rd";
+  EXPECT_EQ(header(fetch(request), "X-Echo-H-authorization"), "Basic Y2x1c3RlcmQ6cGEgc3M6dzByZA==");
+  request.username.clear();
+  request.password.clear();
+  EXPECT_EQ(header(fetch(request), "X-Echo-H-authorization"), std::nullopt);
+
+  request.username = "clusterd";
+  request.password = "pa ss:w0rd";
+  request.aws_sigv4 = "aws:amz:eu-west-3:ec2";
+  request.url = "http://127.0.0.1:" + std::to_string(test::unused_tcp_port()) + "/";
+  HttpClient::Response failed = fetch(request);
+  EXPECT_NE(failed.status, CLUSTERD_OK);
+  EXPECT_FALSE(contains(failed.error, "w0rd")) << failed.error;
 }
 
 // ---- failures ---------------------------------------------------------------------------

@@ -1,0 +1,155 @@
+#include "metrics/http_server.hpp"
+
+#include <fmt/format.h>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+
+#include "util/strings.hpp"
+
+namespace clusterd::metrics {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+constexpr std::size_t kMaxHead = 8 * 1024;
+constexpr std::size_t kMaxConnections = 64;
+constexpr auto kRequestTimeout = std::chrono::seconds(10);
+
+std::string_view reason(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Error";
+  }
+}
+}  // namespace
+
+struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
+  State(asio::io_context &io, Handler handler)
+      : io(io), acceptor(io), handler(std::move(handler)) {}
+
+  struct Connection : std::enable_shared_from_this<Connection> {
+    Connection(std::shared_ptr<State> server, tcp::socket socket)
+        : server(std::move(server)),
+          socket(std::move(socket)),
+          timer(this->socket.get_executor()),
+          in(kMaxHead) {}
+    ~Connection() { --server->connections; }
+
+    void start() {
+      timer.expires_after(kRequestTimeout);
+      timer.async_wait([weak = weak_from_this()](const boost::system::error_code &ec) {
+        if (auto self = weak.lock(); self && !ec) self->socket.close();
+      });
+      asio::async_read_until(socket, in, "\r\n\r\n",
+                             [self = shared_from_this()](const boost::system::error_code &ec,
+                                                         std::size_t n) { self->on_head(ec, n); });
+    }
+
+    void on_head(const boost::system::error_code &ec, std::size_t n) {
+      if (ec) {
+        // Too long a head fills the streambuf's limit: answer 400 rather than drop silently.
+        if (ec == asio::error::not_found)
+          reply({400, "text/plain; charset=utf-8", "request too large\n"}, false);
+        return;
+      }
+      std::string_view head(static_cast<const char *>(in.data().data()), n);
+      auto request = parse_request_head(head);
+      if (!request) return reply({400, "text/plain; charset=utf-8", "bad request\n"}, false);
+      bool head_only = request->method == "HEAD";
+      if (request->method != "GET" && !head_only)
+        return reply({405, "text/plain; charset=utf-8", "only GET and HEAD\n"}, false);
+      reply(server->handler(*request), head_only);
+    }
+
+    void reply(const Answer &answer, bool head_only) {
+      out = fmt::format(
+          "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+          answer.status, reason(answer.status), answer.content_type, answer.body.size());
+      if (!head_only) out += answer.body;
+      asio::async_write(
+          socket, asio::buffer(out),
+          [self = shared_from_this()](const boost::system::error_code &, std::size_t) {
+            boost::system::error_code ignored;
+            self->socket.shutdown(tcp::socket::shutdown_both, ignored);
+            self->timer.cancel();
+          });
+    }
+
+    std::shared_ptr<State> server;
+    tcp::socket socket;
+    asio::steady_timer timer;
+    asio::streambuf in;
+    std::string out;
+  };
+
+  void accept() {
+    acceptor.async_accept(
+        [weak = weak_from_this()](const boost::system::error_code &ec, tcp::socket socket) {
+          auto self = weak.lock();
+          if (!self || ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
+          if (!ec && self->connections < kMaxConnections) {
+            ++self->connections;
+            std::make_shared<Connection>(self, std::move(socket))->start();
+          }
+          self->accept();
+        });
+  }
+
+  asio::io_context &io;
+  tcp::acceptor acceptor;
+  Handler handler;
+  std::size_t connections = 0;
+};
+
+HttpServer::HttpServer(asio::io_context &io, Handler handler)
+    : state_(std::make_shared<State>(io, std::move(handler))) {}
+
+HttpServer::~HttpServer() {
+  boost::system::error_code ignored;
+  state_->acceptor.close(ignored);
+  state_->handler = [](const RequestHead &) { return Answer{503, "text/plain", "stopping\n"}; };
+}
+
+bool HttpServer::listen(const std::string &address, std::string &error) {
+  auto parts = util::split_host_port(address);
+  boost::system::error_code ec;
+  auto ip = parts ? asio::ip::make_address(parts->host, ec) : asio::ip::address();
+  if (!parts || ec) {
+    error = "metrics_listen '" + address + "': expected IP:PORT";
+    return false;
+  }
+  tcp::endpoint endpoint(ip, parts->port);
+  auto &acceptor = state_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  tcp::endpoint bound;
+  if (!ec) bound = acceptor.local_endpoint(ec);
+  if (ec) {
+    error = "metrics_listen " + address + ": " + ec.message();
+    acceptor.close(ec);
+    return false;
+  }
+  address_ = bound.address().is_v6()
+                 ? fmt::format("[{}]:{}", bound.address().to_string(), bound.port())
+                 : fmt::format("{}:{}", bound.address().to_string(), bound.port());
+  state_->accept();
+  return true;
+}
+
+}  // namespace clusterd::metrics

@@ -1,0 +1,54 @@
+# CPack: one package, clusterd-plugin-ec2, as .deb (cpack -G DEB) and .rpm (cpack -G RPM),
+# lint-clean (lintian --fail-on error,warning; rpmlint 0 errors). Configure with
+# CMAKE_INSTALL_PREFIX=/usr against an SDK installed in /usr so that the plugin lands in the
+# packaged daemon's directory, /usr/lib/<triplet>/clusterd/plugins.
+set(_ec2_pkg_dir ${CMAKE_CURRENT_LIST_DIR})
+set(_ec2_doc_dir ${CMAKE_INSTALL_DATADIR}/doc/${PROJECT_NAME})
+
+# Debian wants copyright and changelog.Debian.gz (gzip -9n: reproducible) in the doc dir.
+set(_ec2_changelog ${CMAKE_CURRENT_BINARY_DIR}/changelog.Debian.gz)
+add_custom_command(OUTPUT ${_ec2_changelog}
+                   COMMAND gzip -9nc ${_ec2_pkg_dir}/changelog.Debian > ${_ec2_changelog}
+                   DEPENDS ${_ec2_pkg_dir}/changelog.Debian VERBATIM)
+add_custom_target(ec2_pkgdocs ALL DEPENDS ${_ec2_changelog})
+install(FILES ${_ec2_pkg_dir}/copyright ${_ec2_changelog} DESTINATION ${_ec2_doc_dir})
+install(FILES ${_ec2_pkg_dir}/../README.md DESTINATION ${_ec2_doc_dir})
+
+set(CPACK_PACKAGE_NAME ${PROJECT_NAME})
+set(CPACK_PACKAGE_VENDOR "clusterd")
+set(CPACK_PACKAGE_CONTACT "clusterd maintainers <maintainers@clusterd.example>")
+set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
+set(CPACK_PACKAGE_RELOCATABLE OFF)
+set(CPACK_STRIP_FILES ON)
+set(_ec2_summary "AWS EC2 discovery strategy for clusterd")
+set(_ec2_description
+    "The clusterd strategy \"ec2\" (libcluster_ec2's ClusterEC2.Strategy.Tags): every running\nEC2 instance with a given tag becomes a node, named app_prefix@private-IP, from\nDescribeInstances signed with AWS SigV4; credentials from the configuration, the\nenvironment or the instance role (IMDSv2).")
+
+# DEB
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
+set(CPACK_DEBIAN_PACKAGE_SECTION net)
+set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://github.com/clusterd/clusterd")
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "clusterd (>= 0.1.0)")
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+string(REPLACE "\n" "\n " _ec2_deb_description "${_ec2_description}")
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "${_ec2_summary}\n ${_ec2_deb_description}")
+
+# RPM
+set(CPACK_RPM_FILE_NAME RPM-DEFAULT)
+set(CPACK_RPM_PACKAGE_RELEASE 1)
+set(CPACK_RPM_PACKAGE_LICENSE "Apache-2.0")
+set(CPACK_RPM_PACKAGE_GROUP "System Environment/Daemons")
+set(CPACK_RPM_PACKAGE_URL "https://github.com/clusterd/clusterd")
+set(CPACK_RPM_PACKAGE_SUMMARY "${_ec2_summary}")
+set(CPACK_RPM_PACKAGE_DESCRIPTION "${_ec2_description}")
+set(CPACK_RPM_PACKAGE_REQUIRES "clusterd")
+set(CPACK_RPM_CHANGELOG_FILE ${_ec2_pkg_dir}/changelog.rpm)
+set(CPACK_RPM_SPEC_MORE_DEFINE "%define packager ${CPACK_PACKAGE_CONTACT}")
+# Directories the daemon's package owns.
+list(APPEND CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION
+     /usr/lib64/clusterd /usr/lib64/clusterd/plugins /usr/lib/clusterd
+     /usr/lib/clusterd/plugins)
+
+include(CPack)
