@@ -215,9 +215,12 @@ Secret options (cookies, keys, tokens) may instead be given as
     fmt::print(".SH [{}]\n", roff(table));
     for (const auto &k : config::kHostKeys) {
       if (k.table != table) continue;
-      fmt::print(".TP\n.BR {} \" ({}\"", roff(k.key), roff(k.type));
-      if (!k.default_value.empty()) fmt::print("\", default {}\"", roff(k.default_value));
-      fmt::print(")\n{}\n", roff(k.description));
+      std::string traits(k.type);
+      if (k.default_value == "required")
+        traits += ", required";
+      else if (!k.default_value.empty())
+        traits += ", default " + std::string(k.default_value);
+      fmt::print(".TP\n\\fB{}\\fR ({})\n{}\n", roff(k.key), roff(traits), roff(k.description));
     }
   }
   fmt::print(
@@ -235,7 +238,7 @@ Secret options (cookies, keys, tokens) may instead be given as
       std::string traits(config::type_name(option.type));
       if (option.required()) traits += ", required";
       if (option.default_value) traits += ", default " + *option.default_value;
-      fmt::print(".TP\n.BR {} \" ({})\"\n{}\n", roff(option.key), roff(traits),
+      fmt::print(".TP\n\\fB{}\\fR ({})\n{}\n", roff(option.key), roff(traits),
                  roff(option.description));
       if (!option.choices.empty())
         fmt::print(".br\nOne of: {}.\n", roff(util::join(option.choices, ", ")));
@@ -250,7 +253,7 @@ Secret options (cookies, keys, tokens) may instead be given as
 The configuration read by the clusterd service.
 .TP
 .I /usr/local/lib/clusterd/plugins
-Hand-installed plugins, searched after plugin_path and before the built-in directory.
+Hand\-installed plugins, searched after plugin_path and before the built-in directory.
 .SH EXAMPLES
 The packaged default clusters every BEAM node of the local EPMD:
 .PP

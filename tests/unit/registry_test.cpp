@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "build_info.hpp"
 #include "plugin/registry.hpp"
 
 using clusterd::plugin::plugin_file_name;
@@ -27,6 +28,15 @@ TEST(Registry, MissingPluginNamesWhereItLooked) {
   EXPECT_NE(error.find("/nonexistent/plugins"), std::string::npos) << error;
 }
 
+TEST(Registry, SearchOrderIsPluginPathThenLocalThenBuiltIn) {
+  clusterd::plugin::Registry registry({"/opt/a", "/opt/b"});
+  std::vector<std::filesystem::path> expected = {"/opt/a", "/opt/b"};
+  if (*CLUSTERD_LOCAL_PLUGIN_DIR)
+    expected.emplace_back(CLUSTERD_LOCAL_PLUGIN_DIR);  // /usr/local/...
+  expected.push_back(clusterd::plugin::Registry::builtin_dir());
+  EXPECT_EQ(registry.directories(), expected);
+}
+
 // The ABI gate: each broken library is refused before any of its code runs (or, for a bad
 // descriptor, before any instance is made), with a message that says what is wrong.
 TEST(AbiGate, BrokenLibrariesAreRefusedWithAReason) {
@@ -34,12 +44,17 @@ TEST(AbiGate, BrokenLibrariesAreRefusedWithAReason) {
   struct Case {
     const char *file, *expected;
   };
+  // The fixtures are built against the current minor (wrong_major: 2.MINOR, newer_minor:
+  // 1.MINOR+1).
+  const std::string minor = std::to_string(CLUSTERD_ABI_MINOR);
+  const std::string wrong_major =
+      "built for ABI 2." + minor + " (major 2), this clusterd provides ABI 1." + minor;
+  const std::string newer_minor = "requires ABI 1." + std::to_string(CLUSTERD_ABI_MINOR + 1) +
+                                  " (a newer minor), this clusterd provides ABI 1." + minor;
   for (auto [file, expected] : {
            Case{"clusterd-fx_no_entry.so", "no symbol clusterd_plugin_entry_v1"},
-           Case{"clusterd-fx_wrong_major.so",
-                "built for ABI 2.1 (major 2), this clusterd provides ABI 1.1"},
-           Case{"clusterd-fx_newer_minor.so",
-                "requires ABI 1.2 (a newer minor), this clusterd provides ABI 1.1"},
+           Case{"clusterd-fx_wrong_major.so", wrong_major.c_str()},
+           Case{"clusterd-fx_newer_minor.so", newer_minor.c_str()},
            Case{"clusterd-fx_short_struct.so", "entry struct_size 8 is too small"},
            Case{"clusterd-fx_bad_kind.so", "descriptor has unknown kind 99"},
        }) {

@@ -79,8 +79,7 @@ int Daemon::run(const std::string &path) {
   }
   apply(std::move(prepared));
   applied_ = true;
-  notifier_.send("READY=1");
-  notifier_.status(summary());
+  notifier_.ready(summary());
   std::size_t running = 0;
   for (const auto &[name, topology] : topologies_) running += topology->state() == "running";
   // The monotonic timestamp lets bench/ measure exec → ready without polling.
@@ -194,7 +193,7 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
     auto transport = std::make_unique<Transport>(services_, spec);
     transport->on_connected_changed([this, name = spec.name](const auto &changes) {
       fire_hooks(hooks_, name, topologies_, changes);
-      if (applied_) notifier_.status(summary());
+      if (applied_ && notifier_.enabled()) notifier_.status(summary());
     });
     if (unit.module)
       transport->start(unit.module, std::move(unit.values));
@@ -225,8 +224,7 @@ void Daemon::reload() {
     for (const auto &p : problems) spdlog::error("config: {}", p);
     spdlog::error("reload rejected ({} problem(s)); the running configuration stays",
                   problems.size());
-    notifier_.send(fmt::format("READY=1\nSTATUS=reload rejected ({} problem(s)); {}",
-                               problems.size(), summary()));
+    notifier_.ready(fmt::format("reload rejected ({} problem(s)); {}", problems.size(), summary()));
     return;
   }
   auto &settings = prepared->config.settings;
@@ -246,7 +244,7 @@ void Daemon::reload() {
   settings_ = settings;
   apply(std::move(prepared));
   spdlog::info("reload done");
-  notifier_.send("READY=1\nSTATUS=" + summary());
+  notifier_.ready(summary());
 }
 
 void Daemon::shutdown() {

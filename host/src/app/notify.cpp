@@ -35,6 +35,12 @@ void Notifier::send(std::string_view state) const {
                  reinterpret_cast<const sockaddr *>(&address_), address_length_);
 }
 
+void Notifier::ready(const std::string &summary) {
+  if (fd_ < 0) return;
+  last_status_ = summary;
+  send("READY=1\nSTATUS=" + summary);
+}
+
 void Notifier::status(const std::string &summary) {
   if (fd_ < 0 || summary == last_status_) return;
   last_status_ = summary;

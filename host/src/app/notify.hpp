@@ -24,6 +24,8 @@ class Notifier {
   // Sends newline-separated assignments ("READY=1\nSTATUS=..."). Failures are ignored, as
   // sd_notify's are: the daemon works the same whether anyone listens.
   void send(std::string_view state) const;
+  // READY=1 with STATUS=<summary> (at start, and at the end of a reload).
+  void ready(const std::string &summary);
   // STATUS=<summary>, only when it differs from the last one sent.
   void status(const std::string &summary);
 

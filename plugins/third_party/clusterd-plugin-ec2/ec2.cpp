@@ -29,8 +29,8 @@ using std::chrono::milliseconds;
 constexpr uint64_t kMaxBodyBytes = 16 << 20;
 constexpr int kMaxPages = 100;
 constexpr std::size_t kMaxExcerpt = 200;
-constexpr int64_t kRefreshBefore = 300;     // s: renew role credentials this long before expiry
-constexpr int64_t kImdsTokenTtl = 21600;    // s: the longest IMDSv2 allows
+constexpr int64_t kRefreshBefore = 300;   // s: renew role credentials this long before expiry
+constexpr int64_t kImdsTokenTtl = 21600;  // s: the longest IMDSv2 allows
 constexpr const char *kSkippedKey = "instances skipped";
 
 std::string excerpt(std::string_view body) {
@@ -39,7 +39,9 @@ std::string excerpt(std::string_view body) {
   return body.size() > kMaxExcerpt ? out + "..." : out;
 }
 
-int64_t now_s() { return static_cast<int64_t>(std::time(nullptr)); }
+int64_t now_s() {
+  return static_cast<int64_t>(std::time(nullptr));
+}
 
 std::string env(const char *name) {
   const char *v = std::getenv(name);
@@ -72,8 +74,9 @@ class Ec2Strategy final : public clusterd::Strategy {
                                "privateDnsName",
                                "\"private\""),
                    "private|public|private_dns"),
-      opt::string("region", "AWS region, e.g. \"eu-west-1\"; unset: the instance metadata's "
-                            "placement/region"),
+      opt::string("region",
+                  "AWS region, e.g. \"eu-west-1\"; unset: the instance metadata's "
+                  "placement/region"),
       opt::duration("polling_interval", "Time from the end of one round to the next", "\"5s\""),
       opt::duration("request_timeout", "Time limit of each HTTP request", "\"10s\""),
       opt::string("access_key_id",
@@ -95,9 +98,9 @@ class Ec2Strategy final : public clusterd::Strategy {
     if (auto v = config.optional_string("ec2_tagvalue")) tag_value_ = *v;
     app_prefix_ = nonempty(config, "app_prefix");
     if (app_prefix_.find('@') != std::string::npos)
-      throw clusterd::Error(CLUSTERD_E_CONFIG,
-                            "app_prefix: \"" + app_prefix_ + "\" must not contain '@'" +
-                                config.where("app_prefix"));
+      throw clusterd::Error(
+          CLUSTERD_E_CONFIG,
+          "app_prefix: \"" + app_prefix_ + "\" must not contain '@'" + config.where("app_prefix"));
     api::parse_name_type(config.string("ip_type"), name_type_);  // choices() checked it
     if (auto v = config.optional_string("region")) region_ = *v;
     interval_ = positive(config, "polling_interval");
@@ -156,9 +159,9 @@ class Ec2Strategy final : public clusterd::Strategy {
   static milliseconds positive(const clusterd::Config &config, const char *key) {
     auto v = config.duration(key);
     if (v.count() <= 0 || v == clusterd::kInfinite)
-      throw clusterd::Error(CLUSTERD_E_CONFIG,
-                            std::string(key) + ": must be a positive, finite duration" +
-                                config.where(key));
+      throw clusterd::Error(
+          CLUSTERD_E_CONFIG,
+          std::string(key) + ": must be a positive, finite duration" + config.where(key));
     return v;
   }
   static std::string url(const clusterd::Config &config, const char *key, const std::string &v) {
@@ -181,7 +184,7 @@ class Ec2Strategy final : public clusterd::Strategy {
             if (!r.ok()) {
               std::string why = api::api_error(r.body());
               return failed(what + " answered HTTP " + std::to_string(r.http_status()) + ": " +
-                            (why.empty() ? excerpt(r.body()) : why),
+                                (why.empty() ? excerpt(r.body()) : why),
                             r.http_status());
             }
             // `next` usually starts the next request, which replaces call_ and with it this
@@ -197,9 +200,8 @@ class Ec2Strategy final : public clusterd::Strategy {
   void round() {
     if (role_ && creds_.expiration != 0 && now_s() >= creds_.expiration - kRefreshBefore)
       creds_ = {};  // renew role credentials before they expire
-    need_region([this] {
-      need_credentials([this] { need_tag_value([this] { describe({}, 1); }); });
-    });
+    need_region(
+        [this] { need_credentials([this] { need_tag_value([this] { describe({}, 1); }); }); });
   }
 
   // ---- instance metadata (IMDSv2: a session token first, then GETs carrying it) ----
@@ -251,8 +253,8 @@ class Ec2Strategy final : public clusterd::Strategy {
                         [this, role, next](std::string_view json) {
                           std::string error;
                           if (!api::parse_role_credentials(json, creds_, error))
-                            return failed("instance metadata: credentials of role " + role +
-                                          ": " + error);
+                            return failed("instance metadata: credentials of role " + role + ": " +
+                                          error);
                           host().set_status("credentials", "instance role " + role);
                           next();
                         });
@@ -264,8 +266,8 @@ class Ec2Strategy final : public clusterd::Strategy {
     imds_get("instance-id", "instance-id", [this, next = std::move(next)](std::string_view id) {
       const std::string instance(id);
       if (instance.empty()) return failed("instance metadata instance-id: empty");
-      ec2(api::describe_instance_form(instance), "EC2 DescribeInstances of this instance (" +
-                                                     instance + ")",
+      ec2(api::describe_instance_form(instance),
+          "EC2 DescribeInstances of this instance (" + instance + ")",
           [this, instance, next](std::string_view xml) {
             api::DescribeResult result;
             std::string error;

@@ -35,9 +35,8 @@ class Reader {
         });
     const auto rc = XML_Parse(p, xml.data(), static_cast<int>(xml.size()), XML_TRUE);
     if (rc != XML_STATUS_OK && error_.empty()) {
-      error_ = std::string("XML error at line ") +
-               std::to_string(XML_GetCurrentLineNumber(p)) + ": " +
-               XML_ErrorString(XML_GetErrorCode(p));
+      error_ = std::string("XML error at line ") + std::to_string(XML_GetCurrentLineNumber(p)) +
+               ": " + XML_ErrorString(XML_GetErrorCode(p));
     }
     XML_ParserFree(p);
     if (!error_.empty()) return false;
@@ -222,9 +221,9 @@ std::string describe_instance_form(std::string_view instance_id) {
 
 bool parse_iso8601(std::string_view s, int64_t &out) {
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
-  if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) ||
-      s[7] != '-' || !digits(s, 8, 2, d) || s[10] != 'T' || !digits(s, 11, 2, h) ||
-      s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, se))
+  if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
+      !digits(s, 8, 2, d) || s[10] != 'T' || !digits(s, 11, 2, h) || s[13] != ':' ||
+      !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, se))
     return false;
   std::size_t pos = 19;
   if (s[pos] == '.') {
@@ -232,8 +231,8 @@ bool parse_iso8601(std::string_view s, int64_t &out) {
   }
   if (pos + 1 != s.size() || s[pos] != 'Z') return false;
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return false;
-  out = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 +
-        h * 3600 + mi * 60 + se;
+  out = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 +
+        mi * 60 + se;
   return true;
 }
 
@@ -280,10 +279,14 @@ bool parse_role_credentials(std::string_view json, Credentials &out, std::string
 }
 
 bool parse_name_type(std::string_view text, NameType &out) {
-  if (text == "private") out = NameType::private_ip;
-  else if (text == "public") out = NameType::public_ip;
-  else if (text == "private_dns") out = NameType::private_dns;
-  else return false;
+  if (text == "private")
+    out = NameType::private_ip;
+  else if (text == "public")
+    out = NameType::public_ip;
+  else if (text == "private_dns")
+    out = NameType::private_dns;
+  else
+    return false;
   return true;
 }
 

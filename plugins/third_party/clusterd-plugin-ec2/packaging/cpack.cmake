@@ -1,6 +1,6 @@
 # CPack: one package, clusterd-plugin-ec2, as .deb (cpack -G DEB) and .rpm (cpack -G RPM),
-# lint-clean (lintian --fail-on error,warning; rpmlint 0 errors). Configure with
-# CMAKE_INSTALL_PREFIX=/usr against an SDK installed in /usr so that the plugin lands in the
+# lint-clean (lintian --fail-on error,warning; rpmlint -c packaging/rpmlint.toml). Configure
+# with CMAKE_INSTALL_PREFIX=/usr against an SDK installed in /usr so that the plugin lands in the
 # packaged daemon's directory, /usr/lib/<triplet>/clusterd/plugins.
 set(_ec2_pkg_dir ${CMAKE_CURRENT_LIST_DIR})
 set(_ec2_doc_dir ${CMAKE_INSTALL_DATADIR}/doc/${PROJECT_NAME})
@@ -20,9 +20,15 @@ set(CPACK_PACKAGE_CONTACT "clusterd maintainers <maintainers@clusterd.example>")
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_PACKAGE_RELOCATABLE OFF)
 set(CPACK_STRIP_FILES ON)
-set(_ec2_summary "AWS EC2 discovery strategy for clusterd")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "AWS EC2 discovery strategy for clusterd")
+# CPack puts the summary first and indents these lines (Debian's extended description).
 set(_ec2_description
-    "The clusterd strategy \"ec2\" (libcluster_ec2's ClusterEC2.Strategy.Tags): every running\nEC2 instance with a given tag becomes a node, named app_prefix@private-IP, from\nDescribeInstances signed with AWS SigV4; credentials from the configuration, the\nenvironment or the instance role (IMDSv2).")
+    "The clusterd strategy ec2 (libcluster_ec2's ClusterEC2.Strategy.Tags):"
+    "every running EC2 instance with a given tag becomes a node, named"
+    "app_prefix@private-IP, from DescribeInstances signed with AWS SigV4."
+    "Credentials come from the configuration, the environment or the"
+    "instance role (IMDSv2).")
+list(JOIN _ec2_description "\n" _ec2_description)
 
 # DEB
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
@@ -32,8 +38,7 @@ set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://github.com/clusterd/clusterd")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "clusterd (>= 0.1.0)")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
-string(REPLACE "\n" "\n " _ec2_deb_description "${_ec2_description}")
-set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "${_ec2_summary}\n ${_ec2_deb_description}")
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "${_ec2_description}")
 
 # RPM
 set(CPACK_RPM_FILE_NAME RPM-DEFAULT)
@@ -41,14 +46,13 @@ set(CPACK_RPM_PACKAGE_RELEASE 1)
 set(CPACK_RPM_PACKAGE_LICENSE "Apache-2.0")
 set(CPACK_RPM_PACKAGE_GROUP "System Environment/Daemons")
 set(CPACK_RPM_PACKAGE_URL "https://github.com/clusterd/clusterd")
-set(CPACK_RPM_PACKAGE_SUMMARY "${_ec2_summary}")
+set(CPACK_RPM_PACKAGE_SUMMARY "${CPACK_PACKAGE_DESCRIPTION_SUMMARY}")
 set(CPACK_RPM_PACKAGE_DESCRIPTION "${_ec2_description}")
 set(CPACK_RPM_PACKAGE_REQUIRES "clusterd")
 set(CPACK_RPM_CHANGELOG_FILE ${_ec2_pkg_dir}/changelog.rpm)
 set(CPACK_RPM_SPEC_MORE_DEFINE "%define packager ${CPACK_PACKAGE_CONTACT}")
-# Directories the daemon's package owns.
-list(APPEND CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION
-     /usr/lib64/clusterd /usr/lib64/clusterd/plugins /usr/lib/clusterd
-     /usr/lib/clusterd/plugins)
+# Directories the system and the daemon's package own.
+list(APPEND CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION ${CMAKE_INSTALL_FULL_LIBDIR}
+     ${CMAKE_INSTALL_FULL_LIBDIR}/clusterd ${CMAKE_INSTALL_FULL_LIBDIR}/clusterd/plugins)
 
 include(CPack)

@@ -127,8 +127,7 @@ TEST(Ec2Credentials, BadDocumentsNameTheProblemAndNoSecret) {
   EXPECT_EQ(error, "Code is \"Failure\", not \"Success\"");
   EXPECT_FALSE(api::parse_role_credentials(R"({"AccessKeyId":"A"})", c, error));
   EXPECT_EQ(error, "no \"SecretAccessKey\"");
-  EXPECT_FALSE(
-      api::parse_role_credentials(R"({"AccessKeyId":"A","SecretAccessKey":7})", c, error));
+  EXPECT_FALSE(api::parse_role_credentials(R"({"AccessKeyId":"A","SecretAccessKey":7})", c, error));
   EXPECT_EQ(error, "\"SecretAccessKey\" is not a string");
   EXPECT_FALSE(api::parse_role_credentials(
       R"({"AccessKeyId":"A","SecretAccessKey":"TOPSECRET","Expiration":"soon"})", c, error));
