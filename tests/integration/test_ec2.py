@@ -81,18 +81,29 @@ def run(argv, what):
                            + proc.stdout.decode(errors="replace")[-4000:])
 
 
+def sanitized_build(build_dir):
+    with open(os.path.join(build_dir, "CMakeCache.txt"), encoding="utf-8") as f:
+        return any(line.strip() == "CLUSTERD_SANITIZE:BOOL=ON" for line in f)
+
+
 def build_plugin():
-    """Installs this build's SDK to ./ec2-sdk and builds the plugin in ./ec2-plugin (both kept
-    between runs, so that a repeated run only rebuilds what changed)."""
+    """Installs this build's SDK to ./ec2-work/sdk and builds the plugin in ./ec2-work/plugin
+    (both kept between runs, so that a repeated run only rebuilds what changed). A sanitized
+    clusterd build gets a sanitized plugin, as the in-tree plugins are."""
     work = os.path.abspath("ec2-work")
     sdk, tree = os.path.join(work, "sdk"), os.path.join(work, "plugin")
     cmake = harness.ARGS.cmake
     run([cmake, "--install", harness.ARGS.build_dir, "--component", "sdk", "--prefix", sdk],
         "installing the SDK")
     if not os.path.exists(os.path.join(tree, "CMakeCache.txt")):
-        run([cmake, "-S", PLUGIN_SRC, "-B", tree, "-G", "Ninja",
-             "-DCMAKE_BUILD_TYPE=RelWithDebInfo", f"-DCMAKE_PREFIX_PATH={sdk}"],
-            "configuring clusterd-plugin-ec2")
+        configure = [cmake, "-S", PLUGIN_SRC, "-B", tree, "-G", "Ninja",
+                     "-DCMAKE_BUILD_TYPE=RelWithDebInfo", f"-DCMAKE_PREFIX_PATH={sdk}"]
+        if sanitized_build(harness.ARGS.build_dir):
+            configure += ["-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined "
+                          "-fno-omit-frame-pointer -fno-sanitize-recover=undefined",
+                          "-DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=address,undefined",
+                          "-DCLUSTERD_PLUGIN_SHARED_CXX_RUNTIME=ON"]
+        run(configure, "configuring clusterd-plugin-ec2")
     run([cmake, "--build", tree, "-j2"], "building clusterd-plugin-ec2")
     so = os.path.join(tree, "clusterd-ec2.so")
     if not os.path.exists(so):
@@ -422,6 +433,14 @@ class Ec2(unittest.TestCase):
         self.assertIn("HTTP 404", topology(st, "e")["discovery_error"])
         self.assertEqual(node_states(st, "e"), {})
         self.assertEqual(self.ec2_calls(), [])
+
+    def test_5_half_configured_credentials_fail_the_topology_naming_the_key(self):
+        self.start(region=REGION, ec2_tagvalue="web", access_key_id=CONFIG_KEY[0])
+        st = self.d.wait_until(lambda s: topology(s, "e")["state"] == "failed", WAIT,
+                               "the topology failed")
+        self.assertIn("access_key_id and secret_access_key go together; only access_key_id is "
+                      "set at ", topology(st, "e")["error"])
+        self.assertEqual(self.aws.log, [])
 
 
 def main(argv=None):

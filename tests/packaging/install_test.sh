@@ -77,6 +77,9 @@ for f in /etc/clusterd/clusterd.toml /usr/lib/systemd/system/clusterd.service /u
 done
 check "dpkg -L clusterd lists the daemon and plugins" \
   sh -c 'dpkg -L clusterd | grep -qx /usr/bin/clusterd && dpkg -L clusterd | grep -q "/clusterd/plugins/clusterd-epmd.so$"'
+depends=$(dpkg-query -W -f='${Depends}' clusterd)
+check "clusterd depends on the dlopen'ed libcurl4 and libssl3 ($depends)" \
+  sh -c "echo '$depends' | grep -qw libcurl4 && echo '$depends' | grep -qw libssl3"
 check "/etc/clusterd/clusterd.toml is a conffile" \
   sh -c "dpkg-query -W -f='\${Conffiles}' clusterd | grep -q '^ /etc/clusterd/clusterd.toml [0-9a-f]\{32\}$'"
 check "/etc/clusterd/clusterd.toml is conf/clusterd.toml" cmp -s /etc/clusterd/clusterd.toml conf/clusterd.toml
@@ -106,7 +109,7 @@ check "a local edit of /etc/clusterd/clusterd.toml survives dpkg -i" grep -qx "#
 port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 has_notify=0 has_metrics=0
 grep -qa 'READY=1' /usr/bin/clusterd && has_notify=1
-grep -qa 'clusterd_topolog' /usr/bin/clusterd && has_metrics=1
+grep -qa 'clusterd_ready' /usr/bin/clusterd && has_metrics=1
 mkdir -p "$work/run" && chown clusterd:clusterd "$work/run"
 sock=$work/run/clusterd.sock
 write_config() {  # $1: extra topology (or "")
@@ -279,6 +282,7 @@ check "rpm: nothing under /usr/lib/$multiarch" sh -c "! grep -q '/usr/lib/$multi
 rpm --root "$root" -q --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' clusterd >"$work/rpm-flags"
 check "rpm: clusterd.toml is %config(noreplace)" grep -qx '/etc/clusterd/clusterd.toml cn' "$work/rpm-flags"
 rpm --root "$root" -qR clusterd >"$work/rpm-requires"
-check "rpm: requires libcurl and openssl-libs" sh -c "grep -qx libcurl '$work/rpm-requires' && grep -qx openssl-libs '$work/rpm-requires'"
+requires() { for r in "$@"; do grep -qxF "$r" "$work/rpm-requires" || return 1; done; }
+check "rpm: requires the dlopen'ed libcurl, libssl, libcrypto" requires 'libcurl.so.4()(64bit)' 'libssl.so.3()(64bit)' 'libcrypto.so.3()(64bit)'
 check "rpm: the plugin dir in clusterd-devel's CMake package is lib64" \
   grep -q 'lib64/clusterd/plugins' "$root/usr/lib64/cmake/ClusterdSDK/ClusterdSDKConfig.cmake"

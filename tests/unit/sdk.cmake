@@ -59,6 +59,8 @@ endfunction()
 # clusterd::sdk and clusterd_plugin_test are available; _clusterd_plugins_dir points at
 # plugins/). Included only when the plugin's target <name> exists, so a build without that
 # plugin still configures; for the libraries in plugins/common, also when clusterd_<name> does.
+# plugins/third_party/* are separate projects, never targets here: their tests.cmake compile
+# the pure sources they test themselves.
 file(GLOB _clusterd_plugin_test_files CONFIGURE_DEPENDS
      ${_clusterd_plugins_dir}/*/*/test/tests.cmake)
 foreach(_file IN LISTS _clusterd_plugin_test_files)
@@ -67,7 +69,8 @@ foreach(_file IN LISTS _clusterd_plugin_test_files)
   get_filename_component(_plugin_name ${_plugin_dir} NAME)
   get_filename_component(_plugin_kind ${_plugin_dir} DIRECTORY)
   get_filename_component(_plugin_kind ${_plugin_kind} NAME)
-  if(TARGET ${_plugin_name} OR (_plugin_kind STREQUAL "common" AND TARGET clusterd_${_plugin_name}))
+  if(TARGET ${_plugin_name} OR (_plugin_kind STREQUAL "common" AND TARGET clusterd_${_plugin_name})
+     OR _plugin_kind STREQUAL "third_party")
     include(${_file})
   endif()
 endforeach()

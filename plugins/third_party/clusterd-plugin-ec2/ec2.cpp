@@ -117,8 +117,13 @@ class Ec2Strategy final : public clusterd::Strategy {
                                 std::string(akid.empty() ? "secret_access_key" : "access_key_id") +
                                 " is set" +
                                 config.where(akid.empty() ? "secret_access_key" : "access_key_id"));
+    const auto token = config.optional_string("session_token").value_or("");
+    if (akid.empty() && !token.empty())
+      throw clusterd::Error(CLUSTERD_E_CONFIG,
+                            "session_token: needs access_key_id and secret_access_key" +
+                                config.where("session_token"));
     if (!akid.empty()) {
-      creds_ = {akid, secret, config.optional_string("session_token").value_or(""), 0};
+      creds_ = {akid, secret, token, 0};
       creds_source_ = "config";
     } else if (!env("AWS_ACCESS_KEY_ID").empty() && !env("AWS_SECRET_ACCESS_KEY").empty()) {
       creds_ = {env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"), env("AWS_SESSION_TOKEN"),
@@ -175,6 +180,7 @@ class Ec2Strategy final : public clusterd::Strategy {
   // One request; `next` gets the body of a 2xx answer, anything else fails the round with
   // `what` and the reason (EC2's error code and message when the body is an EC2 error).
   void fetch(clusterd::HttpRequest request, std::string what, OnBody next) {
+    const std::string label = what;  // `what` moves into the callback
     try {
       call_ = clusterd::HttpCall::start(
           host(), request.timeout(timeout_).max_body_bytes(kMaxBodyBytes),
@@ -193,7 +199,7 @@ class Ec2Strategy final : public clusterd::Strategy {
             go(r.body());
           });
     } catch (const std::exception &e) {
-      failed(what + ": " + e.what());
+      failed(label + ": " + e.what());
     }
   }
 
