@@ -50,6 +50,26 @@ build_tree() {  # NAME FLAVOR GENERATOR [cmake args...]
 build_tree deb deb DEB
 build_tree rpm rpm RPM -DCMAKE_INSTALL_LIBDIR=lib64 -DCMAKE_INSTALL_SO_NO_EXE=0
 
+# The third-party plugin clusterd-plugin-ec2 (its own project and CPack), built as its
+# packager would: against the clusterd-dev just built (unpacked to a stage), installing into
+# the packaged daemon's plugin directory.
+ec2_src=plugins/third_party/clusterd-plugin-ec2
+ec2_debs=()
+if [ -f "$ec2_src/CMakeLists.txt" ]; then
+  begin "ec2: configure+build+cpack"
+  ec2=$out/build-ec2-pkg
+  rm -rf "$ec2" && mkdir -p "$ec2"
+  dpkg-deb -x "$out"/build-deb/packages/clusterd-dev_*.deb "$ec2/sdk"
+  { cmake -S "$ec2_src" -B "$ec2" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+      -DCMAKE_PREFIX_PATH="$ec2/sdk/usr" \
+      -DCLUSTERD_PLUGIN_INSTALL_DIR="/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/clusterd/plugins" &&
+    cmake --build "$ec2" -j "$jobs" && (cd "$ec2" && cpack -G DEB); } >"$ec2/build.log" 2>&1 \
+    || { tail -40 "$ec2/build.log"; fail "clusterd-plugin-ec2 package (log: $ec2/build.log)"; }
+  ec2_debs=("$ec2"/clusterd-plugin-ec2_*.deb)
+  [ ${#ec2_debs[@]} -eq 1 ] || fail "expected 1 clusterd-plugin-ec2 .deb"
+  end
+fi
+
 shopt -s nullglob
 debs=("$out"/build-deb/packages/*.deb)
 rpms=("$out"/build-rpm/packages/*.rpm)
@@ -57,7 +77,7 @@ rpms=("$out"/build-rpm/packages/*.rpm)
 [ ${#rpms[@]} -eq 2 ] || fail "expected 2 .rpm files, got: ${rpms[*]:-none}"
 
 begin "lintian"
-lintian --fail-on error,warning --suppress-tags initial-upload-closes-no-bugs "${debs[@]}" \
+lintian --fail-on error,warning --suppress-tags initial-upload-closes-no-bugs "${debs[@]}" "${ec2_debs[@]}" \
   || fail "lintian"
 end
 begin "rpmlint"
@@ -91,6 +111,6 @@ grep -E "Overall exposure level" <<<"$security"
 end
 
 echo "== packages"
-for f in "${debs[@]}" "${rpms[@]}"; do printf '%8s  %s\n' "$(du -h "$f" | cut -f1)" "$f"; done
+for f in "${debs[@]}" "${rpms[@]}" "${ec2_debs[@]}"; do printf '%8s  %s\n' "$(du -h "$f" | cut -f1)" "$f"; done
 echo "== times"
 printf '%s\n' "${times[@]}"

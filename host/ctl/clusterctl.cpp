@@ -61,6 +61,10 @@ void print_members(const nlohmann::json &status) {
 void print_status(const nlohmann::json &status) {
   std::printf("clusterd %s (pid %s), config %s\n", text(status["version"]).c_str(),
               text(status["pid"]).c_str(), text(status["config"]).c_str());
+  if (status.contains("ready"))
+    std::printf("%s%s%s\n", status["ready"] == true ? "ready" : "not ready",
+                status["metrics"].is_string() ? ", metrics on http://" : "",
+                status["metrics"].is_string() ? text(status["metrics"]).c_str() : "");
   for (const auto &t : status["transports"]) {
     std::printf("\ntransport %s (%s): %s%s%s, local node %s, %zu connected%s\n",
                 text(t["name"]).c_str(), text(t["plugin"]).c_str(), text(t["state"]).c_str(),

@@ -442,6 +442,7 @@ class ControlSocket(WithWorkdir):
     def test_status_text(self):
         out = self.ctl("status")
         self.assertIn(f"(pid {self.d.pid})", out)
+        self.assertRegex(out, r"(?m)^(not )?ready$")  # no metrics listener configured
         self.assertRegex(out, r"transport cmd \(command\): running")
         self.assertRegex(out, r"topology web \(strategy epmd, transport cmd, disconnect never\): "
                               r"running")

@@ -166,6 +166,8 @@ class Metrics(unittest.TestCase):
     def test_listener_address_is_reported(self):
         self.assertRegex(self.address, r"^127\.0\.0\.1:[1-9][0-9]*$")
         self.assertIn("metrics on http://" + self.address, self.d.log_text())
+        out = self.d.clusterctl("status").stdout
+        self.assertRegex(out, r"(?m)^(not )?ready, metrics on http://" + re.escape(self.address) + "$")
 
     def test_topology_counts(self):
         self.d.wait_until(lambda s: connected_nodes(s, "r") == RANCHER_NODES, WAIT,
