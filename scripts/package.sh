@@ -21,9 +21,12 @@ fail() { echo "package.sh: FAILED: $*" >&2; exit 1; }
 # Debian's hardening flags (bindnow, fortify, stack protector). CMake ignores CPPFLAGS, so
 # _FORTIFY_SOURCE is folded into CFLAGS/CXXFLAGS.
 eval "$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)"
-export CFLAGS="$CFLAGS $CPPFLAGS" CXXFLAGS="$CXXFLAGS $CPPFLAGS"
+# The packages are stripped, so no debug info is generated (-g0 last wins; about a quarter of
+# the compile time).
+export CFLAGS="$CFLAGS $CPPFLAGS -g0" CXXFLAGS="$CXXFLAGS $CPPFLAGS -g0"
 
 common=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr
+        -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG"
         -DCLUSTERD_BUILD_TESTS=OFF -DCLUSTERD_BUILD_BENCH=OFF -DCMAKE_UNITY_BUILD="$unity")
 
 build_tree() {  # NAME FLAVOR GENERATOR [cmake args...]
