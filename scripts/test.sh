@@ -11,3 +11,6 @@ bash scripts/build.sh build-asan -DCLUSTERD_SANITIZE=ON -DCLUSTERD_BUILD_BENCH=O
 # Packages: .deb/.rpm from clean release trees, linted; then installed and exercised.
 bash scripts/package.sh
 bash tests/packaging/install_test.sh
+# The .deb under a real systemd (nspawn); exit 77 = this machine cannot boot a container.
+rc=0; bash tests/packaging/systemd_smoke.sh || rc=$?
+[ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]
