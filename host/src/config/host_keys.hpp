@@ -17,7 +17,6 @@ struct HostKey {
   std::string_view description;
 };
 
-// Header-only so that it needs no build-file change in host/.
 inline constexpr HostKey kHostKeys[] = {
     {"clusterd", "plugin_path", "string list", "[]", R"(["/opt/clusterd/plugins"])",
      "Directories searched for clusterd-NAME.so before /usr/local/lib/clusterd/plugins and the "
@@ -29,8 +28,9 @@ inline constexpr HostKey kHostKeys[] = {
     {"clusterd", "control_socket", "string", "\"/run/clusterd/clusterd.sock\"",
      "\"/tmp/clusterd.sock\"", "Path of the control socket that clusterctl talks to."},
     {"clusterd", "metrics_listen", "string", "\"\" (none)", "\"127.0.0.1:9568\"",
-     "HOST:PORT ([v6]:PORT for IPv6) of the Prometheus listener: GET /metrics, /health, and "
-     "/ready (200 once every topology runs, else 503). Empty: no listener."},
+     "IP:PORT ([v6]:PORT for IPv6; port 0 picks a free one) of the Prometheus listener: GET "
+     "/metrics, /health, and /ready (200 once every transport and topology runs, else 503). "
+     "Empty: no listener."},
     {"hooks", "on_nodeup", "string list (argv)", "none", R"(["true", "up"])",
      "Command run, without a shell, when a node joins the connected set of a transport; NODE "
      "and TOPOLOGY are appended, CLUSTERD_EVENT, CLUSTERD_NODE, CLUSTERD_TOPOLOGY, "

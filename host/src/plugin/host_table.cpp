@@ -276,14 +276,22 @@ struct Bridge {
                                                     const char *label_value, uint64_t delta) {
     auto *instance = self(host);
     if (!instance) return CLUSTERD_E_INVALID_ARG;
-    return instance->metrics_.counter_add(name, help, label_name, label_value, delta);
+    try {  // nothing may unwind into the plugin
+      return instance->metrics_.counter_add(name, help, label_name, label_value, delta);
+    } catch (...) {
+      return CLUSTERD_E_NO_MEMORY;
+    }
   }
   static clusterd_status_t CLUSTERD_ABI gauge_set(const clusterd_host_t *host, const char *name,
                                                   const char *help, const char *label_name,
                                                   const char *label_value, double value) {
     auto *instance = self(host);
     if (!instance) return CLUSTERD_E_INVALID_ARG;
-    return instance->metrics_.gauge_set(name, help, label_name, label_value, value);
+    try {
+      return instance->metrics_.gauge_set(name, help, label_name, label_value, value);
+    } catch (...) {
+      return CLUSTERD_E_NO_MEMORY;
+    }
   }
 
   // ---- clusterd.status/1 ----
