@@ -5,7 +5,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git python3 clang-format clang libclang-rt-14-dev
   libboost1.81-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcurl4-openssl-dev nlohmann-json3-dev rapidjson-dev
   libc-ares-dev libssl-dev libexpat1-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
-  erlang-base erlang-dev dnsmasq-base openssl iproute2 procps binutils
+  erlang-base erlang-dev erlang-crypto dnsmasq-base openssl iproute2 procps binutils
   rpm lintian rpmlint man-db dpkg-dev file systemd debootstrap systemd-container
 )
 missing=()

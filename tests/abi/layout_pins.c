@@ -55,7 +55,7 @@
 
 /* ---- Version and basic types (common.h) --------------------------------------------------- */
 PIN(CLUSTERD_ABI_MAJOR == 1, "CLUSTERD_ABI_MAJOR");
-PIN(CLUSTERD_ABI_MINOR == 2, "CLUSTERD_ABI_MINOR: a new minor needs new pins, see the top");
+PIN(CLUSTERD_ABI_MINOR == 3, "CLUSTERD_ABI_MINOR: a new minor needs new pins, see the top");
 
 PIN_TYPEDEF(clusterd_status_t, int32_t);
 PIN_TYPEDEF(clusterd_id_t, uint64_t);
