@@ -13,6 +13,7 @@
 #include "app/daemon.hpp"
 #include "build_info.hpp"
 #include "config/host_keys.hpp"
+#include "config/constraints.hpp"
 #include "config/schema.hpp"
 #include "util/strings.hpp"
 
@@ -138,6 +139,8 @@ int plugins_describe(const std::string &name, const std::string &path) {
     if (option.default_value) traits += ", default " + *option.default_value;
     fmt::print("  {} ({})\n", option.key, traits);
     if (!option.choices.empty()) fmt::print("      one of: {}\n", util::join(option.choices, " "));
+    if (auto rules = config::describe_constraints(option); !rules.empty())
+      fmt::print("      must be: {}\n", rules);
     fmt::print("      {}\n", option.description);
   }
   return 0;
@@ -158,6 +161,26 @@ std::string roff(std::string_view text) {
   }
   if (!out.empty() && (out[0] == '.' || out[0] == '\'')) out.insert(0, "\\&");
   return out;
+}
+
+// One option in clusterd.toml(5), a host key or a plugin's; `default_text` replaces the default
+// value when that is not a value ("the strategy's").
+void print_manual_option(const config::OptionSpec &option, std::string_view default_text) {
+  std::string traits(config::type_name(option.type));
+  if (option.required()) traits += ", required";
+  if (!default_text.empty())
+    traits += ", default " + std::string(default_text);
+  else if (option.default_value)
+    traits += ", default " + *option.default_value;
+  fmt::print(".TP\n\\fB{}\\fR ({})\n{}\n", roff(option.key), roff(traits),
+             roff(option.description));
+  if (!option.choices.empty())
+    fmt::print(".br\nOne of: {}.\n", roff(util::join(option.choices, ", ")));
+  if (auto rules = config::describe_constraints(option); !rules.empty())
+    fmt::print(".br\nMust be: {}.\n", roff(rules));
+  if (option.secret())
+    fmt::print(".br\nSecret: also \\fB{0}_file\\fR or \\fB{0}_env\\fR; never logged.\n",
+               roff(option.key));
 }
 
 // clusterd.toml(5), generated from the schemas: the host keys (config/host_keys.hpp) and the
@@ -213,15 +236,12 @@ Secret options (cookies, keys, tokens) may instead be given as
              CLUSTERD_VERSION_STRING);
   for (auto table : config::kHostTables) {
     fmt::print(".SH [{}]\n", roff(table));
-    for (const auto &k : config::kHostKeys) {
-      if (k.table != table) continue;
-      std::string traits(k.type);
-      if (k.default_value == "required")
-        traits += ", required";
-      else if (!k.default_value.empty())
-        traits += ", default " + std::string(k.default_value);
-      fmt::print(".TP\n\\fB{}\\fR ({})\n{}\n", roff(k.key), roff(traits), roff(k.description));
-    }
+    for (const auto &k : config::kHostKeys)
+      if (k.table == table) print_manual_option(config::option_spec(k.option), k.default_text);
+    if (table == "topologies.NAME")
+      fmt::print(".TP\n\\fB{}\\fR (table)\nThe strategy's own options, as "
+                 "[topologies.NAME.config] (see PLUGINS).\n",
+                 config::kTopologyConfigKey);
   }
   fmt::print(
       ".SH PLUGINS\nThe options of each built-in plugin: for a strategy in "
@@ -234,18 +254,7 @@ Secret options (cookies, keys, tokens) may instead be given as
     if (!module->aliases().empty())
       fmt::print(".br\nAlso accepted as: {}.\n", roff(util::join(module->aliases(), ", ")));
     if (module->options().empty()) fmt::print(".PP\nNo options.\n");
-    for (const auto &option : module->options()) {
-      std::string traits(config::type_name(option.type));
-      if (option.required()) traits += ", required";
-      if (option.default_value) traits += ", default " + *option.default_value;
-      fmt::print(".TP\n\\fB{}\\fR ({})\n{}\n", roff(option.key), roff(traits),
-                 roff(option.description));
-      if (!option.choices.empty())
-        fmt::print(".br\nOne of: {}.\n", roff(util::join(option.choices, ", ")));
-      if (option.secret())
-        fmt::print(".br\nSecret: also \\fB{0}_file\\fR or \\fB{0}_env\\fR; never logged.\n",
-                   roff(option.key));
-    }
+    for (const auto &option : module->options()) print_manual_option(option, "");
   }
   fmt::print(R"(.SH FILES
 .TP

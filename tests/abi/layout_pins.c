@@ -91,6 +91,21 @@ PIN(CLUSTERD_OPT_DURATION == 5, "CLUSTERD_OPT_DURATION");
 PIN(CLUSTERD_OPT_STRING_LIST == 6, "CLUSTERD_OPT_STRING_LIST");
 PIN(CLUSTERD_OPT_REQUIRED == 0x1u, "CLUSTERD_OPT_REQUIRED");
 PIN(CLUSTERD_OPT_SECRET == 0x2u, "CLUSTERD_OPT_SECRET");
+/* since 1.3 */
+PIN(CLUSTERD_OPT_NONEMPTY == 0x4u, "CLUSTERD_OPT_NONEMPTY");
+PIN(CLUSTERD_OPT_FINITE == 0x8u, "CLUSTERD_OPT_FINITE");
+PIN(CLUSTERD_OPT_MIN == 0x10u, "CLUSTERD_OPT_MIN");
+PIN(CLUSTERD_OPT_MAX == 0x20u, "CLUSTERD_OPT_MAX");
+PIN(CLUSTERD_FORMAT_ANY == 0, "CLUSTERD_FORMAT_ANY");
+PIN(CLUSTERD_FORMAT_NODE_NAME == 1, "CLUSTERD_FORMAT_NODE_NAME");
+PIN(CLUSTERD_FORMAT_HOST_PORT == 2, "CLUSTERD_FORMAT_HOST_PORT");
+PIN(CLUSTERD_FORMAT_IPV4 == 3, "CLUSTERD_FORMAT_IPV4");
+PIN(CLUSTERD_FORMAT_IPV6 == 4, "CLUSTERD_FORMAT_IPV6");
+PIN(CLUSTERD_FORMAT_IP == 5, "CLUSTERD_FORMAT_IP");
+PIN(CLUSTERD_FORMAT_HTTPS_URL == 6, "CLUSTERD_FORMAT_HTTPS_URL");
+PIN(CLUSTERD_FORMAT_URL == 7, "CLUSTERD_FORMAT_URL");
+PIN(CLUSTERD_FORMAT_IP_PORT == 8, "CLUSTERD_FORMAT_IP_PORT");
+PIN(CLUSTERD_FORMAT_NODE_BASENAME == 9, "CLUSTERD_FORMAT_NODE_BASENAME");
 
 /* ---- Plugins (plugin.h) ------------------------------------------------------------------- */
 PIN(CLUSTERD_KIND_STRATEGY == 1, "CLUSTERD_KIND_STRATEGY");
@@ -176,7 +191,7 @@ PIN_TYPEDEF(clusterd_http_data_fn, int32_t (*)(void *, clusterd_id_t, const char
 PIN_TYPEDEF(clusterd_dns_done_fn, void (*)(void *, clusterd_id_t, const clusterd_dns_result_t *));
 
 /* ---- clusterd_option_t -------------------------------------------------------------------- */
-PIN_STRUCT(clusterd_option_t, 48);
+PIN_STRUCT(clusterd_option_t, 88);
 PIN_FIELD(clusterd_option_t, struct_size, 0, 4, uint32_t);
 PIN_FIELD(clusterd_option_t, type, 4, 4, uint32_t);
 PIN_FIELD(clusterd_option_t, flags, 8, 4, uint32_t);
@@ -185,6 +200,21 @@ PIN_FIELD(clusterd_option_t, key, 16, 8, const char *);
 PIN_FIELD(clusterd_option_t, default_value, 24, 8, const char *);
 PIN_FIELD(clusterd_option_t, choices, 32, 8, const char *);
 PIN_FIELD(clusterd_option_t, description, 40, 8, const char *);
+/* since 1.3 */
+PIN_FIELD(clusterd_option_t, format, 48, 4, uint32_t);
+PIN_FIELD(clusterd_option_t, reserved2, 52, 4, uint32_t);
+PIN_FIELD(clusterd_option_t, min, 56, 8, int64_t);
+PIN_FIELD(clusterd_option_t, max, 64, 8, int64_t);
+PIN_FIELD(clusterd_option_t, needs, 72, 8, const char *);
+PIN_FIELD(clusterd_option_t, conflicts, 80, 8, const char *);
+
+/* ---- since 1.3: clusterd_problems_t ------------------------------------------------------- */
+PIN_STRUCT(clusterd_problems_t, 24);
+PIN_FIELD(clusterd_problems_t, struct_size, 0, 4, uint32_t);
+PIN_FIELD(clusterd_problems_t, reserved, 4, 4, uint32_t);
+PIN_FIELD(clusterd_problems_t, host_data, 8, 8, void *);
+PIN_FIELD(clusterd_problems_t, report, 16, 8,
+          void (*)(const clusterd_problems_t *, const char *, const char *));
 
 /* ---- clusterd_config_t -------------------------------------------------------------------- */
 PIN_STRUCT(clusterd_config_t, 88);
@@ -225,7 +255,7 @@ PIN_FIELD(clusterd_host_t, post, 56, 8,
           clusterd_status_t (*)(const clusterd_host_t *, clusterd_task_fn, void *));
 
 /* ---- clusterd_plugin_descriptor_t --------------------------------------------------------- */
-PIN_STRUCT(clusterd_plugin_descriptor_t, 64);
+PIN_STRUCT(clusterd_plugin_descriptor_t, 72);
 PIN_FIELD(clusterd_plugin_descriptor_t, struct_size, 0, 4, uint32_t);
 PIN_FIELD(clusterd_plugin_descriptor_t, kind, 4, 4, uint32_t);
 PIN_FIELD(clusterd_plugin_descriptor_t, flags, 8, 4, uint32_t);
@@ -237,6 +267,9 @@ PIN_FIELD(clusterd_plugin_descriptor_t, aliases, 40, 8, const char *const *);
 PIN_FIELD(clusterd_plugin_descriptor_t, options, 48, 8, const clusterd_option_t *);
 PIN_FIELD(clusterd_plugin_descriptor_t, create, 56, 8,
           clusterd_plugin_t *(*)(const clusterd_host_t *));
+/* since 1.3 */
+PIN_FIELD(clusterd_plugin_descriptor_t, validate, 64, 8,
+          void (*)(const clusterd_config_t *, const clusterd_problems_t *));
 
 /* ---- clusterd_plugin_t -------------------------------------------------------------------- */
 PIN_STRUCT(clusterd_plugin_t, 64);

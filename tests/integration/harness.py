@@ -155,6 +155,28 @@ def clusterctl(bin_dir, args, socket_path=None, timeout=10.0):
                           timeout=timeout, check=False)
 
 
+def check_config(config_text, bin_dir, env=None):
+    """`clusterd check` of CONFIG_TEXT, written to a temporary file: (exit code, stdout+stderr,
+    the file's path, its lines). The file is removed afterwards."""
+    fd, path = tempfile.mkstemp(prefix="clusterd-check-", suffix=".toml")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(config_text)
+        r = subprocess.run([os.path.join(os.path.abspath(str(bin_dir)), "clusterd"), "check",
+                            "-c", path], stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=30, check=False, env=env)
+        return r.returncode, r.stdout + r.stderr, path, config_text.splitlines()
+    finally:
+        os.unlink(path)
+
+
+def problem_at(lines, path, key_line_prefix, value):
+    """The "PATH:LINE:COLUMN: " a problem about the first line starting with KEY_LINE_PREFIX
+    is reported at, VALUE being the text its column points at."""
+    i = next(i for i, ln in enumerate(lines) if ln.startswith(key_line_prefix))
+    return f"{path}:{i + 1}:{lines[i].index(value) + 1}: "
+
+
 class Daemon:
     """One real clusterd process on a generated config, in its own temporary directory."""
 

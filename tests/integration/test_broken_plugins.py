@@ -12,7 +12,9 @@ and another blocks in stop().
 
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -21,6 +23,7 @@ import harness  # noqa: E402
 from harness import connected_nodes, toml_list, toml_string, topology, transport  # noqa: E402
 
 HEALTHY_NODES = ["a@127.0.0.1", "b@127.0.0.1"]
+OLDER_NODES = ["o@127.0.0.1"]  # fx_abi12_strategy: a plugin built against ABI 1.2
 LEAKY_NODES = ["c@127.0.0.1"]
 SLEEPY_NODES = ["d@127.0.0.1"]
 
@@ -59,6 +62,12 @@ def make_config(fixtures_dir):
         'transport = "good"',
         "[topologies.healthy.config]",
         f"nodes = {toml_list(HEALTHY_NODES)}",
+        "",
+        "[topologies.older]",
+        'strategy = "fx_abi12_strategy"',
+        'transport = "good"',
+        "[topologies.older.config]",
+        f"nodes = {toml_list(OLDER_NODES)}",
         "",
     ]
     for name, (fixture, _) in BROKEN.items():
@@ -135,7 +144,8 @@ def setUpModule():
     if not args.fixtures_dir:
         raise RuntimeError("--fixtures-dir (or CLUSTERD_FIXTURES_DIR) is required")
     fixtures_dir = os.path.abspath(args.fixtures_dir)
-    missing = [f for f in ["fx_good_strategy", "fx_good_transport", "fx_forgets_cancel",
+    missing = [f for f in ["fx_good_strategy", "fx_abi12_strategy", "fx_good_transport",
+                           "fx_forgets_cancel",
                            "fx_slow_stop"] + [f for f, _ in BROKEN.values()]
                if not os.path.exists(os.path.join(fixtures_dir, f"clusterd-{f}.so"))]
     if missing:
@@ -163,6 +173,36 @@ class RunningDaemon(unittest.TestCase):
             return t["state"] == "running" and connected_nodes(st, "healthy") == set(HEALTHY_NODES)
         st = DAEMON.wait_until(healthy_connected, WAIT, "topology healthy: a and b connected")
         self.assertEqual(topology(st, "healthy")["error"], "")
+
+    def test_plugin_built_against_abi_1_2_runs(self):
+        def older_connected(st):
+            t = topology(st, "older")
+            return t["state"] == "running" and connected_nodes(st, "older") == set(OLDER_NODES)
+        st = DAEMON.wait_until(older_connected, WAIT, "topology older: o connected")
+        self.assertEqual(topology(st, "older")["error"], "")
+
+    def test_plugin_built_against_abi_1_2_has_no_constraints(self):
+        """The flag bits a 1.2 plugin left unassigned mean nothing to a 1.3 host: `nodes = []`
+        passes although those bits read as NONEMPTY/MIN/MAX in 1.3."""
+        exe = os.path.join(harness.ARGS.bin_dir, "clusterd")
+        fixtures_dir = os.path.abspath(harness.ARGS.fixtures_dir)
+        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+            f.write("\n".join(["[clusterd]", f"plugin_path = {toml_list([fixtures_dir])}",
+                               "[transports.good]", 'plugin = "fx_good_transport"',
+                               "[topologies.older]", 'strategy = "fx_abi12_strategy"',
+                               "[topologies.older.config]", "nodes = []", ""]))
+        try:
+            r = subprocess.run([exe, "check", "-c", f.name], capture_output=True, text=True,
+                               timeout=30, stdin=subprocess.DEVNULL)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            r = subprocess.run([exe, "plugins", "describe", "fx_abi12_strategy", "-c", f.name],
+                               capture_output=True, text=True, timeout=30,
+                               stdin=subprocess.DEVNULL)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("ABI 1.2", r.stdout)
+            self.assertNotIn("must be", r.stdout)
+        finally:
+            os.unlink(f.name)
 
     def test_good_transport_runs_and_lists_nodes(self):
         def listed(st):

@@ -447,7 +447,10 @@ class ControlSocket(WithWorkdir):
         self.assertRegex(out, r"topology web \(strategy epmd, transport cmd, disconnect never\): "
                               r"running")
         self.assertRegex(out, r"(?m)^\s+a@127\.0\.0\.1\s+connected\s*$")
-        b_line = next((ln for ln in out.splitlines() if "b@127.0.0.1" in ln), "")
+        # The node's own line, not a detail line that also names it ("not registered in
+        # epmd: a@127.0.0.1, b@127.0.0.1" appears once the epmd check has answered).
+        b_line = next((ln for ln in out.splitlines() if re.match(r"\s+b@127\.0\.0\.1\s", ln)),
+                      "")
         self.assertRegex(b_line, r"^\s+b@127\.0\.0\.1\s+backoff\s+attempts 1\b")
         self.assertIn(DOWN_MESSAGE.format(node=n("b")), b_line)
         self.assertIn(f"exited with code {DOWN_EXIT}", b_line)

@@ -14,6 +14,7 @@ fails the topology with the key and its position.
 """
 
 import os
+import re
 import socket
 import sys
 import threading
@@ -271,7 +272,10 @@ class Kubernetes(WithDns):
 # ---- configuration errors fail the topology, naming the key and where it is ----------------
 
 class ConfigErrors(unittest.TestCase):
-    def test_bad_values_fail_their_topology_with_key_and_position(self):
+    """Bad values refuse the whole configuration, at `clusterd check` as at start and reload,
+    each named with its key and position (declared constraints and the plugins' validate())."""
+
+    def test_bad_values_are_refused_with_key_and_position(self):
         work = Workdir(harness.ARGS.bin_dir, prefix="clusterd-dns-")
         try:
             config = "\n".join([
@@ -281,21 +285,26 @@ class ConfigErrors(unittest.TestCase):
                 topology_table("bad_name", "kubernetes_dnssrv", service="s", namespace="n",
                                application_name="a@b"),
                 topology_table("empty_query", "dns_poll", query="", node_basename="app"),
+                topology_table("forever", "kubernetes_dns", service="s", application_name="app",
+                               polling_interval="infinity"),
             ])
-            with harness.Daemon(config, harness.ARGS.bin_dir) as d:
-                expected = {
-                    "bad_resolver": 'resolver: "dns.example:53": "dns.example" is not an IP',
-                    "bad_name": "application_name: \"a@b\" contains '@'",
-                    "empty_query": "query: must not be empty",
-                }
-                st = d.wait_until(lambda s: all(topology(s, n)["state"] == "failed"
-                                                for n in expected), WAIT, "three failures")
-                for name, text in expected.items():
-                    error = topology(st, name)["error"]
-                    self.assertIn(text, error)
-                    self.assertRegex(error, r"clusterd\.toml:\d+:\d+")
         finally:
             work.close()
+        rc, out, path, lines = harness.check_config(config, harness.ARGS.bin_dir)
+        self.assertEqual(rc, 1, out)
+        for line, value, key, message in [
+                ('resolver = "dns.example:53"', '"dns', "bad_resolver.config.resolver",
+                 '"dns.example" is not an IP'),
+                ('application_name = "a@b"', '"a@b"', "bad_name.config.application_name",
+                 '"a@b" is not the name part of a node name'),
+                ('query = ""', '""', "empty_query.config.query", "must not be empty"),
+                ('polling_interval = "infinity"', '"infinity"', "forever.config.polling_interval",
+                 'must be a finite duration ("infinity" is not allowed here)')]:
+            at = harness.problem_at(lines, path, line, value)
+            self.assertIn(f"{at}topologies.{key}: ", out)
+            self.assertRegex(out, rf"(?m)^{re.escape(at)}topologies\.{re.escape(key)}: .*"
+                                  rf"{re.escape(message)}")
+        self.assertIn("4 problem(s)", out)
 
 
 def main(argv=None):

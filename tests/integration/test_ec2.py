@@ -322,21 +322,32 @@ class Ec2(unittest.TestCase):
         self.aws.stop()
         self.work.close()
 
-    def start(self, env=None, **config):
+    def config_text(self, **config):
         base = {"ec2_tagname": "cluster", "app_prefix": "myapp", "polling_interval": "200ms",
                 "request_timeout": "2s", "endpoint": self.aws.url + "/",
                 "imds_endpoint": self.aws.url}
         base.update(config)
-        text = "\n".join([
+        return "\n".join([
             "[clusterd]", f"plugin_path = {toml_list([self.plugin_dir])}", "",
             command_transport(self.work),
             "[topologies.e]", 'strategy = "ClusterEC2.Strategy.Tags"', 'transport = "cmd"',
             'disconnect = "removed"', 'backoff_initial = "100ms"', 'backoff_max = "200ms"',
-            "[topologies.e.config]"] + [f"{k} = {toml_string(v)}" for k, v in base.items()])
+            "[topologies.e.config]"] + [f"{k} = {toml_string(v)}" for k, v in base.items()]) + "\n"
+
+    def start(self, env=None, **config):
         daemon_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         daemon_env.update(env or {})
-        self.d = harness.Daemon(text + "\n", harness.ARGS.bin_dir, env=daemon_env)
+        self.d = harness.Daemon(self.config_text(**config), harness.ARGS.bin_dir, env=daemon_env)
         self.d.start()
+
+    def check(self, **config):
+        """`clusterd check` of a configuration: (exit code, output, config path, its lines)."""
+        text = self.config_text(**config)
+        self.work.write("check.toml", text)
+        path = self.work.file("check.toml")
+        r = subprocess.run([os.path.join(harness.ARGS.bin_dir, "clusterd"), "check", "-c", path],
+                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        return r.returncode, r.stdout + r.stderr, path, text.splitlines()
 
     def wait_nodes(self, expected, what):
         expected = set(expected)
@@ -434,12 +445,26 @@ class Ec2(unittest.TestCase):
         self.assertEqual(node_states(st, "e"), {})
         self.assertEqual(self.ec2_calls(), [])
 
-    def test_5_half_configured_credentials_fail_the_topology_naming_the_key(self):
-        self.start(region=REGION, ec2_tagvalue="web", access_key_id=CONFIG_KEY[0])
-        st = self.d.wait_until(lambda s: topology(s, "e")["state"] == "failed", WAIT,
-                               "the topology failed")
-        self.assertIn("access_key_id and secret_access_key go together; only access_key_id is "
-                      "set at ", topology(st, "e")["error"])
+    def test_5_check_refuses_half_credentials_and_a_bad_region_at_their_position(self):
+        """The plugin's constraints (needs) and validate() (region names), built out of tree
+        against the installed SDK, are applied by `clusterd check` (ABI 1.3)."""
+        for config, key, message in [
+                ({"access_key_id": CONFIG_KEY[0]}, "access_key_id",
+                 "needs 'secret_access_key' to be set as well"),
+                ({"session_token": "tok-7f3a9c-secret"}, "session_token",
+                 "needs 'access_key_id' to be set as well"),
+                ({"region": "Europe"}, "region", '"Europe" is not an AWS region name'),
+                ({"app_prefix": "my@app"}, "app_prefix",
+                 '"my@app" is not the name part of a node name')]:
+            with self.subTest(key):
+                rc, out, path, lines = self.check(ec2_tagvalue="web", **config)
+                self.assertEqual(rc, 1, out)
+                line = next(i for i, ln in enumerate(lines) if ln.startswith(key + " = ")) + 1
+                column = lines[line - 1].index("= ") + 3
+                self.assertIn(f"{path}:{line}:{column}: topologies.e.config.{key}: {message}", out)
+                self.assertNotIn("tok-7f3a9c", out)  # a secret's value is never shown
+        rc, out, _, _ = self.check(region=REGION, ec2_tagvalue="web")
+        self.assertEqual(rc, 0, out)
         self.assertEqual(self.aws.log, [])
 
 

@@ -466,33 +466,33 @@ class Tls(DaemonCase):
 
 # ---- configuration errors fail the topology, naming the key and where it is ----------------
 
-class ConfigErrors(DaemonCase):
-    @classmethod
-    def tables(cls):
-        sa = sa_dir("config")
-        return {
-            "bad_basename": base("app=myapp", sa, kubernetes_node_basename="a@b"),
-            "http_master": base("app=myapp", sa, kubernetes_master="http://127.0.0.1:1"),
-            "empty_selector": base("", sa),
-            "good": base("app=myapp", sa, kubernetes_ip_lookup_mode="pods"),
-        }
+class ConfigErrors(unittest.TestCase):
+    """Bad values refuse the whole configuration, at `clusterd check` as at start and reload,
+    each named with its key and position (declared constraints and the plugin's validate())."""
 
-    def test_bad_values_fail_their_topology_with_key_and_position(self):
-        expected = {
-            "bad_basename": "kubernetes_node_basename: must be a non-empty name without '@'",
-            "http_master": "kubernetes_master: only https:// is allowed",
-            "empty_selector": "kubernetes_selector: must not be empty",
-        }
-        st = self.d.wait_until(lambda s: all(topology(s, n)["state"] == "failed"
-                                             for n in expected), WAIT, "three failures")
-        for name, text in expected.items():
-            error = topology(st, name)["error"]
-            self.assertIn(text, error)
-            self.assertRegex(error, r"clusterd\.toml:\d+:\d+")
-        # The healthy topology in the same daemon is unaffected.
-        self.d.wait_until(lambda s: set(node_states(s, "good")) == {"app@10.4.0.11",
-                                                                   "app@10.4.1.12"},
-                          WAIT, "the good topology's nodes")
+    def test_bad_values_are_refused_with_key_and_position(self):
+        sa = sa_dir("config")
+        work = Workdir(harness.ARGS.bin_dir, prefix="clusterd-k8s-cmd-")
+        try:
+            text = daemon(work, {
+                "bad_basename": base("app=myapp", sa, kubernetes_node_basename="a@b"),
+                "http_master": base("app=myapp", sa, kubernetes_master="http://127.0.0.1:1"),
+                "empty_selector": base("", sa),
+                "good": base("app=myapp", sa, kubernetes_ip_lookup_mode="pods"),
+            }).config_text
+        finally:
+            work.close()
+        rc, out, path, lines = harness.check_config(text, harness.ARGS.bin_dir)
+        self.assertEqual(rc, 1, out)
+        for key, value, message in [
+                ("kubernetes_node_basename", '"a@b"', "must be the part before '@', without '@'"),
+                ("kubernetes_master", '"http://', "only https:// is allowed"),
+                ("kubernetes_selector", '""', "must not be empty")]:
+            at = harness.problem_at(lines, path, f"{key} = {value}", value)
+            self.assertRegex(out, rf"(?m)^{re.escape(at)}topologies\.\w+\.config\.{key}: .*"
+                                  rf"{re.escape(message)}")
+        self.assertNotIn("topologies.good", out)
+        self.assertIn("3 problem(s)", out)
 
 
 def main(argv=None):

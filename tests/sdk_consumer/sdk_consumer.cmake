@@ -4,6 +4,7 @@
 #  3. build minimal-c with plain cc, `pkg-config --cflags clusterd-sdk` and its version_script
 #  4. every resulting plugin (and every plugin installed to the stage) exports exactly one
 #     dynamic symbol, clusterd_plugin_entry_v1, and has no undefined references to host symbols
+#  5. the staged daemon describes them; 6. its `check` applies their constraints and validate()
 cmake_minimum_required(VERSION 3.22)
 
 foreach(var BUILD_DIR WORK_DIR EXAMPLES_DIR LIBDIR PLUGIN_INSTALL_DIR GENERATOR C_COMPILER CXX_COMPILER CC NM PKG_CONFIG)
@@ -167,4 +168,30 @@ execute_process(COMMAND "${stage}/bin/clusterd" plugins list RESULT_VARIABLE rc 
 if(NOT rc EQUAL 0 OR NOT out MATCHES "strategy +epmd" OR NOT out MATCHES "transport +command")
   message(FATAL_ERROR "staged clusterd plugins list did not find its built-in plugins (${rc}):\n${out}${err}")
 endif()
+# 6. `clusterd check` applies the out-of-tree plugins' constraints and validate() (ABI 1.3):
+#    each bad value is reported at its file:line:column, a good configuration passes.
+function(expect_check name body rc_expected pattern)
+  set(config "${WORK_DIR}/check-${name}.toml")
+  file(WRITE "${config}" "[clusterd]\nplugin_path = [\"${WORK_DIR}/minimal-c\", \"${WORK_DIR}/minimal-cpp\"]\n"
+                         "[transports.t]\nplugin = \"command\"\nconnect = [\"/bin/true\"]\n${body}")
+  execute_process(COMMAND "${stage}/bin/clusterd" check -c "${config}"
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  string(REPLACE "@CONFIG@" "${config}" pattern "${pattern}")
+  if(NOT rc EQUAL rc_expected OR NOT "${out}${err}" MATCHES "${pattern}")
+    message(FATAL_ERROR "clusterd check (${name}) exited ${rc}, expected ${rc_expected} and /${pattern}/:\n${out}${err}")
+  endif()
+  message(STATUS "ok: check ${name}")
+endfunction()
+set(c_topology "[topologies.c]\nstrategy = \"example_c\"\n[topologies.c.config]\n")
+set(cpp_topology "[topologies.p]\nstrategy = \"example_cpp\"\n[topologies.p.config]\n")
+expect_check(good "${c_topology}nodes = [\"a@h\", \"b@h\"]\nprimary = \"b@h\"\n${cpp_topology}nodes = [\"a@h\"]\n"
+             0 ": OK \\(1 transport")
+expect_check(c-constraint "${c_topology}nodes = [\"a@h\", \"foo\"]\n"
+             1 "@CONFIG@:9:9: topologies\\.c\\.config\\.nodes: element #2 \"foo\" is not a node name")
+expect_check(c-validate "${c_topology}nodes = [\"a@h\"]\nprimary = \"z@h\"\n"
+             1 "@CONFIG@:10:11: topologies\\.c\\.config\\.primary: must be one of the nodes")
+expect_check(cpp-constraint "${cpp_topology}nodes = [\"a@h\"]\ninterval = \"infinity\"\n"
+             1 "@CONFIG@:10:12: topologies\\.p\\.config\\.interval: must be a finite duration")
+expect_check(cpp-validate "${cpp_topology}nodes = [\"a@h\", \"a@h\"]\n"
+             1 "@CONFIG@:9:9: topologies\\.p\\.config\\.nodes: lists a@h twice")
 message(STATUS "sdk_consumer: all checks passed")

@@ -711,6 +711,32 @@ inline std::map<std::string, Value> defaults_of(const clusterd_plugin_descriptor
   return out;
 }
 
+// The declaration of option `key` (ADD_FAILURE and a blank option when there is none), to test
+// the constraints a plugin declares (ABI 1.3); the host's own tests check what they mean.
+inline clusterd_option_t option_of(const clusterd_plugin_descriptor_t *d, const std::string &key) {
+  for (uint32_t i = 0; i < d->option_count; ++i)
+    if (key == d->options[i].key) return d->options[i];
+  ADD_FAILURE() << "no option " << key;
+  return clusterd_option_t{};
+}
+
+// What the plugin's validate() (ABI 1.3) reports for `cfg`, one "key: message" per problem
+// (": message" for the table as a whole); empty when it has no validate().
+inline std::vector<std::string> validate(const clusterd_plugin_descriptor_t *d, Config &cfg) {
+  std::vector<std::string> out;
+  if (!CLUSTERD_STRUCT_HAS(d, clusterd_plugin_descriptor_t, validate) || d->validate == nullptr)
+    return out;
+  clusterd_problems_t problems{};
+  problems.struct_size = sizeof problems;
+  problems.host_data = &out;
+  problems.report = [](const clusterd_problems_t *p, const char *key, const char *message) {
+    static_cast<std::vector<std::string> *>(p->host_data)
+        ->push_back(std::string(key ? key : "") + ": " + (message ? message : ""));
+  };
+  d->validate(&cfg.view, &problems);
+  return out;
+}
+
 // ---- The plugin under test ----------------------------------------------------------------------
 
 // Opens the plugin library at `path` (never closed, like the host) and returns its descriptor.

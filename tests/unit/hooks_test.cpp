@@ -53,6 +53,9 @@ class HooksTest : public ::testing::Test {
     return s.str();
   }
 
+  // [hooks] as an empty file configures it: every default from the host key table.
+  static config::HooksSpec defaults() { return config::parse("", "test.toml").config->hooks; }
+
   app::Hooks &make(config::HooksSpec spec) {
     hooks_ = std::make_unique<app::Hooks>(io_);
     hooks_->configure(spec);
@@ -81,7 +84,7 @@ class HooksTest : public ::testing::Test {
 };
 
 TEST_F(HooksTest, PassesArgvAndEnvironmentWithoutAShell) {
-  config::HooksSpec spec;
+  auto spec = defaults();
   spec.on_nodeup = {script("rec.sh",
                            "{ printf 'arg=%s\\n' \"$@\"; env | grep '^CLUSTERD_' | sort; } "
                            "> @D@/\"$CLUSTERD_EVENT\".out\n"),
@@ -108,7 +111,7 @@ TEST_F(HooksTest, PassesArgvAndEnvironmentWithoutAShell) {
 TEST_F(HooksTest, InheritsNoDescriptorButStdio) {
   const int leaky = dup(0);  // no CLOEXEC, like the sockets Asio opens
   ASSERT_GE(leaky, 3);
-  config::HooksSpec spec;
+  auto spec = defaults();
   spec.on_nodeup = {"/bin/sh", "-c", "exec ls /proc/self/fd > " + path("fds")};
   auto &hooks = make(spec);
   hooks.fire(event(true, "a@h"));
@@ -118,7 +121,7 @@ TEST_F(HooksTest, InheritsNoDescriptorButStdio) {
 }
 
 TEST_F(HooksTest, CountsFailuresAndRefusesOptionLikeNodes) {
-  config::HooksSpec spec;
+  auto spec = defaults();
   spec.on_nodeup = {script("fail.sh", "echo oops >&2; exit 3\n")};
   spec.on_nodedown = {path("does-not-exist")};
   auto &hooks = make(spec);
@@ -132,7 +135,7 @@ TEST_F(HooksTest, CountsFailuresAndRefusesOptionLikeNodes) {
 }
 
 TEST_F(HooksTest, KillsAHookAtItsTimeoutAndCountsIt) {
-  config::HooksSpec spec;
+  auto spec = defaults();
   spec.on_nodeup = {script("hang.sh", "echo $$ > @D@/pid\nexec sleep 60\n")};
   spec.timeout = 200ms;
   auto &hooks = make(spec);
@@ -148,7 +151,7 @@ TEST_F(HooksTest, KillsAHookAtItsTimeoutAndCountsIt) {
 }
 
 TEST_F(HooksTest, SigkillsAHookThatIgnoresSigterm) {
-  config::HooksSpec spec;
+  auto spec = defaults();
   // Ignores SIGTERM, and says so only once the trap is set (no race with the timeout).
   spec.on_nodeup = {script("stubborn.sh",
                            "trap '' TERM\necho $$ > @D@/pid.tmp; mv @D@/pid.tmp @D@/pid\n"
@@ -166,7 +169,7 @@ TEST_F(HooksTest, SigkillsAHookThatIgnoresSigterm) {
 }
 
 TEST_F(HooksTest, FullQueueDropsAndCountsThenDrains) {
-  config::HooksSpec spec;
+  auto spec = defaults();
   // Each run records its node, then waits (bounded) for the test to release it.
   spec.on_nodeup = {script("slow.sh",
                            "echo \"$1\" >> @D@/ran\n"
@@ -188,7 +191,7 @@ TEST_F(HooksTest, FullQueueDropsAndCountsThenDrains) {
 }
 
 TEST_F(HooksTest, StopTerminatesRunningHooksAndDropsQueuedOnes) {
-  config::HooksSpec spec;
+  auto spec = defaults();
   spec.on_nodeup = {script("hang.sh", "echo $$ >> @D@/pids\nexec sleep 60\n")};
   spec.max_running = 2;
   spec.queue_size = 5;
@@ -211,7 +214,7 @@ TEST_F(HooksTest, StopTerminatesRunningHooksAndDropsQueuedOnes) {
 }
 
 TEST_F(HooksTest, NewSettingsApplyToNewEvents) {
-  config::HooksSpec spec;
+  auto spec = defaults();
   spec.on_nodeup = {script("one.sh", "echo one >> @D@/log\n")};
   spec.max_running = 1;  // b waits for a: a deterministic order in the log
   auto &hooks = make(spec);
@@ -268,7 +271,7 @@ TEST(HooksConfig, ReportsEachProblemWithItsPosition) {
             "test.toml:2:13: hooks.on_nodeup: expected an array of strings: "
             "[\"/path/program\", \"arg\"]\n");
   EXPECT_EQ(problems_of("[hooks]\non_nodeup = []\n"),
-            "test.toml:2:13: hooks.on_nodeup: needs at least the program to run\n");
+            "test.toml:2:13: hooks.on_nodeup: must have at least 1 element(s), not 0\n");
   EXPECT_EQ(problems_of("[hooks]\non_nodedown = [\"bin/x\"]\n"),
             "test.toml:2:15: hooks.on_nodedown: 'bin/x': use an absolute path or a program "
             "name in PATH\n");
@@ -282,12 +285,11 @@ TEST(HooksConfig, ReportsEachProblemWithItsPosition) {
   EXPECT_NE(problems_of("[hooks]\ntimeout = \"infinity\"\n").find("hooks.timeout:"),
             std::string::npos);
   EXPECT_EQ(problems_of("[hooks]\nmax_running = 0\n"),
-            "test.toml:2:15: hooks.max_running: expected an integer from 1 to 1024\n");
+            "test.toml:2:15: hooks.max_running: must be from 1 to 1024, not 0\n");
   EXPECT_EQ(problems_of("[hooks]\nqueue_size = -1\n"),
-            "test.toml:2:14: hooks.queue_size: expected an integer from 0 to 1000000\n");
+            "test.toml:2:14: hooks.queue_size: must be from 0 to 1000000, not -1\n");
   EXPECT_EQ(problems_of("[hooks]\non_nodeupp = [\"true\"]\n"),
-            "test.toml:2:14: hooks.on_nodeupp: unknown key (known here: on_nodeup, "
-            "on_nodedown, timeout, max_running, queue_size)\n");
+            "test.toml:2:14: hooks.on_nodeupp: unknown key (did you mean 'on_nodeup'?)\n");
   EXPECT_EQ(problems_of("hooks = 1\n"), "test.toml:1:9: hooks: expected a table\n");
 }
 

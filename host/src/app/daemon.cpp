@@ -18,10 +18,18 @@ std::vector<config::Problem> prepare(config::DaemonConfig config, plugin::Regist
                        const std::string &prefix) {
     Prepared::Unit unit;
     unit.module = registry.find(plugin, kind, unit.load_error);
-    if (unit.module) {
-      unit.values =
-          config::validate_options(unit.module->options(), options, host_keys, config.file, where,
-                                   prefix, unit.module->name(), problems);
+    if (!unit.module) return unit;
+    const auto before = problems.size();
+    unit.values = config::validate_options(unit.module->options(), options, host_keys, config.file,
+                                           where, prefix, unit.module->name(), problems);
+    if (problems.size() != before) return unit;  // validate() sees only well-formed options
+    std::vector<plugin::Module::Problem> found;
+    unit.module->validate(*unit.values, found);
+    for (auto &p : found) {
+      const auto *value = p.key.empty() ? nullptr : unit.values->find(p.key);
+      problems.push_back({value && value->set ? value->where : where,
+                          p.key.empty() ? prefix.substr(0, prefix.size() - 1) : prefix + p.key,
+                          std::move(p.message)});
     }
     return unit;
   };

@@ -8,7 +8,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "config/constraints.hpp"
 #include "config/host_keys.hpp"
+#include "config/schema.hpp"
 #include "util/duration.hpp"
 #include "util/strings.hpp"
 
@@ -38,7 +40,7 @@ bool valid_name(std::string_view name) {
   return true;
 }
 
-// Reads the keys of one table, reporting type errors and unknown keys with positions.
+// Reports problems with positions: the checks that are not option constraints.
 class Reader {
  public:
   Reader(const std::string &file, std::vector<Problem> &problems)
@@ -48,187 +50,102 @@ class Reader {
     problems_.push_back({where(file_, node.source()), key, std::move(message)});
   }
 
-  std::optional<std::string> string(const toml::node &node, const std::string &key) {
-    if (auto value = node.value<std::string>(); value && node.is_string()) return *value;
-    problem(node, key, "expected a string");
-    return std::nullopt;
-  }
-
-  std::optional<std::chrono::milliseconds> duration(const toml::node &node, const std::string &key,
-                                                    bool allow_zero = true) {
-    std::optional<std::int64_t> ms;
-    if (node.is_integer())
-      ms = node.value<std::int64_t>();
-    else if (node.is_string())
-      ms = util::parse_duration_ms(*node.value<std::string>());
-    if (!ms || *ms < 0 || (!allow_zero && *ms == 0)) {
-      problem(node, key,
-              std::string("expected a duration such as \"5s\", \"250ms\" or integer milliseconds") +
-                  (allow_zero ? "" : ", greater than zero"));
-      return std::nullopt;
-    }
-    return std::chrono::milliseconds(*ms);
-  }
-
-  std::optional<std::vector<std::string>> string_list(const toml::node &node,
-                                                      const std::string &key) {
-    if (node.is_string()) return std::vector<std::string>{*node.value<std::string>()};
-    const auto *array = node.as_array();
-    if (!array) {
-      problem(node, key, "expected an array of strings");
-      return std::nullopt;
-    }
-    std::vector<std::string> out;
-    for (const auto &element : *array) {
-      if (!element.is_string()) {
-        problem(element, key, "expected an array of strings");
-        return std::nullopt;
-      }
-      out.push_back(*element.value<std::string>());
-    }
-    return out;
-  }
-
   const toml::table *table(const toml::node &node, const std::string &key) {
     if (const auto *t = node.as_table()) return t;
     problem(node, key, "expected a table");
     return nullptr;
   }
 
-  void unknown(const toml::node &node, const std::string &key, const std::string &known) {
-    problem(node, key, "unknown key (known here: " + known + ")");
+  // Checks `table` against the keys kHostKeys declares for `name` ("hooks", "topologies.NAME")
+  // with the validator plugin options go through; `others` are keys that belong elsewhere.
+  std::unique_ptr<OptionValues> keys(std::string_view name, const toml::table &table,
+                                     const std::string &prefix,
+                                     const std::vector<std::string> &others = {}) {
+    std::vector<OptionSpec> schema;
+    for (const auto &k : kHostKeys)
+      if (k.table == name) schema.push_back(option_spec(k.option));
+    return validate_options(schema, &table, others, file_, where(file_, table.source()), prefix,
+                            "", problems_);
   }
+
+  const std::string &file() const { return file_; }
 
  private:
   const std::string &file_;
   std::vector<Problem> &problems_;
 };
 
-void read_settings(Reader &in, const toml::table &table, Settings &settings) {
-  for (const auto &[k, node] : table) {
-    std::string key = "clusterd." + std::string(k.str());
-    if (k == "plugin_path") {
-      if (auto list = in.string_list(node, key)) settings.plugin_path = *list;
-    } else if (k == "log_level") {
-      if (auto level = in.string(node, key)) {
-        static const std::vector<std::string> levels = {"trace", "debug", "info", "warn", "error"};
-        if (std::find(levels.begin(), levels.end(), *level) == levels.end())
-          in.problem(node, key, "expected one of trace, debug, info, warn, error");
-        settings.log_level = *level;
-      }
-    } else if (k == "log_format") {
-      if (auto format = in.string(node, key)) {
-        if (*format != "text" && *format != "json")
-          in.problem(node, key, "expected \"text\" or \"json\"");
-        settings.log_format = *format;
-      }
-    } else if (k == "control_socket") {
-      if (auto path = in.string(node, key)) settings.control_socket = *path;
-    } else if (k == "metrics_listen") {
-      if (auto address = in.string(node, key)) {
-        auto parts = util::split_host_port(*address);
-        if (!address->empty() && (!parts || !util::is_ip_address(parts->host)))
-          in.problem(node, key,
-                     "expected \"IP:PORT\" (\"[v6]:PORT\" for IPv6), e.g. \"127.0.0.1:9568\"");
-        settings.metrics_listen = *address;
-      }
-    } else {
-      in.unknown(node, key, known_keys("clusterd"));
-    }
-  }
+std::chrono::milliseconds ms(const OptionValues &values, const std::string &key) {
+  return std::chrono::milliseconds(values.integer(key));
 }
 
-void read_transport(Reader &in, const std::string &file, const std::string &name,
-                    const toml::table &table, DaemonConfig &out,
-                    const std::shared_ptr<const toml::table> &document) {
+void read_settings(Reader &in, const toml::table &table, Settings &settings) {
+  auto values = in.keys("clusterd", table, "clusterd.");
+  settings.plugin_path = values->list("plugin_path");
+  settings.log_level = values->text("log_level");
+  settings.log_format = values->text("log_format");
+  settings.control_socket = values->text("control_socket");
+  settings.metrics_listen = values->text("metrics_listen");
+}
+
+void read_transport(Reader &in, const std::string &name, const toml::table &table,
+                    DaemonConfig &out, const std::shared_ptr<const toml::table> &document) {
   TransportSpec spec;
   spec.name = name;
   spec.options = &table;
   spec.document = document;
-  spec.where = where(file, table.source());
-  std::string prefix = "transports." + name + ".";
-  for (const auto &[k, node] : table) {
-    std::string key = prefix + std::string(k.str());
-    if (k == "plugin") {
-      if (auto plugin = in.string(node, key)) spec.plugin = *plugin;
-    } else if (k == "resync_interval") {
-      if (auto d = in.duration(node, key)) spec.resync_interval = *d;
-    }  // every other key is the plugin's, checked against its schema later
-  }
-  if (spec.plugin.empty()) {
-    in.problem(table, "transports." + name, "missing required key 'plugin'");
-  }
   spec.table = &table;
+  spec.where = where(in.file(), table.source());
+  std::vector<std::string> plugin_keys;  // checked against the plugin's schema later
+  for (const auto &[k, node] : table)
+    if (std::find(kHostTransportKeys.begin(), kHostTransportKeys.end(), k.str()) ==
+        kHostTransportKeys.end())
+      plugin_keys.emplace_back(k.str());
+  auto values = in.keys("transports.NAME", table, "transports." + name + ".", plugin_keys);
+  spec.plugin = values->text("plugin");
+  spec.resync_interval = ms(*values, "resync_interval");
   out.transports.push_back(std::move(spec));
 }
 
-void read_topology(Reader &in, const std::string &file, const std::string &name,
-                   const toml::table &table, DaemonConfig &out,
-                   const std::shared_ptr<const toml::table> &document) {
+void read_topology(Reader &in, const std::string &name, const toml::table &table,
+                   DaemonConfig &out, const std::shared_ptr<const toml::table> &document) {
   TopologySpec spec;
   spec.name = name;
   spec.document = document;
-  spec.where = where(file, table.source());
+  spec.table = &table;
+  spec.where = where(in.file(), table.source());
   spec.config_where = spec.where;
-  std::string prefix = "topologies." + name + ".";
-  bool has_strategy = false;
-  for (const auto &[k, node] : table) {
-    std::string key = prefix + std::string(k.str());
-    if (k == "strategy") {
-      if (auto strategy = in.string(node, key)) spec.strategy = *strategy, has_strategy = true;
-    } else if (k == "transport") {
-      if (auto transport = in.string(node, key)) spec.transport = *transport;
-    } else if (k == "disconnect") {
-      if (auto policy = in.string(node, key)) {
-        if (*policy == "never")
-          spec.disconnect = DisconnectPolicy::never;
-        else if (*policy == "removed")
-          spec.disconnect = DisconnectPolicy::removed;
-        else
-          in.problem(node, key, "expected \"never\" or \"removed\"");
-      }
-    } else if (k == "connect_timeout") {
-      if (auto d = in.duration(node, key, false)) spec.connect_timeout = *d;
-    } else if (k == "backoff_initial") {
-      if (auto d = in.duration(node, key, false)) spec.backoff_initial = *d;
-    } else if (k == "backoff_max") {
-      if (auto d = in.duration(node, key, false)) spec.backoff_max = *d;
-    } else if (k == "max_parallel") {
-      auto value = node.value<std::int64_t>();
-      if (!node.is_integer() || *value < 1 || *value > 4096)
-        in.problem(node, key, "expected an integer from 1 to 4096");
-      else
-        spec.max_parallel = static_cast<std::uint32_t>(*value);
-    } else if (k == "config") {
-      if (const auto *config = in.table(node, key)) {
-        spec.options = config;
-        spec.config_where = where(file, config->source());
-      }
-    } else {
-      in.unknown(node, key, known_keys("topologies.NAME"));
+  const std::string prefix = "topologies." + name + ".";
+  auto values = in.keys("topologies.NAME", table, prefix, {std::string(kTopologyConfigKey)});
+  spec.strategy = values->text("strategy");
+  spec.transport = values->text("transport");
+  if (values->is_set("disconnect"))
+    spec.disconnect = values->text("disconnect") == "removed" ? DisconnectPolicy::removed
+                                                              : DisconnectPolicy::never;
+  spec.connect_timeout = ms(*values, "connect_timeout");
+  spec.max_parallel = static_cast<std::uint32_t>(values->integer("max_parallel"));
+  spec.backoff_initial = ms(*values, "backoff_initial");
+  spec.backoff_max = ms(*values, "backoff_max");
+  if (spec.backoff_max < spec.backoff_initial)
+    in.problem(table.get("backoff_max") ? *table.get("backoff_max") : table, prefix + "backoff_max",
+               "must not be shorter than backoff_initial (" +
+                   duration_text(spec.backoff_initial.count()) + ")");
+  if (const auto *node = table.get(kTopologyConfigKey)) {
+    if (const auto *config = in.table(*node, prefix + std::string(kTopologyConfigKey))) {
+      spec.options = config;
+      spec.config_where = where(in.file(), config->source());
     }
   }
-  if (!has_strategy) in.problem(table, "topologies." + name, "missing required key 'strategy'");
-  if (spec.backoff_max < spec.backoff_initial)
-    in.problem(table, prefix + "backoff_max", "must not be shorter than backoff_initial");
-  spec.table = &table;
   out.topologies.push_back(std::move(spec));
 }
 
 // A hook's argv: a program run without a shell, so it must be absolute or found in PATH now
 // (a typo then fails `clusterd check`, not the first nodeup).
-void read_hook_argv(Reader &in, const toml::node &node, const std::string &key,
-                    std::vector<std::string> &out) {
-  const auto *array = node.as_array();
-  auto argv = array ? in.string_list(node, key) : std::nullopt;
-  if (!array) in.problem(node, key, "expected an array of strings: [\"/path/program\", \"arg\"]");
-  if (!argv) return;
-  if (argv->empty() || (*argv)[0].empty()) {
+void check_hook_program(Reader &in, const toml::node &node, const std::string &key,
+                        const std::string &program) {
+  if (program.empty()) {
     in.problem(node, key, "needs at least the program to run");
-    return;
-  }
-  const std::string &program = (*argv)[0];
-  if (program.find('/') != std::string::npos) {
+  } else if (program.find('/') != std::string::npos) {
     if (program.front() != '/')
       in.problem(node, key, "'" + program + "': use an absolute path or a program name in PATH");
     else if (::access(program.c_str(), X_OK) != 0)
@@ -246,36 +163,24 @@ void read_hook_argv(Reader &in, const toml::node &node, const std::string &key,
     }
     if (!found) in.problem(node, key, "program '" + program + "' not found in PATH");
   }
-  out = std::move(*argv);
-}
-
-std::optional<std::uint32_t> integer(Reader &in, const toml::node &node, const std::string &key,
-                                     std::int64_t min, std::int64_t max) {
-  auto value = node.value<std::int64_t>();
-  if (node.is_integer() && *value >= min && *value <= max)
-    return static_cast<std::uint32_t>(*value);
-  in.problem(node, key,
-             "expected an integer from " + std::to_string(min) + " to " + std::to_string(max));
-  return std::nullopt;
 }
 
 void read_hooks(Reader &in, const toml::table &table, HooksSpec &hooks) {
-  for (const auto &[k, node] : table) {
-    std::string key = "hooks." + std::string(k.str());
-    if (k == "on_nodeup") {
-      read_hook_argv(in, node, key, hooks.on_nodeup);
-    } else if (k == "on_nodedown") {
-      read_hook_argv(in, node, key, hooks.on_nodedown);
-    } else if (k == "timeout") {
-      if (auto d = in.duration(node, key, false)) hooks.timeout = *d;
-    } else if (k == "max_running") {
-      if (auto n = integer(in, node, key, 1, 1024)) hooks.max_running = *n;
-    } else if (k == "queue_size") {
-      if (auto n = integer(in, node, key, 0, 1'000'000)) hooks.queue_size = *n;
-    } else {
-      in.unknown(node, key, known_keys("hooks"));
-    }
+  auto values = in.keys("hooks", table, "hooks.");
+  for (auto [key, argv] : {std::pair{"on_nodeup", &hooks.on_nodeup},
+                           std::pair{"on_nodedown", &hooks.on_nodedown}}) {
+    *argv = values->list(key);
+    if (!argv->empty()) check_hook_program(in, *table.get(key), "hooks." + std::string(key), argv->front());
   }
+  hooks.timeout = ms(*values, "timeout");
+  hooks.max_running = static_cast<std::uint32_t>(values->integer("max_running"));
+  hooks.queue_size = static_cast<std::uint32_t>(values->integer("queue_size"));
+}
+
+// An absent table reads as an empty one, so every key gets its default from kHostKeys.
+const toml::table &or_empty(const toml::table *table) {
+  static const toml::table kEmpty;
+  return table ? *table : kEmpty;
 }
 
 void resolve_transports(Reader &in, const toml::table &root, DaemonConfig &config) {
@@ -319,12 +224,13 @@ ParseResult parse(std::string_view text, const std::string &file) {
   Reader in(file, result.problems);
   DaemonConfig config;
   config.file = file;
+  const toml::table *settings = nullptr, *hooks = nullptr;
   for (const auto &[k, node] : root) {
     std::string key(k.str());
     if (k == "clusterd") {
-      if (const auto *table = in.table(node, key)) read_settings(in, *table, config.settings);
+      settings = in.table(node, key);
     } else if (k == "hooks") {
-      if (const auto *table = in.table(node, key)) read_hooks(in, *table, config.hooks);
+      hooks = in.table(node, key);
     } else if (k == "transports" || k == "topologies") {
       const auto *group = in.table(node, key);
       if (!group) continue;
@@ -338,14 +244,23 @@ ParseResult parse(std::string_view text, const std::string &file) {
         const auto *table = in.table(entry, entry_key);
         if (!table) continue;
         if (k == "transports")
-          read_transport(in, file, name, *table, config, document);
+          read_transport(in, name, *table, config, document);
         else
-          read_topology(in, file, name, *table, config, document);
+          read_topology(in, name, *table, config, document);
       }
     } else {
-      in.unknown(node, key, known_tables());
+      std::string message = "unknown table";
+      std::vector<std::string> tables = util::split(known_tables(), ',');
+      for (auto &t : tables) t.erase(0, t.find_first_not_of(' '));
+      if (auto guess = util::closest_match(key, tables); !guess.empty())
+        message += " (did you mean [" + guess + "]?)";
+      else
+        message += " (known here: " + known_tables() + ")";
+      in.problem(node, key, message);
     }
   }
+  read_settings(in, or_empty(settings), config.settings);
+  read_hooks(in, or_empty(hooks), config.hooks);
   resolve_transports(in, root, config);
   if (result.problems.empty()) result.config = std::move(config);
   return result;

@@ -28,11 +28,13 @@ struct Problem {
 enum class DisconnectPolicy { never, removed };
 std::string_view to_string(DisconnectPolicy policy);
 
+// The specs below are filled by parse(), every default from kHostKeys (host_keys.hpp): the
+// one place defaults are written.
 struct Settings {
   std::vector<std::string> plugin_path;
-  std::string log_level = "info";
-  std::string log_format = "text";
-  std::string control_socket = "/run/clusterd/clusterd.sock";
+  std::string log_level;
+  std::string log_format;
+  std::string control_socket;
   std::string metrics_listen;  // "HOST:PORT" of the Prometheus listener; empty = none
 };
 
@@ -40,7 +42,7 @@ struct TransportSpec {
   std::string name;
   std::string plugin;
   std::string where;                                  // of the [transports.NAME] table
-  std::chrono::milliseconds resync_interval{30'000};  // 0 = never re-list
+  std::chrono::milliseconds resync_interval{};  // 0 = never re-list
   // The [transports.NAME] table as parsed (with source positions): the plugin's keys are all
   // of it but kHostTransportKeys. Points into `document`.
   const toml::table *options = nullptr;
@@ -55,10 +57,10 @@ struct TopologySpec {
   std::optional<DisconnectPolicy> disconnect;  // nullopt = the strategy's default
   std::string where;
   std::string config_where;  // of [topologies.NAME.config]
-  std::chrono::milliseconds connect_timeout{10'000};
-  std::uint32_t max_parallel = 16;  // connects in flight at once
-  std::chrono::milliseconds backoff_initial{500};
-  std::chrono::milliseconds backoff_max{30'000};
+  std::chrono::milliseconds connect_timeout{};
+  std::uint32_t max_parallel = 0;  // connects in flight at once
+  std::chrono::milliseconds backoff_initial{};
+  std::chrono::milliseconds backoff_max{};
   const toml::table *options = nullptr;  // [topologies.NAME.config], or null; into `document`
   std::shared_ptr<const toml::table> document;
   const toml::table *table = nullptr;  // the whole [topologies.NAME] table, into `document`
@@ -67,9 +69,9 @@ struct TopologySpec {
 // [hooks]: commands run when a node joins or leaves a transport's connected set.
 struct HooksSpec {
   std::vector<std::string> on_nodeup, on_nodedown;  // argv; empty = no command
-  std::chrono::milliseconds timeout{10'000};        // then SIGTERM, SIGKILL 2 s later
-  std::uint32_t max_running = 4;
-  std::uint32_t queue_size = 256;  // events waiting for a free slot; more are dropped
+  std::chrono::milliseconds timeout{};              // then SIGTERM, SIGKILL 2 s later
+  std::uint32_t max_running = 0;
+  std::uint32_t queue_size = 0;  // events waiting for a free slot; more are dropped
 };
 
 // Keys of a [transports.NAME] table that belong to the host, not to the plugin.

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "config/constraints.hpp"
 #include "util/duration.hpp"
 #include "util/strings.hpp"
 
@@ -153,12 +154,12 @@ clusterd_status_t CLUSTERD_ABI get_list_item(const clusterd_config_t *c, const c
   *o = value->list[index].c_str();
   return CLUSTERD_OK;
 }
-int32_t CLUSTERD_ABI is_set(const clusterd_config_t *c, const char *k) {
+int32_t CLUSTERD_ABI get_is_set(const clusterd_config_t *c, const char *k) {
   if (!c || !k) return 0;
   const auto *value = static_cast<const OptionValues *>(c->config_data)->find(k);
   return value && value->set ? 1 : 0;
 }
-const char *CLUSTERD_ABI source_of(const clusterd_config_t *c, const char *k) {
+const char *CLUSTERD_ABI get_source_of(const clusterd_config_t *c, const char *k) {
   if (!c || !k) return "";
   const auto *value = static_cast<const OptionValues *>(c->config_data)->find(k);
   return value && value->set ? value->where.c_str() : "";
@@ -166,15 +167,61 @@ const char *CLUSTERD_ABI source_of(const clusterd_config_t *c, const char *k) {
 
 }  // namespace
 
+OptionSpec option_spec(const clusterd_option_t &option, bool has_constraints) {
+  OptionSpec spec;
+  spec.key = option.key ? option.key : "";
+  spec.type = option.type;
+  spec.flags = option.flags & (CLUSTERD_OPT_REQUIRED | CLUSTERD_OPT_SECRET);
+  if (option.default_value) spec.default_value = option.default_value;
+  if (option.choices && *option.choices) spec.choices = util::split(option.choices, '|');
+  spec.description = option.description ? option.description : "";
+  if (!has_constraints) return spec;  // before 1.3, other flag bits mean nothing
+  spec.flags = option.flags;
+  spec.format = option.format;
+  if (option.flags & CLUSTERD_OPT_MIN) spec.min = option.min;
+  if (option.flags & CLUSTERD_OPT_MAX) spec.max = option.max;
+  if (option.needs && *option.needs) spec.needs = util::split(option.needs, '|');
+  if (option.conflicts && *option.conflicts) spec.conflicts = util::split(option.conflicts, '|');
+  return spec;
+}
+
 std::string check_option_spec(const OptionSpec &spec) {
   if (spec.key.empty()) return "an option has no key";
+  auto bad = [&](const std::string &why) { return "option '" + spec.key + "': " + why; };
   if (type_name(spec.type) == "unknown")
-    return "option '" + spec.key + "' has unknown type " + std::to_string(spec.type);
+    return bad("unknown type " + std::to_string(spec.type));
+  const bool text = spec.type == CLUSTERD_OPT_STRING || spec.type == CLUSTERD_OPT_STRING_LIST;
+  if (spec.format != CLUSTERD_FORMAT_ANY && format_name(spec.format).empty())
+    return bad("unknown format " + std::to_string(spec.format));
+  if (spec.format != CLUSTERD_FORMAT_ANY && !text)
+    return bad("a format applies to strings and string lists only");
+  if (spec.nonempty() && !text) return bad("non-empty applies to strings and string lists only");
+  if (spec.finite() && spec.type != CLUSTERD_OPT_DURATION)
+    return bad("finite applies to durations only");
+  if ((spec.min || spec.max) && (spec.type == CLUSTERD_OPT_BOOL || spec.type == CLUSTERD_OPT_DOUBLE))
+    return bad("min/max do not apply to " + std::string(type_name(spec.type)) + " options");
+  if (spec.min && spec.max && *spec.min > *spec.max) return bad("min is greater than max");
   if (spec.default_value) {
     OptionValues::Value value;
-    auto error = convert_literal(*spec.default_value, spec.type, value);
-    if (!error.empty())
-      return "option '" + spec.key + "': bad default " + *spec.default_value + ": " + error;
+    if (auto error = convert_literal(*spec.default_value, spec.type, value); !error.empty())
+      return bad("bad default " + *spec.default_value + ": " + error);
+    if (auto error = check_constraints(spec, value); !error.empty())
+      return bad("the default " + *spec.default_value + " breaks its own constraint: " + error);
+  }
+  return "";
+}
+
+std::string check_schema(const std::vector<OptionSpec> &schema) {
+  auto declared = [&](const std::string &key) {
+    return std::any_of(schema.begin(), schema.end(), [&](const auto &o) { return o.key == key; });
+  };
+  for (const auto &spec : schema) {
+    if (auto problem = check_option_spec(spec); !problem.empty()) return problem;
+    for (const auto *keys : {&spec.needs, &spec.conflicts})
+      for (const auto &key : *keys)
+        if (!declared(key) || key == spec.key)
+          return "option '" + spec.key + "': needs/conflicts names '" + key +
+                 "', which is not another declared option";
   }
   return "";
 }
@@ -190,12 +237,34 @@ OptionValues::OptionValues()
             get_duration,
             get_list_size,
             get_list_item,
-            is_set,
-            source_of} {}
+            get_is_set,
+            get_source_of} {}
 
 const OptionValues::Value *OptionValues::find(const std::string &key) const {
   auto it = values_.find(key);
   return it == values_.end() ? nullptr : &it->second;
+}
+
+const std::string &OptionValues::text(const std::string &key) const {
+  static const std::string kNone;
+  const auto *value = find(key);
+  return value ? value->text : kNone;
+}
+
+std::int64_t OptionValues::integer(const std::string &key) const {
+  const auto *value = find(key);
+  return value ? value->integer : 0;
+}
+
+const std::vector<std::string> &OptionValues::list(const std::string &key) const {
+  static const std::vector<std::string> kNone;
+  const auto *value = find(key);
+  return value ? value->list : kNone;
+}
+
+bool OptionValues::is_set(const std::string &key) const {
+  const auto *value = find(key);
+  return value && value->set;
 }
 
 std::unique_ptr<OptionValues> validate_options(
@@ -218,11 +287,11 @@ std::unique_ptr<OptionValues> validate_options(
     std::string key(k.str());
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
     if (std::find(host_keys.begin(), host_keys.end(), key) != host_keys.end()) continue;
-    std::string message = "unknown option for plugin '" + plugin + "'";
+    std::string message = plugin.empty() ? "unknown key" : "unknown option for plugin '" + plugin + "'";
     if (auto guess = util::closest_match(key, known); !guess.empty())
       message += " (did you mean '" + guess + "'?)";
     else if (!known.empty())
-      message += " (options: " + util::join(known, ", ") + ")";
+      message += (plugin.empty() ? " (known here: " : " (options: ") + util::join(known, ", ") + ")";
     else
       message += " (it has no options)";
     problem(where(file, node.source()), key, message);
@@ -242,6 +311,8 @@ std::unique_ptr<OptionValues> validate_options(
     if (node) {
       value.where = where(file, node->source());
       if (auto error = convert(*node, spec.type, value); !error.empty()) {
+        if (spec.type == CLUSTERD_OPT_DURATION && spec.finite())  // do not offer "infinity"
+          error = "expected a duration such as \"5s\", \"250ms\" or integer milliseconds";
         problem(value.where, spec.key, error);  // never echo the value: it may be a secret
         continue;
       }
@@ -289,19 +360,37 @@ std::unique_ptr<OptionValues> validate_options(
       convert_literal(*spec.default_value, spec.type, value);  // checked at plugin load
     } else if (spec.required()) {
       problem(table_where, spec.key,
-              "missing required option of plugin '" + plugin + "' (" +
+              (plugin.empty() ? "missing required key" : "missing required option of plugin '" + plugin + "'") + " (" +
                   std::string(type_name(spec.type)) + ": " + spec.description + ")");
       continue;
     } else {
       continue;  // optional, no default: the plugin sees CLUSTERD_E_NOT_FOUND
     }
+    const std::string &at = value.where.empty() ? table_where : value.where;
     if (!spec.choices.empty() && value.type == CLUSTERD_OPT_STRING &&
         std::find(spec.choices.begin(), spec.choices.end(), value.text) == spec.choices.end()) {
-      problem(value.where.empty() ? table_where : value.where, spec.key,
-              "expected one of " + util::join(spec.choices, ", "));
+      problem(at, spec.key, "expected one of " + util::join(spec.choices, ", "));
+      continue;
+    }
+    if (auto error = check_constraints(spec, value); !error.empty()) {
+      problem(at, spec.key, error);
       continue;
     }
     values->values().emplace(spec.key, std::move(value));
+  }
+  // Between options: only keys written in the file count (a default never needs or conflicts);
+  // a key with a bad value counts as written, so it does not also read as missing.
+  auto set = [&](const std::string &key) {
+    return options.get(key) || options.get(key + "_file") || options.get(key + "_env");
+  };
+  for (const auto &spec : schema) {
+    const auto *value = values->find(spec.key);
+    if (!value || !value->set) continue;
+    const std::string &at = value->where;
+    for (const auto &other : spec.needs)
+      if (!set(other)) problem(at, spec.key, "needs '" + other + "' to be set as well");
+    for (const auto &other : spec.conflicts)
+      if (set(other)) problem(at, spec.key, "set either '" + spec.key + "' or '" + other + "', not both");
   }
   return values;
 }

@@ -21,16 +21,27 @@ struct OptionSpec {
   std::optional<std::string> default_value;  // TOML literal
   std::vector<std::string> choices;
   std::string description;
+  // Constraints (ABI 1.3; empty for older plugins), checked by check_constraints().
+  std::uint32_t format = CLUSTERD_FORMAT_ANY;
+  std::optional<std::int64_t> min, max;
+  std::vector<std::string> needs, conflicts;
 
   bool required() const { return flags & CLUSTERD_OPT_REQUIRED; }
   bool secret() const { return flags & CLUSTERD_OPT_SECRET; }
+  bool nonempty() const { return flags & CLUSTERD_OPT_NONEMPTY; }
+  bool finite() const { return flags & CLUSTERD_OPT_FINITE; }
 };
 
 std::string_view type_name(std::uint32_t type);
 
-// Checks that a declared option is usable: known type, parsable default, sane choices.
-// Returns the problem, or "" when fine.
-std::string check_option_spec(const OptionSpec &spec);
+// The spec of a declared option. `has_constraints`: the declaration is ABI 1.3 or newer (older
+// plugins' option structs end before the constraint fields, and their other flag bits are void).
+OptionSpec option_spec(const clusterd_option_t &option, bool has_constraints = true);
+
+// Checks that a declared schema is usable: known types and formats, parsable defaults that
+// meet their own constraints, constraints that fit the type, `needs`/`conflicts` naming
+// declared keys. Returns the first problem, or "" when fine.
+std::string check_schema(const std::vector<OptionSpec> &schema);
 
 // Validated values of one plugin instance. Owns every string handed to the plugin, so they
 // stay valid as long as this object (the instance) lives.
@@ -52,6 +63,12 @@ class OptionValues {
 
   const clusterd_config_t *view() const { return &view_; }
   const Value *find(const std::string &key) const;
+  // Typed reads of a checked value; "", 0 or {} when the key has none (neither set nor
+  // defaulted, or refused).
+  const std::string &text(const std::string &key) const;
+  std::int64_t integer(const std::string &key) const;  // INT, BOOL (0/1), DURATION (ms; -1)
+  const std::vector<std::string> &list(const std::string &key) const;
+  bool is_set(const std::string &key) const;  // configured in the file, not defaulted
   std::map<std::string, Value> &values() { return values_; }
 
  private:
@@ -61,8 +78,8 @@ class OptionValues {
 
 // Checks `options` (the plugin's keys from the file; may be null) against `schema`, ignoring
 // `host_keys`. `key_prefix` is the dotted path of the table ("topologies.x.config."),
-// `plugin` names the plugin in messages. Unknown keys, wrong types, bad choices and missing
-// required keys are all reported.
+// `plugin` names the plugin in messages ("" for the host's own tables). Unknown keys, wrong
+// types, bad choices, broken constraints and missing required keys are all reported.
 std::unique_ptr<OptionValues> validate_options(
     const std::vector<OptionSpec> &schema, const toml::table *options,
     const std::vector<std::string> &host_keys, const std::string &file,

@@ -18,6 +18,8 @@ constexpr std::size_t kEntryMinSize =
 constexpr std::size_t kDescriptorMinSize =
     offsetof(clusterd_plugin_descriptor_t, create) + sizeof(void *);
 constexpr std::size_t kOptionMinSize = offsetof(clusterd_option_t, description) + sizeof(void *);
+constexpr std::size_t kOptionConstraintsSize =
+    offsetof(clusterd_option_t, conflicts) + sizeof(void *);
 
 // Copies min(struct_size, sizeof(T)) bytes into a zeroed T, so fields newer than the
 // plugin read as zero/NULL ("not provided").
@@ -136,17 +138,32 @@ std::string Module::check(std::string_view expected_name) {
     return "option struct_size " + std::to_string(stride) + " is too small";
   for (std::uint32_t i = 0; i < descriptor_.option_count; ++i) {
     auto option = clamped_copy(reinterpret_cast<const clusterd_option_t *>(bytes + i * stride));
-    config::OptionSpec spec;
-    spec.key = option.key ? option.key : "";
-    spec.type = option.type;
-    spec.flags = option.flags;
-    if (option.default_value) spec.default_value = option.default_value;
-    if (option.choices && *option.choices) spec.choices = util::split(option.choices, '|');
-    spec.description = option.description ? option.description : "";
-    if (auto problem = config::check_option_spec(spec); !problem.empty()) return problem;
-    options_.push_back(std::move(spec));
+    options_.push_back(config::option_spec(option, stride >= kOptionConstraintsSize));
   }
-  return "";
+  return config::check_schema(options_);
+}
+
+void Module::validate(const config::OptionValues &values, std::vector<Problem> &out) const {
+  if (!descriptor_.validate) return;
+  struct Sink {
+    clusterd_problems_t table;
+    std::vector<Problem> *out;
+  } sink{{sizeof(clusterd_problems_t), 0, nullptr,
+          [](const clusterd_problems_t *problems, const char *key, const char *message) {
+            auto *self = static_cast<Sink *>(problems->host_data);
+            try {
+              self->out->push_back({key ? key : "", message && *message ? message : "invalid"});
+            } catch (...) {
+              // Out of memory: the problems already reported still refuse the config.
+            }
+          }},
+         &out};
+  sink.table.host_data = &sink;
+  try {
+    descriptor_.validate(values.view(), &sink.table);
+  } catch (...) {
+    out.push_back({"", "the plugin's validate() threw (exceptions must not cross the C ABI)"});
+  }
 }
 
 }  // namespace clusterd::plugin

@@ -33,6 +33,15 @@ class Module {
   }
   std::uint32_t abi_minor() const { return entry_.abi_minor; }
 
+  // A problem the plugin's validate() found: the option it names ("" = the whole table).
+  struct Problem {
+    std::string key, message;
+  };
+  // Runs the plugin's validate() (ABI 1.3; nothing for older plugins) on options that passed
+  // their declared checks, appending what it reports. Pure on the plugin's side, so it also
+  // runs at `clusterd check`.
+  void validate(const config::OptionValues &values, std::vector<Problem> &out) const;
+
  private:
   Module() = default;
   std::string check(std::string_view expected_name);

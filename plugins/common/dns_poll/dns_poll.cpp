@@ -101,18 +101,6 @@ std::string default_cluster_domain() {
   return env != nullptr && *env != '\0' ? env : "cluster.local.";
 }
 
-bool valid_basename(std::string_view text, std::string &why) {
-  if (text.empty()) {
-    why = "must not be empty";
-    return false;
-  }
-  if (!usable_host(text)) {
-    why = "\"" + std::string(text) + "\" contains '@', whitespace or a control character";
-    return false;
-  }
-  return true;
-}
-
 bool valid_resolver(std::string_view text, std::string &why) {
   std::string address;
   std::string_view port;
@@ -163,28 +151,6 @@ bool valid_resolver(std::string_view text, std::string &why) {
 // ---- configuration helpers
 // -------------------------------------------------------------------------
 
-std::string read_basename(const Config &config, std::string_view key) {
-  std::string value = config.string(key), why;
-  if (!valid_basename(value, why))
-    throw Error(CLUSTERD_E_CONFIG, std::string(key) + ": " + why + config.where(key));
-  return value;
-}
-
-std::string read_nonempty(const Config &config, std::string_view key) {
-  std::string value = config.string(key);
-  if (value.empty())
-    throw Error(CLUSTERD_E_CONFIG, std::string(key) + ": must not be empty" + config.where(key));
-  return value;
-}
-
-milliseconds read_positive(const Config &config, std::string_view key) {
-  const milliseconds d = config.duration(key);
-  if (is_infinite(d) || d.count() <= 0)
-    throw Error(CLUSTERD_E_CONFIG,
-                std::string(key) + ": must be a positive, finite duration" + config.where(key));
-  return d;
-}
-
 std::string read_cluster_domain(const Config &config) {
   const std::string domain = config.optional_string("cluster_domain").value_or("");
   return domain.empty() ? default_cluster_domain() : domain;
@@ -192,16 +158,18 @@ std::string read_cluster_domain(const Config &config) {
 
 // ---- PollingStrategy ---------------------------------------------------------------------------
 
-void PollingStrategy::read_common(const Config &config, Settings &s) {
-  s.interval = read_positive(config, "polling_interval");
-  s.interval_set = config.is_set("polling_interval");
-  s.query_timeout = read_positive(config, "query_timeout");
-  s.server = config.optional_string("resolver").value_or("");
+void PollingStrategy::validate_common(const Config &config, Problems &problems) {
   std::string why;
-  if (config.is_set("resolver") && !valid_resolver(s.server, why))
-    throw Error(CLUSTERD_E_CONFIG, "resolver: \"" + s.server + "\": " + why +
-                                       " (expected ADDRESS, ADDRESS:PORT or [IPV6]:PORT)" +
-                                       config.where("resolver"));
+  if (auto server = config.optional_string("resolver"); server && !valid_resolver(*server, why))
+    problems.add("resolver", "\"" + *server + "\": " + why +
+                                 " (expected ADDRESS, ADDRESS:PORT or [IPV6]:PORT)");
+}
+
+void PollingStrategy::read_common(const Config &config, Settings &s) {
+  s.interval = config.duration("polling_interval");
+  s.interval_set = config.is_set("polling_interval");
+  s.query_timeout = config.duration("query_timeout");
+  s.server = config.optional_string("resolver").value_or("");
 }
 
 void PollingStrategy::configure(Settings s) {

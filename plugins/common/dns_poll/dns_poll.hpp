@@ -82,37 +82,34 @@ std::string kubernetes_service_name(std::string_view service, std::string_view n
 /// "cluster.local." (libcluster's default, absolute).
 std::string default_cluster_domain();
 
-/// True when `text` is a usable node basename (libcluster's application_name/node_basename):
-/// not empty, no '@', no whitespace or control characters. `why` says what is wrong.
-bool valid_basename(std::string_view text, std::string &why);
-
 /// True when `text` is "ADDRESS", "ADDRESS:PORT", "[IPV6]" or "[IPV6]:PORT" with an IP address
 /// (as the host's DNS service accepts it), so that a typo fails at start, not every round.
 bool valid_resolver(std::string_view text, std::string &why);
 
-// ---- configuration helpers: throw Error(CLUSTERD_E_CONFIG) naming the key and where it was set
-
-/// The basename option `key`, checked (valid_basename).
-std::string read_basename(const Config &config, std::string_view key);
-/// The string option `key`, which must not be empty.
-std::string read_nonempty(const Config &config, std::string_view key);
-/// The duration option `key`, which must be positive and finite.
-milliseconds read_positive(const Config &config, std::string_view key);
 /// The cluster_domain option, else default_cluster_domain().
 std::string read_cluster_domain(const Config &config);
 
 // ---- the poll loop ---------------------------------------------------------------------------
 
 /// Options every DNS strategy declares (list them in the plugin's kOptions).
-inline constexpr clusterd_option_t kPollingIntervalOption = option::duration(
-    "polling_interval",
-    "Time between DNS rounds; unset: the smallest TTL of the last answer, at least 5 s", "\"5s\"");
+inline constexpr clusterd_option_t kPollingIntervalOption =
+    option::finite(option::positive(option::duration(
+        "polling_interval",
+        "Time between DNS rounds; unset: the smallest TTL of the last answer, at least 5 s",
+        "\"5s\"")));
 inline constexpr clusterd_option_t kResolverOption =
     option::string("resolver",
                    "DNS server \"ADDRESS[:PORT]\" ([v6]:PORT) asked instead of the system resolver "
                    "(names are then sent as given, without search domains)");
-inline constexpr clusterd_option_t kQueryTimeoutOption = option::duration(
-    "query_timeout", "Time limit of one DNS lookup (with retransmissions)", "\"5s\"");
+inline constexpr clusterd_option_t kQueryTimeoutOption = option::finite(option::positive(
+    option::duration("query_timeout", "Time limit of one DNS lookup (with retransmissions)",
+                     "\"5s\"")));
+/// The node-name part every DNS strategy builds names from (node_basename, application_name).
+constexpr clusterd_option_t basename_option(const char *key) noexcept {
+  return option::nonempty(option::format(
+      option::required(option::string(key, "Node name part before '@'")),
+      CLUSTERD_FORMAT_NODE_BASENAME));
+}
 
 /// Base of the three DNS strategies: the derived plugin reads its own options in init(),
 /// builds Settings (read_common() for the shared ones) and calls configure().
@@ -136,6 +133,8 @@ class PollingStrategy : public Strategy {
   /// Reads polling_interval, resolver and query_timeout into `s`; throws Error(CONFIG) with the
   /// key and its file:line:column.
   static void read_common(const Config &config, Settings &s);
+  /// Checks the shared options beyond their constraints (the plugin's validate() calls it).
+  static void validate_common(const Config &config, Problems &problems);
   /// Takes the settings; call once from init().
   void configure(Settings s);
 

@@ -40,6 +40,14 @@
 
 namespace clusterd::epmd {
 
+/// The options every plugin that asks EPMDs declares alike (`epmd_port`, `epmd_timeout`).
+constexpr clusterd_option_t port_option(const char *description) noexcept {
+  return option::range(option::integer("epmd_port", description, "4369"), 1, 65535);
+}
+constexpr clusterd_option_t timeout_option(const char *description) noexcept {
+  return option::finite(option::positive(option::duration("epmd_timeout", description, "\"5s\"")));
+}
+
 /// Where to send a request.
 struct Target {
   std::string host;                         ///< IP literal or host name ("[::1]" allowed)

@@ -23,8 +23,8 @@ class DnsPollStrategy final : public dns::PollingStrategy {
   // libcluster's polling strategies disconnect nodes that leave the answer.
   static constexpr uint32_t kFlags = CLUSTERD_PLUGIN_DISCONNECTS_REMOVED;
   static constexpr clusterd_option_t kOptions[] = {
-      opt::required(opt::string("query", "The DNS name to look up")),
-      opt::required(opt::string("node_basename", "Node name part before '@'")),
+      opt::nonempty(opt::required(opt::string("query", "The DNS name to look up"))),
+      dns::basename_option("node_basename"),
       opt::choices(
           opt::string("ip_family", "Records to ask for: A, AAAA, or A and AAAA (libcluster)",
                       "\"both\""),
@@ -34,12 +34,15 @@ class DnsPollStrategy final : public dns::PollingStrategy {
       dns::kQueryTimeoutOption,
   };
 
+  static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
+    validate_common(config, problems);
+  }
+
   void init(const clusterd::Config &config) override {
     Settings s;
     read_common(config, s);
-    s.basename = dns::read_basename(config, "node_basename");
-    s.lookups =
-        dns::address_lookups(dns::read_nonempty(config, "query"), config.string("ip_family"));
+    s.basename = config.string("node_basename");
+    s.lookups = dns::address_lookups(config.string("query"), config.string("ip_family"));
     configure(std::move(s));
   }
 };

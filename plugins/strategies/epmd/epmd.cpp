@@ -28,17 +28,6 @@ constexpr std::size_t kMaxParallelChecks = 16;
 constexpr const char *kNotRegisteredKey = "not registered in epmd";
 constexpr const char *kUnreachableKey = "epmd unreachable";
 
-// libcluster node names are atoms "name@host"; anything else would never connect, so it is a
-// configuration error, reported with where it was written.
-bool valid_node_name(std::string_view node) {
-  const auto at = node.find('@');
-  if (at == std::string_view::npos || at == 0 || at + 1 == node.size()) return false;
-  if (node.find('@', at + 1) != std::string_view::npos) return false;
-  for (const char c : node)
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return false;  // whitespace, control
-  return true;
-}
-
 class EpmdStrategy final : public clusterd::Strategy {
  public:
   static constexpr const char *kName = "epmd";
@@ -51,15 +40,18 @@ class EpmdStrategy final : public clusterd::Strategy {
   // No CLUSTERD_PLUGIN_DISCONNECTS_REMOVED: like libcluster's Epmd, never disconnects.
   static constexpr uint32_t kFlags = 0;
   static constexpr clusterd_option_t kOptions[] = {
-      clusterd::option::string_list("hosts", "Node names (name@host) to connect to", "[]"),
-      clusterd::option::duration(
-          "timeout",
-          "Re-report the hosts this often so dropped nodes are reconnected; \"infinity\" reports "
-          "once (the host's reconciler already retries failed connects with backoff)",
-          "\"infinity\""),
-      clusterd::option::integer(
-          "epmd_port", "TCP port of the EPMDs asked whether the nodes are registered", "4369"),
-      clusterd::option::duration("epmd_timeout", "Time limit of one EPMD query", "\"5s\""),
+      clusterd::option::format(
+          clusterd::option::string_list("hosts", "Node names (name@host) to connect to", "[]"),
+          CLUSTERD_FORMAT_NODE_NAME),
+      clusterd::option::at_least(
+          clusterd::option::duration(
+              "timeout",
+              "Re-report the hosts this often so dropped nodes are reconnected; \"infinity\" "
+              "reports once (the host's reconciler already retries failed connects with backoff)",
+              "\"infinity\""),
+          1),
+      clusterd::epmd::port_option("TCP port of the EPMDs asked whether the nodes are registered"),
+      clusterd::epmd::timeout_option("Time limit of one EPMD query"),
       clusterd::option::boolean("epmd_check",
                                 "Ask each host's EPMD whether the node is registered and show "
                                 "the missing ones in the status (never changes the node set)",
@@ -68,29 +60,11 @@ class EpmdStrategy final : public clusterd::Strategy {
 
   void init(const clusterd::Config &config) override {
     std::unordered_set<std::string> seen;
-    for (auto &node : config.strings("hosts")) {
-      if (!valid_node_name(node))
-        throw clusterd::Error(CLUSTERD_E_CONFIG, "hosts: invalid node name '" + node +
-                                                     "' (expected name@host, without whitespace)" +
-                                                     config.where("hosts"));
+    for (auto &node : config.strings("hosts"))
       if (seen.insert(node).second) hosts_.push_back(std::move(node));
-    }
     timeout_ = config.duration("timeout");
-    if (!clusterd::is_infinite(timeout_) && timeout_.count() <= 0)
-      throw clusterd::Error(CLUSTERD_E_CONFIG,
-                            "timeout: must be a positive duration or "
-                            "\"infinity\"" +
-                                config.where("timeout"));
-    const int64_t port = config.integer("epmd_port");
-    if (port < 1 || port > 65535)
-      throw clusterd::Error(CLUSTERD_E_CONFIG, "epmd_port: " + std::to_string(port) +
-                                                   " is not a TCP port (1..65535)" +
-                                                   config.where("epmd_port"));
-    epmd_port_ = static_cast<std::uint16_t>(port);
+    epmd_port_ = static_cast<std::uint16_t>(config.integer("epmd_port"));
     epmd_timeout_ = config.duration("epmd_timeout");
-    if (clusterd::is_infinite(epmd_timeout_) || epmd_timeout_.count() <= 0)
-      throw clusterd::Error(CLUSTERD_E_CONFIG, "epmd_timeout: must be a positive, finite duration" +
-                                                   config.where("epmd_timeout"));
     check_ = config.boolean("epmd_check");
   }
 

@@ -73,35 +73,25 @@ class ErlangHostsStrategy final : public clusterd::Strategy {
   // No CLUSTERD_PLUGIN_DISCONNECTS_REMOVED: like libcluster's ErlangHosts, never disconnects.
   static constexpr uint32_t kFlags = 0;
   static constexpr clusterd_option_t kOptions[] = {
-      clusterd::option::duration("timeout",
-                                 "How often to ask the hosts' EPMDs (libcluster's idle timeout); "
-                                 "\"infinity\" polls every 5 s",
-                                 "\"infinity\""),
-      clusterd::option::string("hosts_file",
-                               "The hosts file; default: .hosts.erlang in the working directory, "
-                               "then in $HOME (as net_adm:host_file/0)"),
-      clusterd::option::integer("epmd_port", "TCP port of the hosts' EPMDs", "4369"),
-      clusterd::option::duration("epmd_timeout", "Time limit of one host's EPMD query", "\"5s\""),
+      clusterd::option::at_least(
+          clusterd::option::duration("timeout",
+                                     "How often to ask the hosts' EPMDs (libcluster's idle "
+                                     "timeout); \"infinity\" polls every 5 s",
+                                     "\"infinity\""),
+          1),
+      clusterd::option::nonempty(clusterd::option::string(
+          "hosts_file",
+          "The hosts file; default: .hosts.erlang in the working directory, then in $HOME (as "
+          "net_adm:host_file/0)")),
+      clusterd::epmd::port_option("TCP port of the hosts' EPMDs"),
+      clusterd::epmd::timeout_option("Time limit of one host's EPMD query"),
   };
 
   void init(const clusterd::Config &config) override {
     const milliseconds timeout = config.duration("timeout");
-    if (!clusterd::is_infinite(timeout) && timeout.count() <= 0)
-      throw clusterd::Error(CLUSTERD_E_CONFIG,
-                            "timeout: must be a positive duration or "
-                            "\"infinity\"" +
-                                config.where("timeout"));
     period_ = clusterd::is_infinite(timeout) ? kPollWhenInfinite : timeout;
-    const int64_t port = config.integer("epmd_port");
-    if (port < 1 || port > 65535)
-      throw clusterd::Error(CLUSTERD_E_CONFIG, "epmd_port: " + std::to_string(port) +
-                                                   " is not a TCP port (1..65535)" +
-                                                   config.where("epmd_port"));
-    epmd_port_ = static_cast<std::uint16_t>(port);
+    epmd_port_ = static_cast<std::uint16_t>(config.integer("epmd_port"));
     epmd_timeout_ = config.duration("epmd_timeout");
-    if (clusterd::is_infinite(epmd_timeout_) || epmd_timeout_.count() <= 0)
-      throw clusterd::Error(CLUSTERD_E_CONFIG, "epmd_timeout: must be a positive, finite duration" +
-                                                   config.where("epmd_timeout"));
     explicit_file_ = config.optional_string("hosts_file").value_or("");
 
     // A file that exists but cannot be used fails the topology at start; a missing one does

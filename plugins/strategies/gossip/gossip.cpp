@@ -55,15 +55,12 @@ constexpr std::size_t kMaxListed = 32;
 constexpr double kReplyBurst = 32;
 constexpr double kRepliesPerSecond = 16;
 
-[[noreturn]] void config_error(const clusterd::Config &config, std::string_view key,
-                               const std::string &message) {
-  throw clusterd::Error(CLUSTERD_E_CONFIG, std::string(key) + ": " + message + config.where(key));
-}
+namespace opt = clusterd::option;
 
-in_addr ipv4(const clusterd::Config &config, std::string_view key, const std::string &text) {
+// An address the host already checked (CLUSTERD_FORMAT_IPV4).
+in_addr ipv4(const std::string &text) {
   in_addr addr{};
-  if (::inet_pton(AF_INET, text.c_str(), &addr) != 1)
-    config_error(config, key, "'" + text + "' is not an IPv4 address (a.b.c.d)");
+  ::inet_pton(AF_INET, text.c_str(), &addr);
   return addr;
 }
 
@@ -117,85 +114,98 @@ class GossipStrategy final : public clusterd::Strategy {
   // No CLUSTERD_PLUGIN_DISCONNECTS_REMOVED: like libcluster's Gossip, never disconnects.
   static constexpr uint32_t kFlags = 0;
   static constexpr clusterd_option_t kOptions[] = {
-      clusterd::option::integer("port", "UDP port to bind and to send heartbeats to", "45892"),
-      clusterd::option::string("if_addr",
-                               "Local IPv4 address to bind (only 0.0.0.0 receives multicast and "
-                               "broadcast)",
-                               "\"0.0.0.0\""),
-      clusterd::option::string("multicast_if",
-                               "IPv4 address of the interface to send on and to join the group "
-                               "on; default: the kernel's choice"),
-      clusterd::option::string("multicast_addr",
-                               "Multicast group to send to; with broadcast_only, the broadcast "
-                               "address",
-                               "\"233.252.1.32\""),
-      clusterd::option::integer("multicast_ttl", "IP TTL of multicast heartbeats (0..255)", "1"),
+      opt::range(opt::integer("port", "UDP port to bind and to send heartbeats to", "45892"), 1,
+                 65535),
+      opt::format(opt::string("if_addr",
+                              "Local IPv4 address to bind (only 0.0.0.0 receives multicast and "
+                              "broadcast)",
+                              "\"0.0.0.0\""),
+                  CLUSTERD_FORMAT_IPV4),
+      opt::format(opt::string("multicast_if",
+                              "IPv4 address of the interface to send on and to join the group "
+                              "on; default: the kernel's choice"),
+                  CLUSTERD_FORMAT_IPV4),
+      opt::format(opt::string("multicast_addr",
+                              "Multicast group to send to; with broadcast_only, the broadcast "
+                              "address",
+                              "\"233.252.1.32\""),
+                  CLUSTERD_FORMAT_IPV4),
+      opt::range(opt::integer("multicast_ttl", "IP TTL of multicast heartbeats (0..255)", "1"), 0,
+                 255),
       clusterd::option::boolean("broadcast_only",
                                 "Broadcast to multicast_addr instead of multicasting", "false"),
-      clusterd::option::secret(clusterd::option::string(
+      opt::nonempty(opt::secret(opt::string(
           "secret",
           "libcluster's shared secret (unauthenticated AES-256-CBC); needs compat = "
-          "\"libcluster\"")),
+          "\"libcluster\""))),
       clusterd::option::choices(
           clusterd::option::string("compat",
                                    "\"libcluster\" allows libcluster's CBC `secret` mode; "
                                    "\"none\" refuses it",
                                    "\"none\""),
           "none|libcluster"),
-      clusterd::option::secret(clusterd::option::string_list(
-          "keys",
-          "Authenticated mode (AES-256-GCM, clusterd only): the first key seals, every key opens "
-          "(key rotation); each at least 16 bytes")),
-      clusterd::option::duration("replay_window",
-                                 "Authenticated mode: heartbeats older or newer than this are "
-                                 "refused, and their nonces remembered this long",
-                                 "\"30s\""),
-      clusterd::option::duration("heartbeat_interval",
-                                 "Heartbeats go out after a random delay of 1 ms up to this "
-                                 "(libcluster: 1..5000 ms)",
-                                 "\"5s\""),
-      clusterd::option::duration("expire_after",
-                                 "A node not heard for this long is reported lost (\"infinity\": "
-                                 "never, as libcluster)",
-                                 "\"30s\""),
-      clusterd::option::string("node_name",
-                               "Name to announce; default: the local node the transport "
-                               "reports"),
+      opt::conflicts(
+          opt::nonempty(opt::secret(opt::string_list(
+              "keys",
+              "Authenticated mode (AES-256-GCM, clusterd only): the first key seals, every key "
+              "opens (key rotation); each at least 16 bytes"))),
+          "secret"),
+      opt::finite(opt::positive(
+          opt::duration("replay_window",
+                        "Authenticated mode: heartbeats older or newer than this are refused, "
+                        "and their nonces remembered this long",
+                        "\"30s\""))),
+      opt::finite(opt::positive(opt::duration("heartbeat_interval",
+                                              "Heartbeats go out after a random delay of 1 ms up "
+                                              "to this (libcluster: 1..5000 ms)",
+                                              "\"5s\""))),
+      opt::positive(opt::duration("expire_after",
+                                  "A node not heard for this long is reported lost "
+                                  "(\"infinity\": never, as libcluster)",
+                                  "\"30s\"")),
+      opt::format(opt::string("node_name",
+                              "Name to announce; default: the local node the transport reports"),
+                  CLUSTERD_FORMAT_NODE_NAME),
   };
+
+  static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
+    in_addr group{};
+    if (!config.boolean("broadcast_only") &&
+        ::inet_pton(AF_INET, config.string("multicast_addr").c_str(), &group) == 1 &&
+        !IN_MULTICAST(ntohl(group.s_addr)))
+      problems.add("multicast_addr", to_text(group) +
+                                         " is not a multicast address (224.0.0.0/4); set "
+                                         "broadcast_only = true to broadcast to it");
+    const bool libcluster = config.string("compat") == "libcluster";
+    if (config.is_set("secret") && !libcluster)
+      problems.add("secret",
+                   "libcluster's secret mode is unauthenticated AES-256-CBC (no integrity, no "
+                   "replay protection); set compat = \"libcluster\" to use it with libcluster "
+                   "nodes, or use keys = [...] for authenticated gossip between clusterd nodes");
+    const auto keys = config.optional_strings("keys");
+    if (keys && libcluster)
+      problems.add("keys",
+                   "libcluster nodes do not understand authenticated heartbeats; drop compat = "
+                   "\"libcluster\" or use `secret`");
+    for (std::size_t i = 0; keys && i < keys->size(); ++i)
+      if ((*keys)[i].size() < clusterd::gossip::kMinAeadKeySize)
+        problems.add("keys", "key #" + std::to_string(i + 1) +
+                                 " is shorter than 16 bytes (use e.g. `openssl rand -base64 32`)");
+  }
 
   GossipStrategy() : random_(std::random_device{}()) {}
   ~GossipStrategy() override { close_socket(); }
 
   void init(const clusterd::Config &config) override {
-    const int64_t port = config.integer("port");
-    if (port < 1 || port > 65535)
-      config_error(config, "port", std::to_string(port) + " is not a UDP port (1..65535)");
-    port_ = static_cast<std::uint16_t>(port);
-    if_addr_ = ipv4(config, "if_addr", config.string("if_addr"));
-    if (auto text = config.optional_string("multicast_if"))
-      multicast_if_ = ipv4(config, "multicast_if", *text);
-    group_ = ipv4(config, "multicast_addr", config.string("multicast_addr"));
+    port_ = static_cast<std::uint16_t>(config.integer("port"));
+    if_addr_ = ipv4(config.string("if_addr"));
+    if (auto text = config.optional_string("multicast_if")) multicast_if_ = ipv4(*text);
+    group_ = ipv4(config.string("multicast_addr"));
     broadcast_only_ = config.boolean("broadcast_only");
-    if (!broadcast_only_ && !IN_MULTICAST(ntohl(group_.s_addr)))
-      config_error(config, "multicast_addr",
-                   to_text(group_) +
-                       " is not a multicast address (224.0.0.0/4); set broadcast_only = true to "
-                       "broadcast to it");
-    const int64_t ttl = config.integer("multicast_ttl");
-    if (ttl < 0 || ttl > 255) config_error(config, "multicast_ttl", "must be 0..255");
-    ttl_ = static_cast<int>(ttl);
-
+    ttl_ = static_cast<int>(config.integer("multicast_ttl"));
     interval_ = config.duration("heartbeat_interval");
-    if (clusterd::is_infinite(interval_) || interval_.count() <= 0)
-      config_error(config, "heartbeat_interval", "must be a positive, finite duration");
     expire_after_ = config.duration("expire_after");
-    if (!clusterd::is_infinite(expire_after_) && expire_after_.count() <= 0)
-      config_error(config, "expire_after", "must be a positive duration or \"infinity\"");
     node_name_ = config.optional_string("node_name");
-    if (node_name_ && !clusterd::gossip::valid_node_name(*node_name_))
-      config_error(config, "node_name",
-                   "'" + *node_name_ + "' is not a node name (name@host, at most 255 bytes)");
-
     init_envelope(config);
   }
 
@@ -224,40 +234,18 @@ class GossipStrategy final : public clusterd::Strategy {
   // ---- configuration ----
 
   void init_envelope(const clusterd::Config &config) {
-    const bool libcluster = config.string("compat") == "libcluster";
     const auto secret = config.optional_string("secret");
     const auto keys = config.optional_strings("keys");
-    if (secret && keys) config_error(config, "keys", "set either `secret` or `keys`, not both");
-    if (secret && !libcluster)
-      config_error(config, "secret",
-                   "libcluster's secret mode is unauthenticated AES-256-CBC (no integrity, no "
-                   "replay protection); set compat = \"libcluster\" to use it with libcluster "
-                   "nodes, or use keys = [...] for authenticated gossip between clusterd nodes");
-    if (keys && libcluster)
-      config_error(config, "keys",
-                   "libcluster nodes do not understand authenticated heartbeats; "
-                   "drop compat = \"libcluster\" or use `secret`");
     if (!secret && !keys) return;  // plain: no crypto, libcrypto never loaded
     std::string error;
     if (!clusterd::crypto::load(error))
       throw clusterd::Error(CLUSTERD_E_UNSUPPORTED,
                             std::string(secret ? "secret" : "keys") + ": " + error);
     if (secret) {
-      if (secret->empty()) config_error(config, "secret", "must not be empty");
       envelope_ = Envelope::libcluster(*secret);
       return;
     }
-    const milliseconds window = config.duration("replay_window");
-    if (clusterd::is_infinite(window) || window.count() <= 0)
-      config_error(config, "replay_window", "must be a positive, finite duration");
-    if (keys->empty()) config_error(config, "keys", "needs at least one key");
-    for (std::size_t i = 0; i < keys->size(); ++i)
-      if ((*keys)[i].size() < clusterd::gossip::kMinAeadKeySize)
-        config_error(config, "keys",
-                     "key #" + std::to_string(i + 1) +
-                         " is shorter than 16 bytes (use e.g. "
-                         "`openssl rand -base64 32`)");
-    envelope_ = Envelope::aead(*keys, window);
+    envelope_ = Envelope::aead(*keys, config.duration("replay_window"));
   }
 
   // ---- socket ----

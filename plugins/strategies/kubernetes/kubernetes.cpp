@@ -87,10 +87,10 @@ class KubernetesStrategy final : public clusterd::Strategy {
   // Like libcluster: nodes that leave the listing are disconnected (topology default).
   static constexpr uint32_t kFlags = CLUSTERD_PLUGIN_DISCONNECTS_REMOVED;
   static constexpr clusterd_option_t kOptions[] = {
-      clusterd::option::required(clusterd::option::string(
-          "kubernetes_node_basename", "The node name's part before '@' (e.g. \"myapp\")")),
-      clusterd::option::required(clusterd::option::string(
-          "kubernetes_selector", "Label selector of the listed objects (e.g. \"app=myapp\")")),
+      clusterd::option::nonempty(clusterd::option::required(clusterd::option::string(
+          "kubernetes_node_basename", "The node name's part before '@' (e.g. \"myapp\")"))),
+      clusterd::option::nonempty(clusterd::option::required(clusterd::option::string(
+          "kubernetes_selector", "Label selector of the listed objects (e.g. \"app=myapp\")"))),
       clusterd::option::string("kubernetes_namespace",
                                "Namespace to list; default: the service account's namespace "
                                "file, re-read every request"),
@@ -103,11 +103,11 @@ class KubernetesStrategy final : public clusterd::Strategy {
       clusterd::option::choices(
           clusterd::option::string("kubernetes_ip_lookup_mode", "What to list", "\"endpoints\""),
           "endpoints|pods|endpointslices"),
-      clusterd::option::string("kubernetes_master",
+      clusterd::option::nonempty(clusterd::option::string("kubernetes_master",
                                "API server host (libcluster's rule appends the cluster domain), "
                                "HOST:PORT, or an https:// URL; default: KUBERNETES_SERVICE_HOST/"
                                "PORT, else kubernetes.default.svc",
-                               "\"kubernetes.default.svc\""),
+                               "\"kubernetes.default.svc\"")),
       clusterd::option::string("kubernetes_cluster_name",
                                "Cluster name: node names end in <name>.local", "\"cluster\""),
       clusterd::option::string("kubernetes_service_account_path",
@@ -115,8 +115,8 @@ class KubernetesStrategy final : public clusterd::Strategy {
                                "\"/var/run/secrets/kubernetes.io/serviceaccount\""),
       clusterd::option::boolean("kubernetes_use_cached_resources",
                                 "List with resourceVersion=0 (the API server's cache)", "false"),
-      clusterd::option::duration("polling_interval", "How often to list when not watching",
-                                 "\"5s\""),
+      clusterd::option::finite(clusterd::option::positive(clusterd::option::duration("polling_interval",
+                                          "How often to list when not watching", "\"5s\""))),
       clusterd::option::boolean(
           "watch", "List once, then watch for changes (needs the 'watch' verb)", "false"),
       clusterd::option::choices(
@@ -128,28 +128,38 @@ class KubernetesStrategy final : public clusterd::Strategy {
       clusterd::option::boolean("insecure_skip_tls_verify",
                                 "Do not verify the API server's certificate (logs a warning)",
                                 "false"),
-      clusterd::option::duration("request_timeout", "Time limit of one list request", "\"15s\""),
-      clusterd::option::duration("watch_timeout",
-                                 "How long the API server keeps one watch open (timeoutSeconds)",
-                                 "\"5m\""),
+      clusterd::option::finite(clusterd::option::positive(clusterd::option::duration(
+          "request_timeout", "Time limit of one list request", "\"15s\""))),
+      clusterd::option::finite(clusterd::option::at_least(
+          clusterd::option::duration(
+              "watch_timeout", "How long the API server keeps one watch open (timeoutSeconds)",
+              "\"5m\""),
+          1000)),
       clusterd::option::secret(clusterd::option::string(
           "token", "A fixed bearer token instead of the service account's (not rotated)")),
   };
 
+  static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
+    if (config.string("kubernetes_node_basename").find('@') != std::string::npos)
+      problems.add("kubernetes_node_basename", "must be the part before '@', without '@'");
+    if (!k8s::valid_dns_name(config.string("kubernetes_cluster_name")))
+      problems.add("kubernetes_cluster_name", "is not a DNS name");
+    if (auto service = config.optional_string("kubernetes_service_name");
+        service && !service->empty() && !k8s::valid_dns_name(*service))
+      problems.add("kubernetes_service_name", "is not a DNS name");
+    const std::string master = config.string("kubernetes_master");
+    if (master.find("://") != std::string::npos && master.rfind("https://", 0) != 0)
+      problems.add("kubernetes_master",
+                   "'" + master +
+                       "': only https:// is allowed (the bearer token must not travel in clear)");
+  }
+
   void init(const clusterd::Config &config) override {
     naming_.basename = config.string("kubernetes_node_basename");
-    if (naming_.basename.empty() || naming_.basename.find('@') != std::string::npos)
-      throw config_error(config, "kubernetes_node_basename",
-                         "must be a non-empty name without '@'");
     selector_ = config.string("kubernetes_selector");
-    if (selector_.empty()) throw config_error(config, "kubernetes_selector", "must not be empty");
     namespace_ = config.optional_string("kubernetes_namespace").value_or("");
     naming_.service_name = config.optional_string("kubernetes_service_name").value_or("");
     naming_.cluster_name = config.string("kubernetes_cluster_name");
-    if (!k8s::valid_dns_name(naming_.cluster_name))
-      throw config_error(config, "kubernetes_cluster_name", "is not a DNS name");
-    if (!naming_.service_name.empty() && !k8s::valid_dns_name(naming_.service_name))
-      throw config_error(config, "kubernetes_service_name", "is not a DNS name");
 
     const std::string mode = config.string("mode");
     naming_.mode = mode == "dns"        ? k8s::Mode::kDns
@@ -170,11 +180,9 @@ class KubernetesStrategy final : public clusterd::Strategy {
     watch_ = config.boolean("watch");
     insecure_ = config.boolean("insecure_skip_tls_verify");
     token_ = config.optional_string("token").value_or("");
-    polling_interval_ = positive(config, "polling_interval");
-    request_timeout_ = positive(config, "request_timeout");
-    watch_timeout_ = positive(config, "watch_timeout");
-    if (watch_timeout_ < milliseconds(1000))
-      throw config_error(config, "watch_timeout", "must be at least 1s");
+    polling_interval_ = config.duration("polling_interval");
+    request_timeout_ = config.duration("request_timeout");
+    watch_timeout_ = config.duration("watch_timeout");
     backoff_ = kBackoffInitial;
 
     base_url_ = api_base(config);
@@ -200,19 +208,6 @@ class KubernetesStrategy final : public clusterd::Strategy {
   }
 
  private:
-  static clusterd::Error config_error(const clusterd::Config &config, std::string_view key,
-                                      const std::string &message) {
-    return clusterd::Error(CLUSTERD_E_CONFIG,
-                           std::string(key) + ": " + message + config.where(key));
-  }
-
-  static milliseconds positive(const clusterd::Config &config, std::string_view key) {
-    const milliseconds d = config.duration(key);
-    if (clusterd::is_infinite(d) || d.count() <= 0)
-      throw config_error(config, key, "must be a positive, finite duration");
-    return d;
-  }
-
   // The API server's base URL (scheme, host, port), decided once: the environment is fixed.
   std::string api_base(const clusterd::Config &config) const {
     const std::string master = config.string("kubernetes_master");
@@ -222,10 +217,6 @@ class KubernetesStrategy final : public clusterd::Strategy {
         while (url.size() > 8 && url.back() == '/') url.pop_back();
         return url;
       }
-      if (master.find("://") != std::string::npos)
-        throw config_error(config, "kubernetes_master",
-                           "only https:// is allowed (the bearer token must not travel in clear)");
-      if (master.empty()) throw config_error(config, "kubernetes_master", "must not be empty");
       // "HOST:PORT" (or an IPv6 literal) is taken as is; a plain host gets libcluster's rule.
       if (master.find(':') != std::string::npos) return "https://" + master;
       return "https://" + k8s::api_host(master, domain());

@@ -23,9 +23,9 @@ class KubernetesDnsStrategy final : public dns::PollingStrategy {
                                              "Elixir.Cluster.Strategy.Kubernetes.DNS"};
   static constexpr uint32_t kFlags = CLUSTERD_PLUGIN_DISCONNECTS_REMOVED;
   static constexpr clusterd_option_t kOptions[] = {
-      opt::required(opt::string(
-          "service", "The headless Service's DNS name (with namespace set: the Service name)")),
-      opt::required(opt::string("application_name", "Node name part before '@'")),
+      opt::nonempty(opt::required(opt::string(
+          "service", "The headless Service's DNS name (with namespace set: the Service name)"))),
+      dns::basename_option("application_name"),
       opt::string("namespace",
                   "If set, look up <service>.<namespace>.svc.<cluster_domain> instead of service"),
       opt::string("cluster_domain",
@@ -40,11 +40,15 @@ class KubernetesDnsStrategy final : public dns::PollingStrategy {
       dns::kQueryTimeoutOption,
   };
 
+  static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
+    validate_common(config, problems);
+  }
+
   void init(const clusterd::Config &config) override {
     Settings s;
     read_common(config, s);
-    s.basename = dns::read_basename(config, "application_name");
-    std::string name = dns::read_nonempty(config, "service");
+    s.basename = config.string("application_name");
+    std::string name = config.string("service");
     if (const auto ns = config.optional_string("namespace"); ns && !ns->empty())
       name = dns::kubernetes_service_name(name, *ns, dns::read_cluster_domain(config));
     s.lookups = dns::address_lookups(name, config.string("ip_family"));

@@ -23,9 +23,9 @@ class KubernetesDnsSrvStrategy final : public dns::PollingStrategy {
                                              "Elixir.Cluster.Strategy.Kubernetes.DNSSRV"};
   static constexpr uint32_t kFlags = CLUSTERD_PLUGIN_DISCONNECTS_REMOVED;
   static constexpr clusterd_option_t kOptions[] = {
-      opt::required(opt::string("service", "The headless Service's name")),
-      opt::required(opt::string("namespace", "The Service's namespace")),
-      opt::required(opt::string("application_name", "Node name part before '@'")),
+      opt::nonempty(opt::required(opt::string("service", "The headless Service's name"))),
+      opt::nonempty(opt::required(opt::string("namespace", "The Service's namespace"))),
+      dns::basename_option("application_name"),
       opt::string("cluster_domain",
                   "Cluster domain; default $CLUSTER_DOMAIN, else \"cluster.local.\""),
       dns::kPollingIntervalOption,
@@ -33,14 +33,17 @@ class KubernetesDnsSrvStrategy final : public dns::PollingStrategy {
       dns::kQueryTimeoutOption,
   };
 
+  static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
+    validate_common(config, problems);
+  }
+
   void init(const clusterd::Config &config) override {
     Settings s;
     read_common(config, s);
-    s.basename = dns::read_basename(config, "application_name");
-    s.lookups = {
-        {CLUSTERD_DNS_SRV, dns::kubernetes_service_name(dns::read_nonempty(config, "service"),
-                                                        dns::read_nonempty(config, "namespace"),
-                                                        dns::read_cluster_domain(config))}};
+    s.basename = config.string("application_name");
+    s.lookups = {{CLUSTERD_DNS_SRV, dns::kubernetes_service_name(config.string("service"),
+                                                                 config.string("namespace"),
+                                                                 dns::read_cluster_domain(config))}};
     configure(std::move(s));
   }
 };

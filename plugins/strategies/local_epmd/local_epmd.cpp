@@ -50,40 +50,31 @@ class LocalEpmdStrategy final : public clusterd::Strategy {
   // No CLUSTERD_PLUGIN_DISCONNECTS_REMOVED: like libcluster's LocalEpmd, never disconnects.
   static constexpr uint32_t kFlags = 0;
   static constexpr clusterd_option_t kOptions[] = {
-      clusterd::option::duration("polling_interval",
-                                 "How often to ask the local EPMD for its names (\"infinity\": "
-                                 "once at start, as libcluster does)",
-                                 "\"5s\""),
-      clusterd::option::integer("epmd_port", "TCP port of the local EPMD (ERL_EPMD_PORT)", "4369"),
+      clusterd::option::at_least(
+          clusterd::option::duration("polling_interval",
+                                     "How often to ask the local EPMD for its names "
+                                     "(\"infinity\": once at start, as libcluster does)",
+                                     "\"5s\""),
+          1),
+      clusterd::epmd::port_option("TCP port of the local EPMD (ERL_EPMD_PORT)"),
       clusterd::option::string("host",
                                "Host part of the node names; default: that of the local node's "
                                "name, as the transport reports it"),
-      clusterd::option::duration("epmd_timeout", "Time limit of one EPMD query", "\"5s\""),
+      clusterd::epmd::timeout_option("Time limit of one EPMD query"),
   };
+
+  static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
+    if (auto host = config.optional_string("host"); host && !valid_host_part(*host))
+      problems.add("host", "'" + *host +
+                               "' cannot be the host part of a node name (empty, '@', "
+                               "whitespace)");
+  }
 
   void init(const clusterd::Config &config) override {
     interval_ = config.duration("polling_interval");
-    if (!clusterd::is_infinite(interval_) && interval_.count() <= 0)
-      throw clusterd::Error(CLUSTERD_E_CONFIG,
-                            "polling_interval: must be a positive duration or \"infinity\"" +
-                                config.where("polling_interval"));
-    const int64_t port = config.integer("epmd_port");
-    if (port < 1 || port > 65535)
-      throw clusterd::Error(CLUSTERD_E_CONFIG, "epmd_port: " + std::to_string(port) +
-                                                   " is not a TCP port (1..65535)" +
-                                                   config.where("epmd_port"));
-    epmd_port_ = static_cast<std::uint16_t>(port);
+    epmd_port_ = static_cast<std::uint16_t>(config.integer("epmd_port"));
     host_ = config.optional_string("host");
-    if (host_ && !valid_host_part(*host_))
-      throw clusterd::Error(CLUSTERD_E_CONFIG,
-                            "host: '" + *host_ +
-                                "' cannot be the host part of a node name (empty, '@', "
-                                "whitespace)" +
-                                config.where("host"));
     epmd_timeout_ = config.duration("epmd_timeout");
-    if (clusterd::is_infinite(epmd_timeout_) || epmd_timeout_.count() <= 0)
-      throw clusterd::Error(CLUSTERD_E_CONFIG, "epmd_timeout: must be a positive, finite duration" +
-                                                   config.where("epmd_timeout"));
   }
 
   void start() override {

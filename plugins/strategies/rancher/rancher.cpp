@@ -42,22 +42,22 @@ class RancherStrategy final : public clusterd::Strategy {
                                              "Elixir.Cluster.Strategy.Rancher"};
   static constexpr uint32_t kFlags = CLUSTERD_PLUGIN_DISCONNECTS_REMOVED;
   static constexpr clusterd_option_t kOptions[] = {
-      opt::required(opt::string("node_basename", "Node name part before '@'")),
-      opt::duration("polling_interval", "Time from the end of one round to the next", "\"5s\""),
-      opt::string("metadata_url", "The metadata service's URL of this service",
-                  "\"http://rancher-metadata/latest/self/service\""),
-      opt::duration("request_timeout", "Time limit of one metadata request", "\"10s\""),
+      opt::nonempty(opt::format(opt::required(opt::string("node_basename", "Node name part before '@'")),
+                                CLUSTERD_FORMAT_NODE_BASENAME)),
+      opt::finite(opt::positive(opt::duration(
+          "polling_interval", "Time from the end of one round to the next", "\"5s\""))),
+      opt::format(opt::string("metadata_url", "The metadata service's URL of this service",
+                              "\"http://rancher-metadata/latest/self/service\""),
+                  CLUSTERD_FORMAT_URL),
+      opt::finite(opt::positive(
+          opt::duration("request_timeout", "Time limit of one metadata request", "\"10s\""))),
   };
 
   void init(const clusterd::Config &config) override {
-    basename_ = dns::read_basename(config, "node_basename");
-    interval_ = dns::read_positive(config, "polling_interval");
-    timeout_ = dns::read_positive(config, "request_timeout");
-    url_ = dns::read_nonempty(config, "metadata_url");
-    if (url_.rfind("http://", 0) != 0 && url_.rfind("https://", 0) != 0)
-      throw clusterd::Error(CLUSTERD_E_CONFIG, "metadata_url: \"" + url_ +
-                                                   "\" is not an http:// or https:// URL" +
-                                                   config.where("metadata_url"));
+    basename_ = config.string("node_basename");
+    interval_ = config.duration("polling_interval");
+    timeout_ = config.duration("request_timeout");
+    url_ = config.string("metadata_url");
     host().set_status("metadata url", url_);
   }
 

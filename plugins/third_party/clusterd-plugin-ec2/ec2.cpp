@@ -64,11 +64,13 @@ class Ec2Strategy final : public clusterd::Strategy {
                                              "Elixir.ClusterEC2.Strategy.Tags"};
   static constexpr uint32_t kFlags = CLUSTERD_PLUGIN_DISCONNECTS_REMOVED;
   static constexpr clusterd_option_t kOptions[] = {
-      opt::required(opt::string("ec2_tagname", "Tag key the instances of the cluster carry")),
+      opt::nonempty(
+          opt::required(opt::string("ec2_tagname", "Tag key the instances of the cluster carry"))),
       opt::string("ec2_tagvalue",
                   "Tag value to match; unset: this instance's own value of ec2_tagname "
                   "(DescribeInstances of its instance id, from the instance metadata)"),
-      opt::string("app_prefix", "Node name part before '@'", "\"app\""),
+      opt::nonempty(opt::format(opt::string("app_prefix", "Node name part before '@'", "\"app\""),
+                                CLUSTERD_FORMAT_NODE_BASENAME)),
       opt::choices(opt::string("ip_type",
                                "Address after '@': privateIpAddress, ipAddress (public) or "
                                "privateDnsName",
@@ -77,51 +79,56 @@ class Ec2Strategy final : public clusterd::Strategy {
       opt::string("region",
                   "AWS region, e.g. \"eu-west-1\"; unset: the instance metadata's "
                   "placement/region"),
-      opt::duration("polling_interval", "Time from the end of one round to the next", "\"5s\""),
-      opt::duration("request_timeout", "Time limit of each HTTP request", "\"10s\""),
-      opt::string("access_key_id",
-                  "AWS access key id; unset: AWS_ACCESS_KEY_ID, else the instance role"),
-      opt::secret(opt::string("secret_access_key",
-                              "AWS secret access key (with access_key_id); unset: "
-                              "AWS_SECRET_ACCESS_KEY")),
-      opt::secret(opt::string("session_token",
-                              "Session token of temporary credentials; unset: "
-                              "AWS_SESSION_TOKEN (with the environment's keys)")),
-      opt::string("endpoint", "EC2 endpoint URL; unset: https://ec2.REGION.amazonaws.com/"),
-      opt::string("imds_endpoint", "Instance metadata service (IMDSv2) base URL",
-                  "\"http://169.254.169.254\""),
+      opt::finite(opt::positive(opt::duration(
+          "polling_interval", "Time from the end of one round to the next", "\"5s\""))),
+      opt::finite(opt::positive(
+          opt::duration("request_timeout", "Time limit of each HTTP request", "\"10s\""))),
+      opt::needs(opt::nonempty(opt::string(
+                     "access_key_id",
+                     "AWS access key id; unset: AWS_ACCESS_KEY_ID, else the instance role")),
+                 "secret_access_key"),
+      opt::needs(opt::nonempty(opt::secret(opt::string("secret_access_key",
+                                                       "AWS secret access key (with "
+                                                       "access_key_id); unset: "
+                                                       "AWS_SECRET_ACCESS_KEY"))),
+                 "access_key_id"),
+      opt::needs(opt::secret(opt::string("session_token",
+                                         "Session token of temporary credentials; unset: "
+                                         "AWS_SESSION_TOKEN (with the environment's keys)")),
+                 "access_key_id"),
+      opt::format(
+          opt::string("endpoint", "EC2 endpoint URL; unset: https://ec2.REGION.amazonaws.com/"),
+          CLUSTERD_FORMAT_URL),
+      opt::format(opt::string("imds_endpoint", "Instance metadata service (IMDSv2) base URL",
+                              "\"http://169.254.169.254\""),
+                  CLUSTERD_FORMAT_URL),
       opt::string("ca_file", "PEM bundle to verify the EC2 endpoint with; unset: system store"),
   };
 
+  // What the declared constraints cannot say (ABI 1.3); pure, so `clusterd check` runs it.
+  static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
+    if (auto region = config.optional_string("region"); region && !api::valid_region(*region))
+      problems.add("region", "\"" + *region +
+                                 "\" is not an AWS region name (such as \"eu-west-1\" or "
+                                 "\"us-gov-west-1\")");
+  }
+
+  // The constraints and validate() above already refused every bad value.
   void init(const clusterd::Config &config) override {
-    tag_name_ = nonempty(config, "ec2_tagname");
+    tag_name_ = config.string("ec2_tagname");
     if (auto v = config.optional_string("ec2_tagvalue")) tag_value_ = *v;
-    app_prefix_ = nonempty(config, "app_prefix");
-    if (app_prefix_.find('@') != std::string::npos)
-      throw clusterd::Error(
-          CLUSTERD_E_CONFIG,
-          "app_prefix: \"" + app_prefix_ + "\" must not contain '@'" + config.where("app_prefix"));
+    app_prefix_ = config.string("app_prefix");
     api::parse_name_type(config.string("ip_type"), name_type_);  // choices() checked it
     if (auto v = config.optional_string("region")) region_ = *v;
-    interval_ = positive(config, "polling_interval");
-    timeout_ = positive(config, "request_timeout");
-    if (auto v = config.optional_string("endpoint")) endpoint_ = url(config, "endpoint", *v);
-    imds_ = without_trailing_slash(url(config, "imds_endpoint", config.string("imds_endpoint")));
+    interval_ = config.duration("polling_interval");
+    timeout_ = config.duration("request_timeout");
+    if (auto v = config.optional_string("endpoint")) endpoint_ = *v;
+    imds_ = without_trailing_slash(config.string("imds_endpoint"));
     if (auto v = config.optional_string("ca_file")) ca_file_ = *v;
 
     const auto akid = config.optional_string("access_key_id").value_or("");
     const auto secret = config.optional_string("secret_access_key").value_or("");
-    if (akid.empty() != secret.empty())
-      throw clusterd::Error(CLUSTERD_E_CONFIG,
-                            "access_key_id and secret_access_key go together; only " +
-                                std::string(akid.empty() ? "secret_access_key" : "access_key_id") +
-                                " is set" +
-                                config.where(akid.empty() ? "secret_access_key" : "access_key_id"));
     const auto token = config.optional_string("session_token").value_or("");
-    if (akid.empty() && !token.empty())
-      throw clusterd::Error(CLUSTERD_E_CONFIG,
-                            "session_token: needs access_key_id and secret_access_key" +
-                                config.where("session_token"));
     if (!akid.empty()) {
       creds_ = {akid, secret, token, 0};
       creds_source_ = "config";
@@ -153,29 +160,6 @@ class Ec2Strategy final : public clusterd::Strategy {
  private:
   using Next = std::function<void()>;
   using OnBody = std::function<void(std::string_view)>;
-
-  static std::string nonempty(const clusterd::Config &config, const char *key) {
-    auto v = config.string(key);
-    if (v.empty())
-      throw clusterd::Error(CLUSTERD_E_CONFIG,
-                            std::string(key) + ": must not be empty" + config.where(key));
-    return v;
-  }
-  static milliseconds positive(const clusterd::Config &config, const char *key) {
-    auto v = config.duration(key);
-    if (v.count() <= 0 || v == clusterd::kInfinite)
-      throw clusterd::Error(
-          CLUSTERD_E_CONFIG,
-          std::string(key) + ": must be a positive, finite duration" + config.where(key));
-    return v;
-  }
-  static std::string url(const clusterd::Config &config, const char *key, const std::string &v) {
-    if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0)
-      throw clusterd::Error(CLUSTERD_E_CONFIG, std::string(key) + ": \"" + v +
-                                                   "\" is not an http:// or https:// URL" +
-                                                   config.where(key));
-    return v;
-  }
 
   // One request; `next` gets the body of a 2xx answer, anything else fails the round with
   // `what` and the reason (EC2's error code and message when the body is an EC2 error).

@@ -290,6 +290,21 @@ bool parse_name_type(std::string_view text, NameType &out) {
   return true;
 }
 
+bool valid_region(std::string_view text) {
+  if (text.empty() || text.size() > 32 || text.front() == '-' || text.back() == '-') return false;
+  std::size_t dashes = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '-') {
+      if (text[i - 1] == '-') return false;
+      ++dashes;
+    } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+      return false;
+    }
+  }
+  return dashes >= 2;
+}
+
 std::vector<std::string> node_names(const std::vector<Instance> &instances,
                                     std::string_view app_prefix, NameType type,
                                     std::vector<std::string> &skipped) {

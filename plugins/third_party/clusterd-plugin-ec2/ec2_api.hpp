@@ -53,6 +53,9 @@ bool parse_iso8601(std::string_view text, int64_t &out);
 // Which address names a node: ip_type "private", "public" (libcluster_ec2's) or "private_dns".
 enum class NameType { private_ip, public_ip, private_dns };
 bool parse_name_type(std::string_view text, NameType &out);
+// An AWS region name as the endpoints use it: lower-case letters, digits and '-', at least
+// three parts ("eu-west-1", "us-gov-west-1", "ap-southeast-3").
+bool valid_region(std::string_view text);
 // prefix@address for each running instance, sorted and unique; instances without the address
 // are listed in `skipped` ("i-123: no public IP").
 std::vector<std::string> node_names(const std::vector<Instance> &instances,

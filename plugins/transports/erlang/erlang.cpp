@@ -91,6 +91,13 @@ namespace erl = clusterd::erlang;
 
 constexpr const char *kCookieEnv = "CLUSTERD_ERLANG_COOKIE";
 constexpr std::size_t kMaxCookie = 512;    // EI_MAX_COOKIE_SIZE
+namespace opt = clusterd::option;
+constexpr milliseconds kADay = std::chrono::hours(24);
+
+// A duration of 1 ms up to 24 h (what the session threads can wait for).
+constexpr clusterd_option_t up_to_a_day(clusterd_option_t o) noexcept {
+  return opt::range(o, 1, kADay.count());
+}
 constexpr std::size_t kMaxAtom = 255;      // node names are atoms
 constexpr std::size_t kMaxMessage = 2000;  // aggregated failure messages
 constexpr std::size_t kMaxPrefix = 150;    // node names must stay atoms (<= 255 bytes)
@@ -161,80 +168,66 @@ class ErlangTransport final : public clusterd::Transport, private erl::SessionOw
       "Drives BEAM nodes over Erlang distribution as a hidden node (connect_node, "
       "disconnect_node, nodes(), nodeup/nodedown)";
   static constexpr clusterd_option_t kOptions[] = {
-      clusterd::option::string("node",
-                               "The managed BEAM node, name@host (set either this or nodes)"),
-      clusterd::option::choices(
-          clusterd::option::string("nodes",
-                                   "\"local\": manage every node registered in the local epmd "
-                                   "(set either this or node)"),
-          "local"),
-      clusterd::option::secret(clusterd::option::string(
-          "cookie",
-          "The distribution cookie; default: $CLUSTERD_ERLANG_COOKIE, else the first line of "
-          "~/.erlang.cookie of the user running clusterd")),
-      clusterd::option::duration("connect_timeout",
-                                 "Time limit of the epmd lookup and of the handshake with a "
-                                 "managed node",
-                                 "\"5s\""),
-      clusterd::option::duration("rpc_timeout",
-                                 "Time limit of one rpc on a managed node (connect_node waits up "
-                                 "to net_setuptime, 7 s by default); the connection is then "
-                                 "reopened",
-                                 "\"15s\""),
-      clusterd::option::duration(
-          "list_interval",
-          "How often erlang:nodes() is polled as a check of the nodeup/nodedown events; "
-          "\"infinity\" = never",
-          "\"10s\""),
-      clusterd::option::duration("local_poll_interval",
-                                 "nodes = \"local\": how often the local epmd is asked for its "
-                                 "nodes",
-                                 "\"2s\""),
-      clusterd::option::integer("epmd_port", "The port of epmd (on the managed node's host)",
-                                "4369"),
-      clusterd::option::string("name_prefix",
-                               "Start of our hidden node's name: PREFIX_<pid>_<random>@<host>",
-                               "\"clusterd\""),
+      opt::conflicts(
+          opt::format(opt::string("node",
+                                  "The managed BEAM node, name@host (set either this or nodes)"),
+                      CLUSTERD_FORMAT_NODE_NAME),
+          "nodes"),
+      opt::choices(opt::string("nodes",
+                               "\"local\": manage every node registered in the local epmd (set "
+                               "either this or node)"),
+                   "local"),
+      opt::range(opt::secret(opt::string(
+                     "cookie",
+                     "The distribution cookie; default: $CLUSTERD_ERLANG_COOKIE, else the first "
+                     "line of ~/.erlang.cookie of the user running clusterd")),
+                 1, kMaxCookie),
+      up_to_a_day(opt::duration(
+          "connect_timeout",
+          "Time limit of the epmd lookup and of the handshake with a managed node", "\"5s\"")),
+      up_to_a_day(
+          opt::duration("rpc_timeout",
+                        "Time limit of one rpc on a managed node (connect_node waits up to "
+                        "net_setuptime, 7 s by default); the connection is then reopened",
+                        "\"15s\"")),
+      opt::positive(opt::duration("list_interval",
+                                  "How often erlang:nodes() is polled as a check of the "
+                                  "nodeup/nodedown events; \"infinity\" = never",
+                                  "\"10s\"")),
+      up_to_a_day(opt::duration("local_poll_interval",
+                                "nodes = \"local\": how often the local epmd is asked for its nodes",
+                                "\"2s\"")),
+      opt::range(opt::integer("epmd_port", "The port of epmd (on the managed node's host)", "4369"),
+                 1, 65535),
+      opt::string("name_prefix", "Start of our hidden node's name: PREFIX_<pid>_<random>@<host>",
+                  "\"clusterd\""),
   };
+
+  static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
+    if (!config.is_set("node") && !config.is_set("nodes"))
+      problems.add("set node (\"app@host\") or nodes (\"local\")");
+    if (const auto list = config.duration("list_interval"); list > kADay && !clusterd::is_infinite(list))
+      problems.add("list_interval", "must be at most 24h, or \"infinity\"");
+    if (const std::string prefix = config.string("name_prefix"); !valid_prefix(prefix))
+      problems.add("name_prefix", "'" + prefix + "' must be 1-150 characters of [A-Za-z0-9_-]");
+  }
 
   ~ErlangTransport() override { stop_threads(); }
 
   void init(const clusterd::Config &config) override {
     const auto node = config.optional_string("node");
-    const auto nodes = config.optional_string("nodes");
-    if (node.has_value() == nodes.has_value())
-      throw Error(CLUSTERD_E_CONFIG,
-                  "set exactly one of node (\"app@host\") and nodes (\"local\")" +
-                      config.where(node ? "nodes" : "node"));
-    if (node) {
-      if (!valid_node_name(*node))
-        throw Error(CLUSTERD_E_CONFIG, "node: invalid node name '" + *node +
-                                           "' (expected name@host)" + config.where("node"));
-      node_ = *node;
-    }
-    local_ = nodes.has_value();
+    if (node) node_ = *node;
+    local_ = config.is_set("nodes");
 
-    connect_timeout_ = positive(config, "connect_timeout");
-    rpc_timeout_ = positive(config, "rpc_timeout");
+    connect_timeout_ = config.duration("connect_timeout");
+    rpc_timeout_ = config.duration("rpc_timeout");
     const milliseconds list = config.duration("list_interval");
-    if (!clusterd::is_infinite(list)) list_interval_ = positive(config, "list_interval");
-    local_poll_interval_ = positive(config, "local_poll_interval");
-    const int64_t port = config.integer("epmd_port");
-    if (port < 1 || port > 65535)
-      throw Error(CLUSTERD_E_CONFIG, "epmd_port: must be 1..65535, not " + std::to_string(port) +
-                                         config.where("epmd_port"));
-    epmd_port_ = static_cast<uint16_t>(port);
-
+    if (!clusterd::is_infinite(list)) list_interval_ = list;
+    local_poll_interval_ = config.duration("local_poll_interval");
+    epmd_port_ = static_cast<uint16_t>(config.integer("epmd_port"));
     const std::string prefix = config.string("name_prefix");
-    if (!valid_prefix(prefix))
-      throw Error(CLUSTERD_E_CONFIG, "name_prefix: '" + prefix +
-                                         "' must be 1-150 characters of [A-Za-z0-9_-]" +
-                                         config.where("name_prefix"));
 
     if (auto cookie = config.optional_string("cookie")) {
-      if (cookie->empty() || cookie->size() > kMaxCookie)
-        throw Error(CLUSTERD_E_CONFIG,
-                    "cookie: must be 1-512 bytes" + config.where("cookie"));  // never echo it
       cookie_ = std::move(*cookie);
       cookie_source_ = "the cookie option";
     } else if (const char *env = std::getenv(kCookieEnv); env != nullptr && *env != '\0') {
@@ -346,14 +339,6 @@ class ErlangTransport final : public clusterd::Transport, private erl::SessionOw
     Status failure = CLUSTERD_OK;
     std::string message;
   };
-
-  static milliseconds positive(const clusterd::Config &config, const char *key) {
-    const milliseconds d = config.duration(key);
-    if (clusterd::is_infinite(d) || d.count() <= 0 || d > std::chrono::hours(24))
-      throw Error(CLUSTERD_E_CONFIG,
-                  std::string(key) + ": must be a positive duration up to 24h" + config.where(key));
-    return d;
-  }
 
   static std::string checked(std::string_view node) {
     if (!valid_node_name(node))

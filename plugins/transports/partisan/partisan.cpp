@@ -51,6 +51,8 @@ constexpr const char *kMembershipChannel = "membership";
 constexpr int kAcceptsPerEvent = 64;
 constexpr std::size_t kMaxHandshaking = 256;  // unauthenticated inbound connections at once
 constexpr std::size_t kMaxMembers = 4096;     // members learned from others
+namespace opt = clusterd::option;
+
 constexpr milliseconds kFirstBackoff{200};
 constexpr milliseconds kGossipCoalesce{5};  // member-list pushes within this share one
 
@@ -165,108 +167,100 @@ class PartisanTransport final : public clusterd::Transport {
       "clusterd-to-clusterd TCP overlay: full-mesh membership, heartbeats, authenticated "
       "handshake, named channels for application messages";
   static constexpr clusterd_option_t kOptions[] = {
-      clusterd::option::string("node_name",
-                               "This node's name in the overlay (name@host or name@host:port); "
-                               "default clusterd@<hostname>"),
-      clusterd::option::string("listen", "TCP address to accept peers on (host:port)",
-                               "\"0.0.0.0:9200\""),
-      clusterd::option::string("advertise",
-                               "host:port that peers dial to reach this node; default: the host "
-                               "of node_name with the listen port"),
-      clusterd::option::integer("default_port", "Port of peers whose name has none", "9200"),
-      clusterd::option::string("cluster", "Cluster name: peers of another cluster are refused",
-                               "\"clusterd\""),
-      clusterd::option::secret(clusterd::option::string(
-          "secret",
-          "Shared cluster secret (HMAC-SHA-256 challenge-response; never sent); at least 16 "
-          "bytes")),
-      clusterd::option::duration("heartbeat_interval", "How often a PING goes to each member",
-                                 "\"1s\""),
-      clusterd::option::duration("heartbeat_timeout",
-                                 "A member not heard for this long is reported down", "\"5s\""),
-      clusterd::option::duration("gossip_interval",
-                                 "How often the member list goes to every member", "\"10s\""),
-      clusterd::option::duration("connect_timeout", "Bound of one dial plus its handshake",
-                                 "\"5s\""),
-      clusterd::option::duration(
-          "max_backoff", "Longest wait between redials of a member that is down", "\"30s\""),
-      clusterd::option::duration("forget_after",
-                                 "A member down this long that discovery does not list is "
-                                 "forgotten",
-                                 "\"1h\""),
-      clusterd::option::string_list("channels",
-                                    "Data channels, \"name\" or \"name:N\" for N parallel "
-                                    "connections (1..64)",
-                                    "[\"default\"]"),
-      clusterd::option::integer("max_message_size", "Largest message in bytes", "1048576"),
-      clusterd::option::string("tls_cert_file",
-                               "Mutual TLS: this node's certificate chain (PEM); with "
-                               "tls_key_file and tls_ca_file"),
-      clusterd::option::string("tls_key_file", "Mutual TLS: this node's private key (PEM)"),
-      clusterd::option::string("tls_ca_file",
-                               "Mutual TLS: the CA (PEM) every peer's certificate must chain to"),
+      opt::string("node_name",
+                  "This node's name in the overlay (name@host or name@host:port); default "
+                  "clusterd@<hostname>"),
+      opt::string("listen", "TCP address to accept peers on (host:port)", "\"0.0.0.0:9200\""),
+      opt::string("advertise",
+                  "host:port that peers dial to reach this node; default: the host of node_name "
+                  "with the listen port"),
+      opt::range(opt::integer("default_port", "Port of peers whose name has none", "9200"), 1,
+                 65535),
+      opt::range(opt::string("cluster", "Cluster name: peers of another cluster are refused",
+                             "\"clusterd\""),
+                 1, 255),
+      opt::at_least(opt::secret(opt::string("secret",
+                                            "Shared cluster secret (HMAC-SHA-256 "
+                                            "challenge-response; never sent); at least 16 bytes")),
+                    16),
+      opt::finite(opt::positive(
+          opt::duration("heartbeat_interval", "How often a PING goes to each member", "\"1s\""))),
+      opt::finite(opt::positive(opt::duration(
+          "heartbeat_timeout", "A member not heard for this long is reported down", "\"5s\""))),
+      opt::finite(opt::positive(opt::duration(
+          "gossip_interval", "How often the member list goes to every member", "\"10s\""))),
+      opt::finite(opt::positive(
+          opt::duration("connect_timeout", "Bound of one dial plus its handshake", "\"5s\""))),
+      opt::finite(opt::positive(opt::duration(
+          "max_backoff", "Longest wait between redials of a member that is down", "\"30s\""))),
+      opt::duration("forget_after",
+                    "A member down this long that discovery does not list is forgotten",
+                    "\"1h\""),
+      opt::nonempty(opt::string_list("channels",
+                                     "Data channels, \"name\" or \"name:N\" for N parallel "
+                                     "connections (1..64)",
+                                     "[\"default\"]")),
+      opt::range(opt::integer("max_message_size", "Largest message in bytes", "1048576"), 1,
+                 256 << 20),
+      opt::needs(opt::string("tls_cert_file",
+                             "Mutual TLS: this node's certificate chain (PEM); with tls_key_file "
+                             "and tls_ca_file"),
+                 "tls_key_file|tls_ca_file"),
+      opt::needs(opt::string("tls_key_file", "Mutual TLS: this node's private key (PEM)"),
+                 "tls_cert_file|tls_ca_file"),
+      opt::needs(opt::string("tls_ca_file",
+                             "Mutual TLS: the CA (PEM) every peer's certificate must chain to"),
+                 "tls_cert_file|tls_key_file"),
   };
+
+  static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
+    if (auto node = config.optional_string("node_name"))
+      if (auto why = bad_node_name(*node); !why.empty()) problems.add("node_name", why);
+    const std::string listen = config.string("listen");
+    if (!parse_endpoint(listen))
+      problems.add("listen",
+                   "'" + listen + "' is not an IP address and port (a.b.c.d:port, [v6]:port)");
+    if (auto advertise = config.optional_string("advertise"); advertise && !parse_endpoint(*advertise))
+      problems.add("advertise", "'" + *advertise + "' is not an IP address and port");
+    if (config.duration("heartbeat_timeout") <= config.duration("heartbeat_interval"))
+      problems.add("heartbeat_timeout", "must be longer than heartbeat_interval");
+    for (const std::string &spec : config.strings("channels")) {
+      Channel c;
+      if (auto why = parse_channel(spec, c); !why.empty()) problems.add("channels", why);
+    }
+  }
 
   ~PartisanTransport() override { shutdown(); }
 
   void init(const clusterd::Config &config) override {
     self_.node = config.optional_string("node_name").value_or("clusterd@" + hostname());
+    // The default name comes from the host name, which validate() cannot know.
     if (auto why = bad_node_name(self_.node); !why.empty()) config_error(config, "node_name", why);
-    const int64_t port = config.integer("default_port");
-    if (port < 1 || port > 65535) config_error(config, "default_port", "must be 1..65535");
-    default_port_ = static_cast<std::uint16_t>(port);
+    default_port_ = static_cast<std::uint16_t>(config.integer("default_port"));
     const std::string listen_text = config.string("listen");
-    auto listen = parse_endpoint(listen_text);
-    if (!listen)
-      config_error(config, "listen",
-                   "'" + listen_text + "' is not an IP address and port (a.b.c.d:port, [v6]:port)");
-    listen_ = *listen;
+    listen_ = *parse_endpoint(listen_text);
     const std::string listen_port = listen_text.substr(listen_text.rfind(':') + 1);
-    const std::string advertise = config.optional_string("advertise")
-                                      .value_or(host_port_of(self_.node).first + ":" + listen_port);
-    if (config.optional_string("advertise") && !parse_endpoint(advertise))
-      config_error(config, "advertise", "'" + advertise + "' is not an IP address and port");
-    self_.address = advertise;
+    self_.address = config.optional_string("advertise")
+                        .value_or(host_port_of(self_.node).first + ":" + listen_port);
     self_.cluster = config.string("cluster");
-    if (self_.cluster.empty() || self_.cluster.size() > 255)
-      config_error(config, "cluster", "must be 1..255 bytes");
     if (auto secret = config.optional_string("secret")) {
-      if (secret->size() < 16)
-        config_error(config, "secret", "must be at least 16 bytes (it is an HMAC key)");
       std::string error;
       if (!clusterd::crypto::load(error)) config_error(config, "secret", error);
       self_.secret = std::move(*secret);
     }
     init_tls(config);
-    heartbeat_interval_ = positive(config, "heartbeat_interval");
-    heartbeat_timeout_ = positive(config, "heartbeat_timeout");
-    if (heartbeat_timeout_ <= heartbeat_interval_)
-      config_error(config, "heartbeat_timeout", "must be longer than heartbeat_interval");
-    gossip_interval_ = positive(config, "gossip_interval");
-    connect_timeout_ = positive(config, "connect_timeout");
-    max_backoff_ = positive(config, "max_backoff");
+    heartbeat_interval_ = config.duration("heartbeat_interval");
+    heartbeat_timeout_ = config.duration("heartbeat_timeout");
+    gossip_interval_ = config.duration("gossip_interval");
+    connect_timeout_ = config.duration("connect_timeout");
+    max_backoff_ = config.duration("max_backoff");
     forget_after_ = config.duration("forget_after");
     for (const std::string &spec : config.strings("channels")) {
       Channel c;
-      const auto colon = spec.find(':');
-      c.name = spec.substr(0, colon);
-      if (c.name.empty() || c.name == kMembershipChannel || c.name.size() > 64)
-        config_error(
-            config, "channels",
-            "bad channel name '" + c.name + "' (1..64 bytes, not \"" + kMembershipChannel + "\")");
-      if (colon != std::string::npos) {
-        const std::string n = spec.substr(colon + 1);
-        if (n.empty() || n.size() > 2 || n.find_first_not_of("0123456789") != std::string::npos ||
-            std::stoi(n) < 1 || std::stoi(n) > 64)
-          config_error(config, "channels", "'" + spec + "': parallelism must be 1..64");
-        c.parallelism = static_cast<std::uint16_t>(std::stoi(n));
-      }
+      parse_channel(spec, c);
       channels_[c.name] = c;
     }
-    const int64_t max_message = config.integer("max_message_size");
-    if (max_message < 1 || max_message > (256 << 20))
-      config_error(config, "max_message_size", "must be 1..268435456");
-    max_frame_ = static_cast<std::size_t>(max_message) + wire::kFrameSlack;
+    max_frame_ = static_cast<std::size_t>(config.integer("max_message_size")) + wire::kFrameSlack;
     self_.incarnation = static_cast<std::uint64_t>(unix_ms()) * 1000 +
                         static_cast<std::uint64_t>(::getpid() % 1000);
   }
@@ -388,12 +382,7 @@ class PartisanTransport final : public clusterd::Transport {
     const auto cert = config.optional_string("tls_cert_file");
     const auto key = config.optional_string("tls_key_file");
     const auto ca = config.optional_string("tls_ca_file");
-    if (!cert && !key && !ca) return;
-    for (auto [name, value] : {std::pair{"tls_cert_file", &cert}, std::pair{"tls_key_file", &key},
-                               std::pair{"tls_ca_file", &ca}})
-      if (!*value)
-        config_error(config, name,
-                     "missing: TLS needs tls_cert_file, tls_key_file and tls_ca_file");
+    if (!cert) return;  // the three come together (declared with needs)
     std::string error;
     if (!clusterd::partisan::tls::load(error)) config_error(config, "tls_cert_file", error);
     try {
@@ -407,11 +396,19 @@ class PartisanTransport final : public clusterd::Transport {
     }
   }
 
-  static milliseconds positive(const clusterd::Config &config, std::string_view key) {
-    const milliseconds d = config.duration(key);
-    if (clusterd::is_infinite(d) || d.count() <= 0)
-      config_error(config, key, "must be a positive, finite duration");
-    return d;
+  // Reads "name" or "name:N" into `c`; "" when fine, else what is wrong.
+  static std::string parse_channel(const std::string &spec, Channel &c) {
+    const auto colon = spec.find(':');
+    c.name = spec.substr(0, colon);
+    if (c.name.empty() || c.name == kMembershipChannel || c.name.size() > 64)
+      return "bad channel name '" + c.name + "' (1..64 bytes, not \"" + kMembershipChannel + "\")";
+    if (colon == std::string::npos) return "";
+    const std::string n = spec.substr(colon + 1);
+    if (n.empty() || n.size() > 2 || n.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(n) < 1 || std::stoi(n) > 64)
+      return "'" + spec + "': parallelism must be 1..64";
+    c.parallelism = static_cast<std::uint16_t>(std::stoi(n));
+    return "";
   }
 
   // ---- listening ----

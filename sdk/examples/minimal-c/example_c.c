@@ -1,5 +1,7 @@
 /* Example clusterd strategy in plain C11 against the C ABI (no C++ needed): reports the node
- * names of its required `nodes` option once at start and again on every refresh. */
+ * names of its required `nodes` option once at start and again on every refresh. Its options
+ * declare constraints, and validate() checks what they cannot, so `clusterd check` catches every
+ * bad value before anything runs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,7 @@ static void report(example_t *ex) {
 static clusterd_status_t CLUSTERD_ABI example_init(clusterd_plugin_t *self,
                                                    const clusterd_config_t *config) {
   example_t *ex = self_of(self);
+  const char *primary = NULL;
   uint32_t i;
   if (ex == NULL || config == NULL) return CLUSTERD_E_INVALID_ARG;
   ex->error[0] = '\0';
@@ -51,6 +54,16 @@ static clusterd_status_t CLUSTERD_ABI example_init(clusterd_plugin_t *self,
   for (i = 0; i < ex->count; ++i) {
     if (config->get_list_item(config, "nodes", i, &ex->nodes[i]) != CLUSTERD_OK)
       return fail(ex, CLUSTERD_E_CONFIG, "cannot read option 'nodes'");
+  }
+  /* validate() made sure primary is one of the nodes: swap it to the front. */
+  if (config->get_string(config, "primary", &primary) == CLUSTERD_OK) {
+    for (i = 0; i < ex->count; ++i) {
+      if (strcmp(ex->nodes[i], primary) == 0) {
+        ex->nodes[i] = ex->nodes[0];
+        ex->nodes[0] = primary;
+        break;
+      }
+    }
   }
   return CLUSTERD_OK;
 }
@@ -115,22 +128,45 @@ static clusterd_plugin_t *CLUSTERD_ABI example_create(const clusterd_host_t *hos
   return &ex->base;
 }
 
+/* Designated initializers: fields a later ABI appends are then zero, which means "none". */
 static const clusterd_option_t example_options[] = {
-    {sizeof(clusterd_option_t), CLUSTERD_OPT_STRING_LIST, CLUSTERD_OPT_REQUIRED, 0, "nodes", NULL,
-     NULL, "Node names (name@host) to report"},
+    {.struct_size = sizeof(clusterd_option_t),
+     .type = CLUSTERD_OPT_STRING_LIST,
+     .flags = CLUSTERD_OPT_REQUIRED | CLUSTERD_OPT_NONEMPTY,
+     .key = "nodes",
+     .description = "Node names (name@host) to report",
+     .format = CLUSTERD_FORMAT_NODE_NAME},
+    {.struct_size = sizeof(clusterd_option_t),
+     .type = CLUSTERD_OPT_STRING,
+     .key = "primary",
+     .description = "One of nodes, reported first"},
 };
 
+/* What the declarations cannot say: `primary`, when set, is one of `nodes`. Pure, as the ABI
+ * requires: it only reads the view and reports. */
+static void CLUSTERD_ABI example_validate(const clusterd_config_t *config,
+                                          const clusterd_problems_t *problems) {
+  const char *primary = NULL, *node = NULL;
+  uint32_t count = 0, i;
+  if (config->get_string(config, "primary", &primary) != CLUSTERD_OK) return; /* not set */
+  if (config->get_list_size(config, "nodes", &count) != CLUSTERD_OK) return;
+  for (i = 0; i < count; ++i)
+    if (config->get_list_item(config, "nodes", i, &node) == CLUSTERD_OK &&
+        strcmp(node, primary) == 0)
+      return;
+  problems->report(problems, "primary", "must be one of the nodes");
+}
+
 static const clusterd_plugin_descriptor_t example_descriptor = {
-    sizeof(clusterd_plugin_descriptor_t),
-    CLUSTERD_KIND_STRATEGY,
-    0,
-    sizeof example_options / sizeof example_options[0],
-    "example_c",
-    "1.0.0",
-    "Example strategy in C: reports a fixed list of nodes",
-    NULL,
-    example_options,
-    example_create,
+    .struct_size = sizeof(clusterd_plugin_descriptor_t),
+    .kind = CLUSTERD_KIND_STRATEGY,
+    .option_count = sizeof example_options / sizeof example_options[0],
+    .name = "example_c",
+    .version = "1.0.0",
+    .description = "Example strategy in C: reports a fixed list of nodes",
+    .options = example_options,
+    .create = example_create,
+    .validate = example_validate,
 };
 
 static const clusterd_plugin_descriptor_t *CLUSTERD_ABI example_get_descriptor(void) {

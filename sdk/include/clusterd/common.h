@@ -6,6 +6,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Conventions every header follows (the rules themselves are in sdk/docs/abi.md):
+ *  - Every struct that crosses the boundary starts with uint32_t struct_size, and its fields are
+ *    appended only: never reordered, removed, retyped or inserted. A reader checks
+ *    CLUSTERD_STRUCT_HAS before it reads a field added after 1.0.
+ *  - Lengths: a struct field holds a byte length as uint64_t and an element count as uint32_t
+ *    (fields are fixed-width, abi.md section 3); a function parameter or result that counts
+ *    bytes in memory is size_t, as in C's own API. On the supported LP64 platforms size_t and
+ *    uint64_t are the same type, so the two spellings never disagree.
+ *  - Thread tags on functions:
+ *      [loop-thread]  only on the host's event-loop thread, one call at a time (the default
+ *                     for every function without a tag);
+ *      [thread-safe]  from any thread, the plugin's own included (host->log and host->post);
+ *      [any-thread]   read-only data (the config view) that a plugin thread may also read
+ *                     while the instance lives. */
+
 /* ABI version. MAJOR is part of the entry symbol's name; MINOR grows when fields or services
  * are appended. A plugin loads when its major equals the host's and its minor is <= the host's. */
 #define CLUSTERD_ABI_MAJOR 1

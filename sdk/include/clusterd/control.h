@@ -17,7 +17,7 @@ extern "C" {
 #define CLUSTERD_INTERFACE_CONTROL "clusterd.control/1"
 
 typedef struct clusterd_control {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t reserved;
   /* One line from the client of `session` (a JSON object as text: `length` bytes, no newline;
    * also NUL-terminated). The first request opens the session; the client's later lines come
@@ -43,7 +43,7 @@ typedef struct clusterd_control {
 #define CLUSTERD_CONTROL_MAX_BUFFERED (16u * 1024u * 1024u)
 
 typedef struct clusterd_control_sink {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t reserved;
   /* Queues one line for the session's client: `length` bytes of JSON (the host adds the
    * newline; the line must not contain one). CLUSTERD_OK; CLUSTERD_E_NOT_FOUND for a session

@@ -23,7 +23,7 @@ typedef struct clusterd_plugin clusterd_plugin_t;
 
 /* Static description of the plugin. Valid as long as the library is loaded. */
 typedef struct clusterd_plugin_descriptor {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t kind;                    /* CLUSTERD_KIND_* */
   uint32_t flags;                   /* CLUSTERD_PLUGIN_* */
   uint32_t option_count;            /* entries in `options` */
@@ -37,12 +37,23 @@ typedef struct clusterd_plugin_descriptor {
   /* Creates an instance. Must not call the host (the table is not live yet): keep the
    * pointer and return. Returns NULL on failure. [loop-thread] */
   clusterd_plugin_t *(CLUSTERD_ABI *create)(const clusterd_host_t *host);
+
+  /* since 1.3 */
+  /* Checks the options as a whole, beyond the declared constraints: values that depend on
+   * each other or on formats only the plugin knows. Reports every problem it finds through
+   * `problems` (nothing reported = valid). Pure: no I/O, no threads, no host services, no
+   * global state; it runs at `clusterd check` before any instance exists, and before every
+   * start and reload. Called only for a config whose options all passed their type and
+   * constraint checks. `config` and `problems` are borrowed for the call. May be NULL.
+   * [loop-thread] */
+  void(CLUSTERD_ABI *validate)(const clusterd_config_t *config,
+                               const clusterd_problems_t *problems);
 } clusterd_plugin_descriptor_t;
 
 /* An instance, owned by the plugin. The host calls, in this order: init; start (only if init
  * succeeded); stop (only if start was called, even if it failed); destroy (always). */
 struct clusterd_plugin {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t reserved;
   void *plugin_data; /* the plugin's; the host never touches it */
 
@@ -67,7 +78,7 @@ struct clusterd_plugin {
 
 /* Passed to the entry's init: the loader's view of the host. */
 typedef struct clusterd_loader_info {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t abi_major;
   uint32_t abi_minor;
   uint32_t reserved;
@@ -80,7 +91,7 @@ typedef struct clusterd_loader_info {
  * get_descriptor (else the library is rejected), abi_major == the host's major, abi_minor <=
  * the host's minor. */
 typedef struct clusterd_plugin_entry {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t abi_major; /* CLUSTERD_ABI_MAJOR the plugin was built against */
   uint32_t abi_minor; /* CLUSTERD_ABI_MINOR the plugin was built against */
   uint32_t reserved;
@@ -93,13 +104,21 @@ typedef struct clusterd_plugin_entry {
   const clusterd_plugin_descriptor_t *(CLUSTERD_ABI *get_descriptor)(void);
 } clusterd_plugin_entry_t;
 
-#define CLUSTERD_ENTRY_SYMBOL "clusterd_plugin_entry_v1"
+/* The entry symbol's name, derived from the major here and nowhere else:
+ * clusterd_plugin_entry_v<CLUSTERD_ABI_MAJOR> (identifier) and CLUSTERD_ENTRY_SYMBOL (string,
+ * for dlsym). A new major renames the symbol, so an old host never calls a new plugin. */
+#define CLUSTERD_DETAIL_PASTE_(a, b) a##b
+#define CLUSTERD_DETAIL_PASTE(a, b) CLUSTERD_DETAIL_PASTE_(a, b)
+#define CLUSTERD_DETAIL_STR_(x) #x
+#define CLUSTERD_DETAIL_STR(x) CLUSTERD_DETAIL_STR_(x)
+#define CLUSTERD_ENTRY_NAME CLUSTERD_DETAIL_PASTE(clusterd_plugin_entry_v, CLUSTERD_ABI_MAJOR)
+#define CLUSTERD_ENTRY_SYMBOL CLUSTERD_DETAIL_STR(CLUSTERD_ENTRY_NAME)
 
 /* Declares the entry symbol; define it exactly once in the plugin:
  *   CLUSTERD_PLUGIN_ENTRY = { sizeof(clusterd_plugin_entry_t), CLUSTERD_ABI_MAJOR,
  *                             CLUSTERD_ABI_MINOR, 0, NULL, NULL, my_get_descriptor }; */
 #define CLUSTERD_PLUGIN_ENTRY \
-  CLUSTERD_EXTERN_C CLUSTERD_EXPORT const clusterd_plugin_entry_t clusterd_plugin_entry_v1
+  CLUSTERD_EXTERN_C CLUSTERD_EXPORT const clusterd_plugin_entry_t CLUSTERD_ENTRY_NAME
 
 #ifdef __cplusplus
 }

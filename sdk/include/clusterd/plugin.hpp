@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "clusterd.h"
+#include "options.hpp"
 
 namespace clusterd {
 
@@ -608,74 +609,38 @@ class Config {
   const clusterd_config_t *raw_;
 };
 
-/// Helpers that build clusterd_option_t entries readably, as constant expressions:
-///   static constexpr clusterd_option_t kOptions[] = {
-///       clusterd::option::required(clusterd::option::string_list("nodes", "Nodes to join")),
-///       clusterd::option::duration("timeout", "Give up after this long", "\"5s\"")};
-/// `default_value` is the TOML literal of the default, so strings (durations included) are
-/// quoted: "\"5s\"", "\"text\"", "[\"a\"]", "45892", "true" (see sdk/docs/abi.md).
-namespace option {
+/// Where a plugin's `static void validate(const Config &, Problems &)` reports what is wrong with
+/// a configuration as a whole (ABI 1.3; see clusterd_plugin_descriptor_t.validate). The host
+/// shows each problem with the file, line and column of its key. [loop-thread]
+class Problems {
+ public:
+  /// Wraps `raw` (must not be NULL), valid for the validate() call.
+  explicit Problems(const clusterd_problems_t *raw) noexcept : raw_(raw) {}
 
-/// Any option type (CLUSTERD_OPT_*).
-constexpr clusterd_option_t make(uint32_t type, const char *key, const char *description,
-                                 const char *default_value = nullptr, uint32_t flags = 0,
-                                 const char *choices = nullptr) noexcept {
-  return clusterd_option_t{static_cast<uint32_t>(sizeof(clusterd_option_t)),
-                           type,
-                           flags,
-                           0,
-                           key,
-                           default_value,
-                           choices,
-                           description};
-}
-/// A CLUSTERD_OPT_STRING option.
-constexpr clusterd_option_t string(const char *key, const char *description,
-                                   const char *default_value = nullptr) noexcept {
-  return make(CLUSTERD_OPT_STRING, key, description, default_value);
-}
-/// A CLUSTERD_OPT_INT option.
-constexpr clusterd_option_t integer(const char *key, const char *description,
-                                    const char *default_value = nullptr) noexcept {
-  return make(CLUSTERD_OPT_INT, key, description, default_value);
-}
-/// A CLUSTERD_OPT_BOOL option.
-constexpr clusterd_option_t boolean(const char *key, const char *description,
-                                    const char *default_value = nullptr) noexcept {
-  return make(CLUSTERD_OPT_BOOL, key, description, default_value);
-}
-/// A CLUSTERD_OPT_DOUBLE option.
-constexpr clusterd_option_t number(const char *key, const char *description,
-                                   const char *default_value = nullptr) noexcept {
-  return make(CLUSTERD_OPT_DOUBLE, key, description, default_value);
-}
-/// A CLUSTERD_OPT_DURATION option.
-constexpr clusterd_option_t duration(const char *key, const char *description,
-                                     const char *default_value = nullptr) noexcept {
-  return make(CLUSTERD_OPT_DURATION, key, description, default_value);
-}
-/// A CLUSTERD_OPT_STRING_LIST option.
-constexpr clusterd_option_t string_list(const char *key, const char *description,
-                                        const char *default_value = nullptr) noexcept {
-  return make(CLUSTERD_OPT_STRING_LIST, key, description, default_value);
-}
-/// `o`, marked CLUSTERD_OPT_REQUIRED.
-constexpr clusterd_option_t required(clusterd_option_t o) noexcept {
-  o.flags |= CLUSTERD_OPT_REQUIRED;
-  return o;
-}
-/// `o`, marked CLUSTERD_OPT_SECRET (redacted; also settable as KEY_file / KEY_env).
-constexpr clusterd_option_t secret(clusterd_option_t o) noexcept {
-  o.flags |= CLUSTERD_OPT_SECRET;
-  return o;
-}
-/// `o`, restricted to the '|'-separated `values` ("ip|dns").
-constexpr clusterd_option_t choices(clusterd_option_t o, const char *values) noexcept {
-  o.choices = values;
-  return o;
-}
+  /// Option `key` is wrong: `message` says what and what to do, without a secret's value.
+  void add(std::string_view key, std::string_view message) noexcept { report(key, message, true); }
+  /// The table as a whole is wrong (no single key to blame).
+  void add(std::string_view message) noexcept { report({}, message, false); }
+  /// How many problems were reported through this object.
+  std::size_t count() const noexcept { return count_; }
 
-}  // namespace option
+ private:
+  void report(std::string_view key, std::string_view message, bool has_key) noexcept {
+    ++count_;
+    if (raw_ == nullptr || !CLUSTERD_STRUCT_HAS(raw_, clusterd_problems_t, report) ||
+        raw_->report == nullptr)
+      return;
+    try {
+      const std::string k(key), m(message);
+      raw_->report(raw_, has_key ? k.c_str() : nullptr, m.c_str());
+    } catch (...) {
+      raw_->report(raw_, nullptr, "out of memory");  // still a problem: the config is refused
+    }
+  }
+
+  const clusterd_problems_t *raw_;
+  std::size_t count_ = 0;
+};
 
 // ---- RAII handles for host services ----------------------------------------------------------
 
@@ -1571,6 +1536,10 @@ template <class T, class = void>
 struct has_description : std::false_type {};
 template <class T>
 struct has_description<T, std::void_t<decltype(T::kDescription)>> : std::true_type {};
+template <class T, class = void>
+struct has_validate : std::false_type {};
+template <class T>
+struct has_validate<T, std::void_t<decltype(&T::validate)>> : std::true_type {};
 
 // Whether T overrides an optional operation, decided at compile time so that the C interface
 // can say "not implemented" with NULL. If `&T::member` is well-formed, its type tells whether
@@ -1597,14 +1566,52 @@ constexpr bool is_suffixed(const char *key, const char *base, const char *suffix
   return str_equal(key, suffix);
 }
 
+// True when every '|'-separated key of `keys` (NULL: none) names another option of `options`.
+template <std::size_t N>
+constexpr bool keys_declared(const char *keys, const char *self,
+                             const clusterd_option_t (&options)[N]) noexcept {
+  while (keys != nullptr && *keys != '\0') {
+    const char *end = keys;
+    while (*end != '\0' && *end != '|') ++end;
+    bool found = false;
+    for (std::size_t j = 0; j < N && !found; ++j) {
+      const char *a = keys, *b = options[j].key;
+      while (a != end && *b != '\0' && *a == *b) ++a, ++b;
+      found = a == end && *b == '\0' && !str_equal(options[j].key, self);
+    }
+    if (!found) return false;
+    keys = *end == '|' ? end + 1 : end;
+  }
+  return true;
+}
+
+// True when the constraints of `o` fit its type (the host checks the same at load).
+constexpr bool constraints_fit(const clusterd_option_t &o) noexcept {
+  const bool text = o.type == CLUSTERD_OPT_STRING || o.type == CLUSTERD_OPT_STRING_LIST;
+  const bool bounded = (o.flags & (CLUSTERD_OPT_MIN | CLUSTERD_OPT_MAX)) != 0;
+  if (o.format > CLUSTERD_FORMAT_NODE_BASENAME || (o.format != CLUSTERD_FORMAT_ANY && !text))
+    return false;
+  if ((o.flags & CLUSTERD_OPT_NONEMPTY) != 0 && !text) return false;
+  if ((o.flags & CLUSTERD_OPT_FINITE) != 0 && o.type != CLUSTERD_OPT_DURATION) return false;
+  if (bounded && (o.type == CLUSTERD_OPT_BOOL || o.type == CLUSTERD_OPT_DOUBLE)) return false;
+  if ((o.flags & CLUSTERD_OPT_MIN) != 0 && (o.flags & CLUSTERD_OPT_MAX) != 0 && o.min > o.max)
+    return false;
+  return o.reserved2 == 0;
+}
+
 // Checks one option array entry by entry; returns false on the first bad one.
 template <std::size_t N>
 constexpr bool options_valid(const clusterd_option_t (&options)[N]) noexcept {
+  constexpr uint32_t kKnownFlags = CLUSTERD_OPT_REQUIRED | CLUSTERD_OPT_SECRET |
+                                   CLUSTERD_OPT_NONEMPTY | CLUSTERD_OPT_FINITE | CLUSTERD_OPT_MIN |
+                                   CLUSTERD_OPT_MAX;
   for (std::size_t i = 0; i < N; ++i) {
     const clusterd_option_t &o = options[i];
     if (o.struct_size != sizeof(clusterd_option_t)) return false;
     if (o.type < CLUSTERD_OPT_STRING || o.type > CLUSTERD_OPT_STRING_LIST) return false;
-    if ((o.flags & ~(CLUSTERD_OPT_REQUIRED | CLUSTERD_OPT_SECRET)) != 0 || o.reserved != 0)
+    if ((o.flags & ~kKnownFlags) != 0 || o.reserved != 0) return false;
+    if (!constraints_fit(o) || !keys_declared(o.needs, o.key, options) ||
+        !keys_declared(o.conflicts, o.key, options))
       return false;
     if (!is_snake_name(o.key) || o.description == nullptr) return false;
     if ((o.flags & CLUSTERD_OPT_REQUIRED) != 0 && o.default_value != nullptr) return false;
@@ -1676,8 +1683,9 @@ struct Exporter {
           "kOptions must be `static constexpr clusterd_option_t kOptions[] = {...};`");
       static_assert(options_valid(T::kOptions),
                     "kOptions: an entry has a bad key ([a-z0-9_]+), type, flags, no description, "
-                    "a duplicate key, is required and defaulted, or is named KEY_file/KEY_env "
-                    "next to a secret KEY");
+                    "a duplicate key, is required and defaulted, is named KEY_file/KEY_env "
+                    "next to a secret KEY, has constraints that do not fit its type, or "
+                    "needs/conflicts with a key that is not another option");
       return T::kOptions;
     } else {
       return nullptr;
@@ -1894,6 +1902,36 @@ struct Exporter {
       overrides_cancel() ? &cancel : nullptr,
       overrides_local_node() ? &local_node : nullptr};
 
+  // T's `static void validate(const Config &, Problems &)`, behind a noexcept trampoline: an
+  // exception becomes one more problem, so a throwing check still refuses the config.
+  static void CLUSTERD_ABI validate(const clusterd_config_t *config,
+                                    const clusterd_problems_t *problems) noexcept {
+    if (config == nullptr || problems == nullptr) return;
+    Problems out(problems);
+    try {
+      T::validate(Config(config), out);
+    } catch (...) {
+      std::string message;
+      current_exception_status(message);
+      try {
+        message.insert(0, "the plugin's validate() failed: ");
+      } catch (...) {
+      }
+      out.add(message);
+    }
+  }
+  static constexpr void(CLUSTERD_ABI *validator() noexcept)(const clusterd_config_t *,
+                                                           const clusterd_problems_t *) {
+    if constexpr (has_validate<T>::value) {
+      static_assert(std::is_same_v<decltype(&T::validate), void (*)(const Config &, Problems &)>,
+                    "validate must be `static void validate(const clusterd::Config &, "
+                    "clusterd::Problems &)`");
+      return &validate;
+    } else {
+      return nullptr;
+    }
+  }
+
   static constexpr clusterd_plugin_descriptor_t kDescriptor = {
       static_cast<uint32_t>(sizeof(clusterd_plugin_descriptor_t)),
       T::kKind,
@@ -1904,7 +1942,8 @@ struct Exporter {
       description(),
       aliases(),
       options(),
-      &create};
+      &create,
+      validator()};
 
   static const clusterd_plugin_descriptor_t *CLUSTERD_ABI get_descriptor() noexcept {
     return &kDescriptor;

@@ -18,7 +18,7 @@ extern "C" {
  * call. If the call itself returns an error, the operation is over and must not be completed.
  * The host may cancel(op) (timeout, stop); after that the plugin must not complete it. */
 typedef struct clusterd_transport {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t reserved;
   /* Connects the managed node(s) to `node`. Complete with CLUSTERD_OK (connected or already
    * connected), CLUSTERD_E_UNREACHABLE, CLUSTERD_E_NOT_ALIVE, CLUSTERD_E_TIMEOUT, ... */
@@ -43,7 +43,7 @@ typedef struct clusterd_transport {
 /* All functions are [loop-thread]; arguments are borrowed for the call (a node array may be
  * NULL when its count is 0). Unknown or already completed op ids are ignored. */
 typedef struct clusterd_transport_sink {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t reserved;
   /* Completes a connect or disconnect. `message` says why on failure; may be NULL. */
   void(CLUSTERD_ABI *complete)(const clusterd_host_t *host, clusterd_id_t op,

@@ -97,17 +97,6 @@ TEST(DnsPollKubernetes, ServiceNameAndClusterDomain) {
   EXPECT_EQ(dns::default_cluster_domain(), "cluster.local.");
 }
 
-TEST(DnsPollChecks, Basename) {
-  std::string why;
-  EXPECT_TRUE(dns::valid_basename("app", why));
-  EXPECT_TRUE(dns::valid_basename("my_app-1", why));
-  for (const char *bad : {"", "a@b", "a b", "a\tb", "tab\x7f"}) {
-    why.clear();
-    EXPECT_FALSE(dns::valid_basename(bad, why)) << bad;
-    EXPECT_FALSE(why.empty()) << bad;
-  }
-}
-
 TEST(DnsPollChecks, ResolverSyntaxMatchesTheHostsDnsService) {
   std::string why;
   for (const char *good :

@@ -180,19 +180,22 @@ TEST_F(LocalEpmdTest, ATickWhileAScanRunsIsSkipped) {
   EXPECT_EQ(loop_.registrations(), 0u) << "stop cancels the scan in flight";
 }
 
-TEST_F(LocalEpmdTest, BadOptionsFailInit) {
-  for (auto [key, value] :
-       std::vector<std::pair<std::string, Value>>{{"epmd_port", int64_t{0}},
-                                                  {"epmd_port", int64_t{70000}},
-                                                  {"polling_interval", Duration{0}},
-                                                  {"epmd_timeout", Duration{-1}},
-                                                  {"host", std::string("a@b")},
-                                                  {"host", std::string("")},
-                                                  {"host", std::string("a b")}}) {
-    EXPECT_EQ(init(4369, {{key, value}}), CLUSTERD_E_CONFIG) << key;
-    EXPECT_TRUE(contains(instance_->last_error(), key + ":")) << instance_->last_error();
-    EXPECT_TRUE(contains(instance_->last_error(), "test.toml:7:1")) << instance_->last_error();
+TEST_F(LocalEpmdTest, DeclaresItsConstraintsAndValidatesTheHost) {
+  EXPECT_EQ(option_of(descriptor(), "epmd_port").max, 65535);
+  EXPECT_EQ(option_of(descriptor(), "polling_interval").min, 1);
+  EXPECT_TRUE(option_of(descriptor(), "epmd_timeout").flags & CLUSTERD_OPT_FINITE);
+  for (const char *bad : {"a@b", "", "a b"}) {
+    auto values = defaults_of(descriptor());
+    values["host"] = std::string(bad);
+    Config cfg(values);
+    auto problems = validate(descriptor(), cfg);
+    ASSERT_EQ(problems.size(), 1u) << bad;
+    EXPECT_EQ(problems[0].rfind("host: ", 0), 0u) << problems[0];
   }
+  auto values = defaults_of(descriptor());
+  values["host"] = std::string("127.0.0.1");
+  Config good(values);
+  EXPECT_TRUE(validate(descriptor(), good).empty());
 }
 
 }  // namespace

@@ -145,6 +145,14 @@ TEST(Ec2Credentials, Iso8601) {
   EXPECT_FALSE(api::parse_iso8601("", t));
 }
 
+TEST(Ec2Region, NamesAsTheEndpointsUseThem) {
+  for (const char *good : {"eu-west-1", "us-gov-west-1", "ap-southeast-3", "cn-north-1"})
+    EXPECT_TRUE(api::valid_region(good)) << good;
+  for (const char *bad : {"", "eu", "eu-west", "EU-West-1", "eu--west-1", "-eu-west-1",
+                          "eu-west-1-", "eu west 1", "eu-west-1.example.com"})
+    EXPECT_FALSE(api::valid_region(bad)) << bad;
+}
+
 TEST(Ec2Names, PrefixAtAddressRunningOnlySkippedListed) {
   auto r = parse_ok(fixture("describe-instances-page1.xml"));
   std::vector<std::string> skipped;

@@ -54,6 +54,8 @@ using clusterd_test::descriptor;
 using clusterd_test::Duration;
 using clusterd_test::LoopHost;
 using clusterd_test::ms_since;
+using clusterd_test::option_of;
+using clusterd_test::validate;
 using std::chrono::milliseconds;
 
 // ---- Processes ---------------------------------------------------------------------------------
@@ -540,28 +542,36 @@ TEST_F(ErlangTest, Descriptor) {
   EXPECT_STREQ(opts["name_prefix"]->default_value, "\"clusterd\"");
 }
 
-TEST_F(ErlangTest, InitRejectsBadConfigurations) {
+TEST_F(ErlangTest, ChecksItsConfigurationBeforeInit) {
+  // Declared constraints: the host refuses these values at `clusterd check`, start and reload
+  // (tests/integration/test_check.py runs them against the real host).
+  EXPECT_EQ(option_of(descriptor(), "node").format, uint32_t{CLUSTERD_FORMAT_NODE_NAME});
+  EXPECT_STREQ(option_of(descriptor(), "node").conflicts, "nodes");
+  EXPECT_EQ(option_of(descriptor(), "epmd_port").max, 65535);
+  EXPECT_EQ(option_of(descriptor(), "connect_timeout").min, 1);
+  EXPECT_EQ(option_of(descriptor(), "cookie").min, 1);
+  EXPECT_EQ(option_of(descriptor(), "cookie").max, 512);
+  // validate(): what no declaration says.
   struct Case {
     std::function<void(Config &)> edit;
     const char *expect;
   };
   const std::vector<Case> cases = {
-      {[](Config &c) { c.values.erase("node"); }, "exactly one of node"},
-      {[](Config &c) { c.values["nodes"] = std::string("local"); }, "exactly one of node"},
-      {[](Config &c) { c.values["node"] = std::string("no-at-sign"); }, "invalid node name"},
-      {[](Config &c) { c.values["epmd_port"] = int64_t{0}; }, "epmd_port"},
-      {[](Config &c) { c.values["name_prefix"] = std::string("bad prefix"); }, "name_prefix"},
-      {[](Config &c) { c.values["connect_timeout"] = Duration{0}; }, "connect_timeout"},
-      {[](Config &c) { c.values["cookie"] = std::string(); }, "cookie"},
+      {[](Config &c) { c.values.erase("node"); }, ": set node (\"app@host\") or nodes"},
+      {[](Config &c) { c.values["name_prefix"] = std::string("bad prefix"); }, "name_prefix: "},
+      {[](Config &c) { c.values["list_interval"] = Duration{25 * 3600 * 1000}; },
+       "list_interval: must be at most 24h"},
   };
   for (const auto &c : cases) {
-    Instance i;
     Config cfg = config_for("n1");
     c.edit(cfg);
-    EXPECT_EQ(i.start(cfg), CLUSTERD_E_CONFIG) << c.expect;
-    EXPECT_NE(i.last_error().find(c.expect), std::string::npos) << i.last_error();
-    EXPECT_EQ(i.last_error().find(cookie_), std::string::npos) << "the cookie is never shown";
+    auto problems = validate(descriptor(), cfg);
+    ASSERT_EQ(problems.size(), 1u) << c.expect;
+    EXPECT_NE(problems[0].find(c.expect), std::string::npos) << problems[0];
+    EXPECT_EQ(problems[0].find(cookie_), std::string::npos) << "the cookie is never shown";
   }
+  Config good = config_for("n1");
+  EXPECT_TRUE(validate(descriptor(), good).empty());
 }
 
 TEST_F(ErlangTest, ConnectListDisconnectAgainstRealNodes) {
