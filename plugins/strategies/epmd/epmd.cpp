@@ -28,17 +28,6 @@ constexpr std::size_t kMaxParallelChecks = 16;
 constexpr const char *kNotRegisteredKey = "not registered in epmd";
 constexpr const char *kUnreachableKey = "epmd unreachable";
 
-// libcluster node names are atoms "name@host"; anything else would never connect, so it is a
-// configuration error, reported with where it was written.
-bool valid_node_name(std::string_view node) {
-  const auto at = node.find('@');
-  if (at == std::string_view::npos || at == 0 || at + 1 == node.size()) return false;
-  if (node.find('@', at + 1) != std::string_view::npos) return false;
-  for (const char c : node)
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return false;  // whitespace, control
-  return true;
-}
-
 class EpmdStrategy final : public clusterd::Strategy {
  public:
   static constexpr const char *kName = "epmd";
@@ -69,9 +58,9 @@ class EpmdStrategy final : public clusterd::Strategy {
   void init(const clusterd::Config &config) override {
     std::unordered_set<std::string> seen;
     for (auto &node : config.strings("hosts")) {
-      if (!valid_node_name(node))
+      if (!clusterd::valid_node_name(node))
         throw clusterd::Error(CLUSTERD_E_CONFIG, "hosts: invalid node name '" + node +
-                                                     "' (expected name@host, without whitespace)" +
+                                                     "': " + clusterd::node_name_error(node) +
                                                      config.where("hosts"));
       if (seen.insert(node).second) hosts_.push_back(std::move(node));
     }
@@ -147,19 +136,14 @@ class EpmdStrategy final : public clusterd::Strategy {
   void launch() {
     while (next_ < hosts_.size() && queries_.size() < kMaxParallelChecks) {
       const std::size_t i = next_++;
-      const std::string &node = hosts_[i];
-      const auto at = node.find('@');
-      const std::string alive = node.substr(0, at);
+      // init() admitted only names that follow the rule, whose name part EPMD can register.
+      const auto node = clusterd::parse_node_name(hosts_[i]);
+      const std::string alive(node->name);
       clusterd::epmd::Target target;
-      target.host = node.substr(at + 1);
+      target.host = std::string(node->host);
       target.port = epmd_port_;
       target.timeout = epmd_timeout_;
       results_[i].endpoint = clusterd::epmd::endpoint_text(target.host, target.port);
-      if (!clusterd::epmd::valid_alive_name(alive)) {
-        results_[i].done = true;
-        results_[i].reason = "'" + alive + "' is not a name EPMD can register";
-        continue;
-      }
       try {
         queries_.emplace(i, clusterd::epmd::Client::port_please2(
                                 host(), target, alive,

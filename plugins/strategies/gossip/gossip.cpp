@@ -192,9 +192,10 @@ class GossipStrategy final : public clusterd::Strategy {
     if (!clusterd::is_infinite(expire_after_) && expire_after_.count() <= 0)
       config_error(config, "expire_after", "must be a positive duration or \"infinity\"");
     node_name_ = config.optional_string("node_name");
-    if (node_name_ && !clusterd::gossip::valid_node_name(*node_name_))
-      config_error(config, "node_name",
-                   "'" + *node_name_ + "' is not a node name (name@host, at most 255 bytes)");
+    if (node_name_ && !clusterd::gossip::announceable(*node_name_))
+      config_error(
+          config, "node_name",
+          "'" + *node_name_ + "' is not a node name: " + clusterd::node_name_error(*node_name_));
 
     init_envelope(config);
   }
@@ -341,7 +342,7 @@ class GossipStrategy final : public clusterd::Strategy {
   std::optional<std::string> own_name() {
     if (node_name_) return node_name_;
     auto local = local_node_name();
-    if (local && !clusterd::gossip::valid_node_name(*local)) return std::nullopt;
+    if (local && !clusterd::gossip::announceable(*local)) return std::nullopt;
     return local;
   }
 
