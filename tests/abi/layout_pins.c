@@ -168,6 +168,16 @@ PIN_STRING(CLUSTERD_SERVICE_CONTROL_SINK, "clusterd.control-sink/1");
 PIN(CLUSTERD_CONTROL_MAX_BUFFERED == 16u * 1024u * 1024u, "CLUSTERD_CONTROL_MAX_BUFFERED");
 /* since 1.2 */
 PIN_STRING(CLUSTERD_SERVICE_METRICS, "clusterd.metrics/1");
+/* since 1.3 */
+PIN(CLUSTERD_NODE_NAME_MAX == 255, "CLUSTERD_NODE_NAME_MAX");
+PIN(CLUSTERD_NODE_NAME_OK == 0 && CLUSTERD_NODE_NAME_E_LENGTH == 1 &&
+        CLUSTERD_NODE_NAME_E_NO_AT == 2 && CLUSTERD_NODE_NAME_E_NAME == 3 &&
+        CLUSTERD_NODE_NAME_E_SECOND_AT == 4 && CLUSTERD_NODE_NAME_E_HOST == 5 &&
+        CLUSTERD_NODE_NAME_E_PORT == 6 && CLUSTERD_NODE_NAME_E_IPV6 == 7,
+    "CLUSTERD_NODE_NAME_* codes");
+PIN(CLUSTERD_NODE_HOST_SHORT == 1 && CLUSTERD_NODE_HOST_DOTTED == 2 &&
+        CLUSTERD_NODE_HOST_IPV4 == 3 && CLUSTERD_NODE_HOST_IPV6 == 4,
+    "CLUSTERD_NODE_HOST_* kinds");
 
 #ifdef __cplusplus
 /* The symbol CLUSTERD_PLUGIN_ENTRY defines is the one CLUSTERD_ENTRY_SYMBOL names. */
@@ -500,6 +510,16 @@ PIN_FIELD(clusterd_metrics_service_t, counter_add, 8, 8,
 PIN_FIELD(clusterd_metrics_service_t, gauge_set, 16, 8,
           clusterd_status_t (*)(const clusterd_host_t *, const char *, const char *, const char *,
                                 const char *, double));
+
+/* ---- since 1.3: clusterd_node_name_t (header-only, never crosses the ABI; 4-aligned) ---- */
+PIN(sizeof(clusterd_node_name_t) == 24, "sizeof(clusterd_node_name_t) changed");
+PIN(PIN_ALIGNOF(clusterd_node_name_t) == 4, "alignof(clusterd_node_name_t) changed");
+PIN_FIELD(clusterd_node_name_t, struct_size, 0, 4, uint32_t);
+PIN_FIELD(clusterd_node_name_t, host_kind, 4, 4, uint32_t);
+PIN_FIELD(clusterd_node_name_t, name_length, 8, 4, uint32_t);
+PIN_FIELD(clusterd_node_name_t, host_offset, 12, 4, uint32_t);
+PIN_FIELD(clusterd_node_name_t, host_length, 16, 4, uint32_t);
+PIN_FIELD(clusterd_node_name_t, port, 20, 4, uint32_t);
 
 #endif /* CLUSTERD_PINS_LAYOUT */
 

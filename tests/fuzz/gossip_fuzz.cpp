@@ -34,7 +34,7 @@ void check_heartbeat(clusterd::gossip::ByteView packet) {
     check(reason < Drop::kCount);
     return;
   }
-  check(clusterd::gossip::valid_node_name(node));
+  check(clusterd::gossip::announceable(node));
   for (const auto encoding :
        {clusterd::gossip::AtomEncoding::kOtp25, clusterd::gossip::AtomEncoding::kOtp26}) {
     const std::string again = clusterd::gossip::encode_heartbeat(node, encoding);

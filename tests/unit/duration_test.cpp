@@ -27,10 +27,3 @@ TEST(Strings, ClosestMatchSuggestsTypos) {
             "polling_interval");
   EXPECT_EQ(clusterd::util::closest_match("zzzzzz", {"hosts", "timeout"}), "");
 }
-
-TEST(Strings, NodeNames) {
-  EXPECT_TRUE(clusterd::util::is_valid_node_name("app@10.0.0.1"));
-  EXPECT_TRUE(clusterd::util::is_valid_node_name("a@b"));
-  for (const char *bad : {"", "app", "@host", "app@", "a@b@c", "a b@c", "a@b\n"})
-    EXPECT_FALSE(clusterd::util::is_valid_node_name(bad)) << bad;
-}

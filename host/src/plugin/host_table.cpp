@@ -23,6 +23,31 @@ std::vector<std::string> strings(const char *const *items, uint32_t count) {
   return out;
 }
 
+// A refused node name as it may be shown in logs and the status: printable ASCII as it is,
+// '\\' and '"' escaped, any other byte as \xNN, and at most kMaxShownName bytes of the name.
+constexpr std::size_t kMaxShownName = 96;
+constexpr std::size_t kMaxLoggedRefusals = 32;  // distinct names logged per instance
+
+std::string escaped(std::string_view name) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < name.size() && i < kMaxShownName; ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  if (name.size() > kMaxShownName) out += "...";
+  return out;
+}
+
 }  // namespace
 
 // A friend of Instance: every function here starts from host->host_data.
@@ -310,15 +335,55 @@ struct Bridge {
     auto *instance = accepting(host);
     return instance ? instance->strategy_events_ : nullptr;
   }
+  // Node names are checked here, once, by the SDK's rule (clusterd/node_name.h), so nothing
+  // downstream (reconciler, transports, status) ever sees a name no node can have.
+  static bool acceptable(const clusterd_host_t *host, std::string_view node) {
+    if (clusterd_node_name_parse(node.data(), node.size(), nullptr) == CLUSTERD_NODE_NAME_OK)
+      return true;
+    if (auto *instance = self(host)) refuse(*instance, node);
+    return false;
+  }
+  // Counts a refused name, keeps it (escaped) for the status, and logs each distinct one once;
+  // a strategy that reports garbage in every round must not flood the log.
+  static void refuse(Instance &instance, std::string_view node) {
+    auto &refused = instance.refused_names_;
+    const std::string shown = escaped(node);
+    ++refused.count;
+    std::erase(refused.recent, shown);
+    refused.recent.push_back(shown);
+    if (refused.recent.size() > RefusedNames::kRecent) refused.recent.pop_front();
+    instance.metrics_.counter_add("refused_node_names_total",
+                                  "Node names the strategy reported that break the node-name "
+                                  "rule (refused by the host)",
+                                  nullptr, nullptr, 1);
+    auto &logged = instance.refused_logged_;
+    if (logged.count(shown) || logged.size() > kMaxLoggedRefusals) return;
+    logged.insert(shown);
+    if (logged.size() > kMaxLoggedRefusals) {
+      instance.log(CLUSTERD_LOG_WARN,
+                   "refused more invalid node names; further ones are only counted");
+      return;
+    }
+    const int code = clusterd_node_name_parse(node.data(), node.size(), nullptr);
+    instance.log(CLUSTERD_LOG_WARN,
+                 "refused node name \"" + shown +
+                     "\" reported by the strategy: " + clusterd_node_name_error(code));
+  }
   static void CLUSTERD_ABI set_nodes(const clusterd_host_t *host, const char *const *nodes,
                                      uint32_t count) {
-    if (auto *events = strategy(host)) events->on_nodes(strings(nodes, count));
+    auto *events = strategy(host);
+    if (!events) return;
+    auto names = strings(nodes, count);
+    std::erase_if(names, [host](const std::string &node) { return !acceptable(host, node); });
+    events->on_nodes(std::move(names));
   }
   static void CLUSTERD_ABI node_seen(const clusterd_host_t *host, const char *node) {
-    if (auto *events = strategy(host); events && node) events->on_node_seen(node);
+    if (auto *events = strategy(host); events && node && acceptable(host, node))
+      events->on_node_seen(node);
   }
   static void CLUSTERD_ABI node_lost(const clusterd_host_t *host, const char *node) {
-    if (auto *events = strategy(host); events && node) events->on_node_lost(node);
+    if (auto *events = strategy(host); events && node && acceptable(host, node))
+      events->on_node_lost(node);
   }
   static void CLUSTERD_ABI discovery_failed(const clusterd_host_t *host, const char *reason) {
     if (auto *events = strategy(host))

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -84,6 +85,14 @@ struct TransportEvents {
   virtual void on_local_changed() = 0;
 };
 
+// Node names a strategy reported against the node-name rule (clusterd/node_name.h), which the
+// host refused at the sink: how many, and the last few distinct ones (escaped, newest last).
+struct RefusedNames {
+  static constexpr std::size_t kRecent = 8;
+  std::uint64_t count = 0;
+  std::deque<std::string> recent;
+};
+
 class Instance : public std::enable_shared_from_this<Instance>, public control::SessionTarget {
  public:
   enum class State { created, initialized, started, stopping, stopped, failed };
@@ -107,6 +116,7 @@ class Instance : public std::enable_shared_from_this<Instance>, public control::
   const Module &module() const { return *module_; }
   const std::map<std::string, std::string> &details() const { return details_; }
   const metrics::PluginMetrics &metrics() const { return metrics_; }
+  const RefusedNames &refused_names() const { return refused_names_; }
   // A discovery round's latency: from the first HTTP/DNS request after the previous report to
   // this report (set_nodes or discovery_failed). nullopt when the round made no request.
   std::optional<double> take_round_seconds();
@@ -165,6 +175,8 @@ class Instance : public std::enable_shared_from_this<Instance>, public control::
   metrics::PluginMetrics metrics_;
   std::optional<std::chrono::steady_clock::time_point> round_started_;
   std::string local_node_buffer_;
+  RefusedNames refused_names_;
+  std::set<std::string> refused_logged_;  // distinct refused names already logged (bounded)
 
   // What the instance registered, for cancellation at stop().
   std::set<std::uint64_t> timers_, fds_, http_, dns_, work_;

@@ -75,14 +75,6 @@ std::string closest_match(std::string_view word, const std::vector<std::string> 
   return best;
 }
 
-bool is_valid_node_name(std::string_view node) {
-  auto at = node.find('@');
-  if (at == 0 || at == std::string_view::npos || at + 1 == node.size()) return false;
-  if (node.find('@', at + 1) != std::string_view::npos) return false;
-  return std::none_of(node.begin(), node.end(),
-                      [](unsigned char c) { return c <= ' ' || c == 0x7f; });
-}
-
 bool is_ip_address(const std::string &text) {
   unsigned char buffer[sizeof(in6_addr)];
   return inet_pton(AF_INET, text.c_str(), buffer) == 1 ||

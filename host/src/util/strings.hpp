@@ -17,8 +17,6 @@ std::string closest_match(std::string_view word, const std::vector<std::string> 
 // Reads the whole file at `path` into `out`: "" on success, else the reason (never content).
 // stdio rather than iostreams, which would pull the C++ locale machinery into the daemon.
 std::string read_file(const std::string &path, std::string &out);
-// A node name the daemon accepts: "name@host", both parts non-empty, no whitespace/control.
-bool is_valid_node_name(std::string_view node);
 
 struct HostPort {
   std::string host;  // without the brackets of "[v6]"

@@ -121,19 +121,14 @@ class EpmdStrategy final : public clusterd::Strategy {
   void launch() {
     while (next_ < hosts_.size() && queries_.size() < kMaxParallelChecks) {
       const std::size_t i = next_++;
-      const std::string &node = hosts_[i];
-      const auto at = node.find('@');
-      const std::string alive = node.substr(0, at);
+      // init() admitted only names that follow the rule, whose name part EPMD can register.
+      const auto node = clusterd::parse_node_name(hosts_[i]);
+      const std::string alive(node->name);
       clusterd::epmd::Target target;
-      target.host = node.substr(at + 1);
+      target.host = std::string(node->host);
       target.port = epmd_port_;
       target.timeout = epmd_timeout_;
       results_[i].endpoint = clusterd::epmd::endpoint_text(target.host, target.port);
-      if (!clusterd::epmd::valid_alive_name(alive)) {
-        results_[i].done = true;
-        results_[i].reason = "'" + alive + "' is not a name EPMD can register";
-        continue;
-      }
       try {
         queries_.emplace(i, clusterd::epmd::Client::port_please2(
                                 host(), target, alive,

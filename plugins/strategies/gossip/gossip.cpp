@@ -169,6 +169,9 @@ class GossipStrategy final : public clusterd::Strategy {
   };
 
   static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
+    if (auto node = config.optional_string("node_name");
+        node && !clusterd::gossip::announceable(*node))  // the format rule, and not nonode@nohost
+      problems.add("node_name", "'" + *node + "' cannot be announced");
     in_addr group{};
     if (!config.boolean("broadcast_only") &&
         ::inet_pton(AF_INET, config.string("multicast_addr").c_str(), &group) == 1 &&
@@ -329,7 +332,7 @@ class GossipStrategy final : public clusterd::Strategy {
   std::optional<std::string> own_name() {
     if (node_name_) return node_name_;
     auto local = local_node_name();
-    if (local && !clusterd::gossip::valid_node_name(*local)) return std::nullopt;
+    if (local && !clusterd::gossip::announceable(*local)) return std::nullopt;
     return local;
   }
 

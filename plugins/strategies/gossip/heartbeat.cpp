@@ -1,5 +1,7 @@
 #include "heartbeat.hpp"
 
+#include <clusterd/node_name.h>
+
 #include <stdexcept>
 
 namespace clusterd::gossip {
@@ -270,23 +272,13 @@ const char *drop_name(Drop reason) noexcept {
   return "unknown";
 }
 
-bool valid_node_name(std::string_view node) noexcept {
-  if (node.empty() || node.size() > kMaxNodeName) return false;
-  const auto at = node.find('@');
-  if (at == 0 || at == std::string_view::npos || at + 1 == node.size() ||
-      node.find('@', at + 1) != std::string_view::npos)
-    return false;
-  // A node that is not distributed announces this name: it can never be connected.
-  if (node == "nonode@nohost") return false;
-  for (const char ch : node) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c <= 0x20 || c == 0x7F) return false;
-  }
-  return utf8_length(node) != std::string_view::npos;
+bool announceable(std::string_view node) noexcept {
+  return clusterd_node_name_parse(node.data(), node.size(), nullptr) == CLUSTERD_NODE_NAME_OK &&
+         node != "nonode@nohost";  // a node that is not distributed: it can never be connected
 }
 
 std::string encode_heartbeat(std::string_view node, AtomEncoding encoding) {
-  if (!valid_node_name(node)) throw std::invalid_argument("not a valid node name");
+  if (!announceable(node)) throw std::invalid_argument("not a valid node name");
   std::string out(kPrefix);
   out.push_back(static_cast<char>(kVersion));
   out.push_back(static_cast<char>(kMapExt));
@@ -332,7 +324,7 @@ bool decode_heartbeat(ByteView packet, std::string &node, Drop &reason) {
   }
   if (in.left() != 0) return fail(Drop::kTrailingBytes);
   if (!found) return fail(Drop::kNoNodeKey);
-  if (!valid_node_name(value)) return fail(Drop::kBadNodeName);
+  if (!announceable(value)) return fail(Drop::kBadNodeName);
   node = std::move(value);
   return true;
 }

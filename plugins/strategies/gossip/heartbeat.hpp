@@ -51,11 +51,11 @@ const char *drop_name(Drop reason) noexcept;
 // atoms with characters above 255 as UTF-8); OTP >= 26 writes SMALL_ATOM_UTF8_EXT (119).
 enum class AtomEncoding { kOtp25, kOtp26 };
 
-// True for a name a heartbeat may carry: UTF-8, 1..255 bytes, one '@' with a non-empty part on
-// each side, no whitespace or control characters.
-bool valid_node_name(std::string_view node) noexcept;
+// True for a name a heartbeat may carry: a node name by the SDK's rule (clusterd/node_name.h)
+// other than "nonode@nohost", which a node without distribution calls itself.
+bool announceable(std::string_view node) noexcept;
 
-// The heartbeat datagram for `node` (which must be valid_node_name; throws
+// The heartbeat datagram for `node` (which must be announceable; throws
 // std::invalid_argument otherwise).
 std::string encode_heartbeat(std::string_view node, AtomEncoding encoding = AtomEncoding::kOtp25);
 

@@ -98,17 +98,18 @@ constexpr milliseconds kADay = std::chrono::hours(24);
 constexpr clusterd_option_t up_to_a_day(clusterd_option_t o) noexcept {
   return opt::range(o, 1, kADay.count());
 }
-constexpr std::size_t kMaxAtom = 255;      // node names are atoms
 constexpr std::size_t kMaxMessage = 2000;  // aggregated failure messages
 constexpr std::size_t kMaxPrefix = 150;    // node names must stay atoms (<= 255 bytes)
 
-bool valid_node_name(std::string_view node) {
-  const auto at = node.find('@');
-  if (at == std::string_view::npos || at == 0 || at + 1 == node.size()) return false;
-  if (node.find('@', at + 1) != std::string_view::npos || node.size() > kMaxAtom) return false;
-  for (const char c : node)
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return false;
-  return true;
+// Why `node` is no Erlang node name, or "": the SDK's rule, narrowed to what a BEAM node can be
+// called: no port, and IPv6 written bare (a@::1), never in partisan's brackets.
+std::string erlang_name_error(std::string_view node) {
+  const auto parsed = clusterd::parse_node_name(node);
+  if (!parsed) return clusterd::node_name_error(node);
+  // The parts cover the whole text only without a port and without brackets.
+  if (parsed->name.size() + 1 + parsed->host.size() != node.size())
+    return "an Erlang node name has no port and no brackets";
+  return {};
 }
 
 bool valid_prefix(std::string_view prefix) {
@@ -204,6 +205,9 @@ class ErlangTransport final : public clusterd::Transport, private erl::SessionOw
   };
 
   static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
+    if (auto node = config.optional_string("node"))  // the node-name rule plus Erlang's own
+      if (const auto why = erlang_name_error(*node); !why.empty())
+        problems.add("node", "'" + *node + "' is not an Erlang node name: " + why);
     if (!config.is_set("node") && !config.is_set("nodes"))
       problems.add("set node (\"app@host\") or nodes (\"local\")");
     if (const auto list = config.duration("list_interval"); list > kADay && !clusterd::is_infinite(list))
@@ -261,7 +265,8 @@ class ErlangTransport final : public clusterd::Transport, private erl::SessionOw
                               std::to_string(epmd_port_) + ")"
                         : "; managing " + node_));
     if (!local_) {
-      add_session(node_.substr(0, node_.find('@')), node_.substr(node_.find('@') + 1), node_);
+      const auto parts = clusterd::parse_node_name(node_);  // checked in init()
+      add_session(std::string(parts->name), std::string(parts->host), node_);
     } else {
       discovery_ = std::thread([this] { discover(); });
     }
@@ -286,15 +291,11 @@ class ErlangTransport final : public clusterd::Transport, private erl::SessionOw
   }
 
   void connect(Id op, std::string_view node) override {
-    std::string name = checked(node);
-    wanted_.insert(name);
-    dispatch(op, Kind::kConnect, erl::Call::kConnectNode, name);
+    dispatch(op, Kind::kConnect, erl::Call::kConnectNode, checked(node));
   }
 
   void disconnect(Id op, std::string_view node) override {
-    std::string name = checked(node);
-    wanted_.erase(name);
-    dispatch(op, Kind::kDisconnect, erl::Call::kDisconnectNode, name);
+    dispatch(op, Kind::kDisconnect, erl::Call::kDisconnectNode, checked(node));
   }
 
   void list_nodes(Id op) override { dispatch(op, Kind::kList, erl::Call::kNodes, {}); }
@@ -341,9 +342,9 @@ class ErlangTransport final : public clusterd::Transport, private erl::SessionOw
   };
 
   static std::string checked(std::string_view node) {
-    if (!valid_node_name(node))
-      throw Error(CLUSTERD_E_INVALID_ARG, "invalid node name '" + std::string(node.substr(0, 300)) +
-                                              "' (expected name@host)");
+    if (const auto why = erlang_name_error(node); !why.empty())
+      throw Error(CLUSTERD_E_INVALID_ARG,
+                  "invalid node name '" + std::string(node.substr(0, 300)) + "': " + why);
     return std::string(node);
   }
 
@@ -534,13 +535,16 @@ class ErlangTransport final : public clusterd::Transport, private erl::SessionOw
     release_held();
   }
 
-  // nodes = "local": a managed node that comes up after the host asked for connects joins
-  // them directly, so every pair is connected without waiting for `global` (~200 ms) and
-  // without the host seeing the pair as down and backing off. Results are not the host's
-  // operations; the peers relay reports what came of them.
+  // nodes = "local": a managed node that comes up joins the nodes the others are connected to
+  // (what this transport last reported as connected: its own state, not the host's wish list),
+  // so every pair is connected without waiting for `global` (~200 ms) and without the host
+  // seeing those nodes drop out of the aggregate and backing off. A node the host wants but
+  // that is connected nowhere yet needs nothing here: the host's next connect goes to every
+  // connected managed node, this one included. Results are not the host's operations; the
+  // peers relay reports what came of them.
   void catch_up(View &v) {
     if (!local_) return;
-    for (const auto &node : wanted_) {
+    for (const auto &node : reported_) {
       if (node == v.name || v.peers.count(node) != 0) continue;
       v.session->submit(erl::Request{++next_request_, erl::Call::kConnectNode, node});
     }
@@ -797,7 +801,6 @@ class ErlangTransport final : public clusterd::Transport, private erl::SessionOw
   bool discovered_ = false;          // nodes = "local": epmd answered (or failed) once
   std::map<uint64_t, Id> requests_;  // session request -> host operation
   std::set<std::string> reported_;   // what node_up/node_down told the host
-  std::set<std::string> wanted_;     // nodes the host asked to connect (and not to disconnect)
   std::string epmd_error_;
 
   std::thread discovery_;

@@ -6,8 +6,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <random>
 #include <utility>
+
+#include <clusterd/plugin.hpp>
 
 #include "epmd_query.hpp"
 
@@ -56,8 +57,7 @@ bool Session::submit(Request request) {
 }
 
 void Session::run() noexcept {
-  std::minstd_rand random(std::random_device{}());
-  milliseconds delay = config_.backoff_initial;
+  clusterd::Backoff backoff(config_.backoff_initial, config_.backoff_max);
   while (!cancel_.fired()) {
     std::string error;
     hidden_ = false;
@@ -77,7 +77,7 @@ void Session::run() noexcept {
       fail_requests("the connection to " + who() + " was lost: " + error);
       if (up_) {
         up_ = false;
-        delay = config_.backoff_initial;  // it worked before: try again soon
+        backoff.reset();  // it worked before: try again soon
         peers_.clear();
         owner_.session_down(config_.id, error);
       } else {
@@ -86,12 +86,9 @@ void Session::run() noexcept {
     } catch (...) {
       // out of memory while reporting: keep going, the next attempt reports again
     }
-    // Jitter in [d/2, d], so that several daemons do not knock in lockstep.
-    const auto jittered = milliseconds(
-        delay.count() / 2 +
-        static_cast<long long>(random() % static_cast<unsigned>(delay.count() / 2 + 1)));
-    if (!sleep_until(cancel_, Clock::now() + (hidden_ ? config_.backoff_max : jittered))) break;
-    delay = std::min(delay * 2, config_.backoff_max);
+    // Jittered (the SDK's rule), so that several daemons do not knock in lockstep.
+    const milliseconds wait = hidden_ ? config_.backoff_max : backoff.next();
+    if (!sleep_until(cancel_, Clock::now() + wait)) break;
   }
   try {
     fail_requests(who() + " is no longer managed");

@@ -334,7 +334,7 @@ void Connection::handle_handshake(wire::Frame &frame) {
         return close("cluster name mismatch: peer is in '" + hello->cluster + "', this node in '" +
                          self_.cluster + "'",
                      "cluster name mismatch");
-      if (hello->node.empty() || hello->node.find('@') == std::string::npos)
+      if (!clusterd::valid_node_name(hello->node))
         return close("invalid node name '" + hello->node + "'", "invalid node name");
       if (hello->node == self_.node)
         return close("peer uses this node's own name", "node name is this node's own");

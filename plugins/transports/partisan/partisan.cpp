@@ -79,37 +79,18 @@ std::string hostname() {
   return name;
 }
 
-// The host of `node` ("name@host", "name@host:port", "name@[v6]:port", "name@v6") as it goes
-// before ":port" (IPv6 in brackets), and its port if the name has one.
-std::pair<std::string, std::optional<std::string>> host_port_of(const std::string &node) {
-  const auto at = node.find('@');
-  if (at == std::string::npos) return {};
-  const std::string host = node.substr(at + 1);
-  if (!host.empty() && host.front() == '[') {
-    const auto close = host.find(']');
-    if (close != std::string::npos && close + 1 < host.size() && host[close + 1] == ':')
-      return {host.substr(0, close + 1), host.substr(close + 2)};
-    return {host, std::nullopt};
-  }
-  const auto colons = std::count(host.begin(), host.end(), ':');
-  if (colons == 1) return {host.substr(0, host.find(':')), host.substr(host.find(':') + 1)};
-  if (colons > 1) return {"[" + host + "]", std::nullopt};
-  return {host, std::nullopt};
-}
-
-// Where `node` is dialed: its host, and its port or `default_port`.
+// Where `node` (a valid node name) is dialed: its host, IPv6 in brackets, and its own port or
+// `default_port`.
 std::string address_of(const std::string &node, std::uint16_t default_port) {
-  auto [host, port] = host_port_of(node);
-  return host + ":" + port.value_or(std::to_string(default_port));
+  const auto parts = clusterd::parse_node_name(node);
+  return parts->address_host() + ":" + std::to_string(parts->port.value_or(default_port));
 }
 
 // Why a node name is unusable, or "".
 std::string bad_node_name(const std::string &node) {
-  const auto at = node.find('@');
-  if (at == 0 || at == std::string::npos || at + 1 == node.size())
-    return "'" + node + "' is not a node name (name@host or name@host:port)";
-  if (node.size() > wire::kMaxString) return "node name longer than 1024 bytes";
-  return {};
+  if (clusterd::valid_node_name(node)) return {};
+  return "'" + node +
+         "' is not a node name (name@host or name@host:port): " + clusterd::node_name_error(node);
 }
 
 struct Channel {
@@ -146,7 +127,7 @@ struct Peer {
   std::map<std::string, std::vector<std::shared_ptr<Connection>>> data;  // by channel
   std::vector<Id> waiting_ops;
   Clock::time_point last_heard{}, down_since{}, next_dial{};
-  milliseconds backoff{0};
+  unsigned dial_failures = 0;  // since it was last up: drives the redial backoff
   std::int64_t rtt_us = -1;
   std::string last_error;
 };
@@ -240,8 +221,9 @@ class PartisanTransport final : public clusterd::Transport {
     const std::string listen_text = config.string("listen");
     listen_ = *parse_endpoint(listen_text);
     const std::string listen_port = listen_text.substr(listen_text.rfind(':') + 1);
-    self_.address = config.optional_string("advertise")
-                        .value_or(host_port_of(self_.node).first + ":" + listen_port);
+    self_.address =
+        config.optional_string("advertise")
+            .value_or(clusterd::parse_node_name(self_.node)->address_host() + ":" + listen_port);
     self_.cluster = config.string("cluster");
     if (auto secret = config.optional_string("secret")) {
       std::string error;
@@ -632,14 +614,18 @@ class PartisanTransport final : public clusterd::Transport {
     peer.last_error = reason;
     peer.state = peer.state == State::kLeft ? State::kLeft : State::kDown;
     if (peer.down_since == Clock::time_point{}) peer.down_since = Clock::now();
-    peer.backoff =
-        std::min(max_backoff_, peer.backoff.count() == 0 ? kFirstBackoff : peer.backoff * 2);
-    peer.next_dial = Clock::now() + peer.backoff;
+    schedule_redial(peer);
     auto ops = std::exchange(peer.waiting_ops, {});
     for (Id op : ops)
       complete(op, rejected ? CLUSTERD_E_GENERIC : CLUSTERD_E_UNREACHABLE,
                peer.node + ": " + reason);
     if (rejected) host().warn("cannot join " + peer.node + ": " + reason);
+  }
+
+  // The next redial of `peer`, one failure later: the SDK's backoff, as the host's reconciler.
+  void schedule_redial(Peer &peer) {
+    peer.next_dial = Clock::now() + clusterd::backoff_delay(kFirstBackoff, max_backoff_,
+                                                            ++peer.dial_failures, random_);
   }
 
   void membership_open(const std::string &node, Connection &c) {
@@ -648,7 +634,7 @@ class PartisanTransport final : public clusterd::Transport {
     peer.incarnation = c.peer_incarnation();
     peer.last_heard = Clock::now();
     peer.down_since = {};
-    peer.backoff = milliseconds(0);
+    peer.dial_failures = 0;
     peer.last_error.clear();
     auto ops = std::exchange(peer.waiting_ops, {});
     for (Id op : ops) complete(op, CLUSTERD_OK);
@@ -690,8 +676,8 @@ class PartisanTransport final : public clusterd::Transport {
       emit("down", node, "reason", reason);
       host().warn("member " + node + " down: " + reason);
       peer.last_error = reason;
-      peer.backoff = kFirstBackoff;
-      peer.next_dial = Clock::now() + peer.backoff;
+      peer.dial_failures = 0;
+      schedule_redial(peer);  // it was up: the first redial comes soon
     } else if (peer.state != State::kLeft) {
       fail_dial(peer, reason, rejected);
     }
@@ -991,6 +977,7 @@ class PartisanTransport final : public clusterd::Transport {
   std::uint16_t default_port_ = 9200;
   milliseconds heartbeat_interval_{1000}, heartbeat_timeout_{5000}, gossip_interval_{10000},
       connect_timeout_{5000}, max_backoff_{30000}, forget_after_{3600000};
+  clusterd::Backoff::Random random_{std::random_device{}()};  // redial jitter
   std::map<std::string, Channel> channels_;
   std::size_t max_frame_ = 0;
 

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "control.h"
 #include "host.h"
+#include "node_name.h"
 #include "plugin.h"
 #include "services.h"
 #include "strategy.h"

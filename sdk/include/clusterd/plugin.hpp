@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -26,10 +27,12 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -466,6 +469,114 @@ inline bool read_file(const std::string &path, std::string &out, std::string &er
   out = std::move(text);
   return true;
 }
+
+// ---- Node names ------------------------------------------------------------------------------
+
+/// A node name taken apart by the node-name rule (clusterd/node_name.h states it; the host
+/// applies the same rule to every name a strategy reports). The views point into the text that
+/// was parsed: valid as long as it is.
+struct NodeName {
+  enum class HostKind : uint32_t {
+    kShort = CLUSTERD_NODE_HOST_SHORT,    // no dots: an Erlang short name's host
+    kDotted = CLUSTERD_NODE_HOST_DOTTED,  // an FQDN: an Erlang long name's host
+    kIpv4 = CLUSTERD_NODE_HOST_IPV4,
+    kIpv6 = CLUSTERD_NODE_HOST_IPV6,
+  };
+  std::string_view name;         // before '@'
+  std::string_view host;         // after '@', without the port, IPv6 without brackets
+  std::optional<uint16_t> port;  // partisan's "name@host:port"; nullopt when absent
+  HostKind host_kind = HostKind::kShort;
+
+  /// The host as it goes before ":port" in an address: IPv6 in brackets.
+  std::string address_host() const {
+    std::string out;
+    if (host_kind == HostKind::kIpv6) out += '[';
+    out += host;
+    if (host_kind == HostKind::kIpv6) out += ']';
+    return out;
+  }
+};
+
+/// `node` taken apart, or nullopt when it breaks the node-name rule. [thread-safe]
+inline std::optional<NodeName> parse_node_name(std::string_view node) noexcept {
+  clusterd_node_name_t parts{};
+  if (clusterd_node_name_parse(node.data(), node.size(), &parts) != CLUSTERD_NODE_NAME_OK)
+    return std::nullopt;
+  NodeName out;
+  out.name = node.substr(0, parts.name_length);
+  out.host = node.substr(parts.host_offset, parts.host_length);
+  if (parts.port != 0) out.port = static_cast<uint16_t>(parts.port);
+  out.host_kind = static_cast<NodeName::HostKind>(parts.host_kind);
+  return out;
+}
+
+/// True when `node` follows the node-name rule: the very check the host applies at the strategy
+/// sink. [thread-safe]
+inline bool valid_node_name(std::string_view node) noexcept {
+  return clusterd_node_name_parse(node.data(), node.size(), nullptr) == CLUSTERD_NODE_NAME_OK;
+}
+
+/// Why `node` breaks the node-name rule, in words ("" when it does not). Static storage.
+/// [thread-safe]
+inline const char *node_name_error(std::string_view node) noexcept {
+  return clusterd_node_name_error(clusterd_node_name_parse(node.data(), node.size(), nullptr));
+}
+
+// ---- Backoff ---------------------------------------------------------------------------------
+
+/// The wait before retry number `attempts` (1 = after the first failure; 0 counts as 1):
+/// exponential from `initial`, doubling per attempt, capped at `max`, with "equal jitter" --
+/// uniform in [d/2, d] -- so peers that failed together do not retry in lockstep, yet never
+/// retry much too early. This is the host reconciler's formula (same doubling, cap and
+/// distribution): with the same engine and seed it yields the same delays. `random` is any
+/// UniformRandomBitGenerator (std::mt19937_64 in Backoff and in the host). [thread-safe] as far
+/// as `random` is.
+template <typename Random>
+std::chrono::milliseconds backoff_delay(std::chrono::milliseconds initial,
+                                        std::chrono::milliseconds max, unsigned attempts,
+                                        Random &random) {
+  const std::int64_t cap = std::max<std::int64_t>(max.count(), 0);
+  std::int64_t full = std::max<std::int64_t>(initial.count(), 0);
+  for (unsigned i = 1;
+       i < attempts && full < cap && full <= std::numeric_limits<std::int64_t>::max() / 2; ++i)
+    full *= 2;
+  full = std::min<std::int64_t>(full, cap);
+  std::uniform_int_distribution<std::int64_t> jitter(full / 2, full);
+  return std::chrono::milliseconds(jitter(random));
+}
+
+/// One retry loop's backoff: next() after each failure, reset() after a success. Not
+/// synchronised: use it from one thread at a time (the loop, or the plugin's own thread).
+class Backoff {
+ public:
+  using Random = std::mt19937_64;
+
+  /// Seeded from std::random_device, so processes that start together spread out. Throws
+  /// std::exception if the system has no random device.
+  Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max)
+      : Backoff(
+            initial, max,
+            (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}()) {}
+  /// Seeded with `seed`: the same delays every time (tests).
+  Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max,
+          std::uint64_t seed) noexcept
+      : initial_(initial), max_(max), random_(seed) {}
+
+  /// The wait before the next retry (backoff_delay of one more failed attempt).
+  std::chrono::milliseconds next() {
+    if (attempts_ < std::numeric_limits<unsigned>::max()) ++attempts_;
+    return backoff_delay(initial_, max_, attempts_, random_);
+  }
+  /// It worked: the next failure waits about `initial` again.
+  void reset() noexcept { attempts_ = 0; }
+  /// Failed attempts since the last reset().
+  unsigned attempts() const noexcept { return attempts_; }
+
+ private:
+  std::chrono::milliseconds initial_, max_;
+  Random random_;
+  unsigned attempts_ = 0;
+};
 
 // ---- Configuration ---------------------------------------------------------------------------
 

@@ -24,8 +24,8 @@ typedef struct clusterd_strategy {
 /* ---- What the host offers a strategy (clusterd_host_t.get_service) ------------------- */
 #define CLUSTERD_SERVICE_STRATEGY_SINK "clusterd.strategy-sink/1"
 
-/* Node names are "name@host" (Erlang) or whatever the topology's transport understands.
- * All functions are [loop-thread]; arguments are borrowed for the call. A node array may be
+/* Node names follow the rule of node_name.h ("name@host[:port]"); the host refuses, counts
+ * and logs names that break it, and they never reach the topology. All functions are [loop-thread]; arguments are borrowed for the call. A node array may be
  * NULL when its count is 0. */
 typedef struct clusterd_strategy_sink {
   uint32_t struct_size;

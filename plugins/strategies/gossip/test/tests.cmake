@@ -6,7 +6,7 @@ add_executable(gossip_codec_test ${_clusterd_gossip_dir}/test/heartbeat_test.cpp
                                  ${_clusterd_gossip_dir}/test/envelope_test.cpp
                                  ${_clusterd_gossip_dir}/heartbeat.cpp
                                  ${_clusterd_gossip_dir}/envelope.cpp)
-target_link_libraries(gossip_codec_test PRIVATE GTest::gtest_main clusterd_crypto)
+target_link_libraries(gossip_codec_test PRIVATE GTest::gtest_main clusterd_crypto clusterd::sdk)
 target_include_directories(gossip_codec_test PRIVATE ${_clusterd_gossip_dir})
 target_compile_definitions(gossip_codec_test PRIVATE
   CLUSTERD_GOSSIP_FIXTURES="${_clusterd_plugins_dir}/../tests/fixtures/gossip")

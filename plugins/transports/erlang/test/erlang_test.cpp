@@ -863,6 +863,39 @@ TEST_F(ErlangTest, LocalModeManagesEveryLocalNodeAndMeshesThem) {
   EXPECT_TRUE(plugin_.host.saw(false, kN3));
 }
 
+// nodes = "local": a managed node that comes up later joins what the others are connected to
+// (the transport's own connected set, not a copy of the host's wish list). Nobody asks to
+// connect n3 here, so only that catch-up can connect it to n2.
+TEST_F(ErlangTest, LocalModeNewcomerJoinsWhatTheOthersAreConnectedTo) {
+  for (const char *n : {"n1", "n2"}) ASSERT_TRUE(cluster_.start_node(n, cookie_));
+  ASSERT_TRUE(cluster_.wait_registered({"n1", "n2"}));
+  Config cfg = config_for("n1");
+  cfg.values.erase("node");
+  cfg.values["nodes"] = std::string("local");
+  cfg.values["local_poll_interval"] = Duration{200};
+  ASSERT_EQ(plugin_.start(cfg), CLUSTERD_OK) << plugin_.last_error();
+  ASSERT_TRUE(plugin_.host.run_until([&] {
+    return plugin_.host.status["managed"].rfind("2 of 2", 0) == 0;
+  })) << plugin_.host.status["managed"];
+  ASSERT_TRUE(plugin_.host.run_until([&] {
+    auto listed = plugin_.op("list");
+    if (listed && listed->status == CLUSTERD_OK && listed->nodes == std::vector<std::string>{kN2})
+      return true;
+    plugin_.op("connect", kN2);
+    return false;
+  })) << "n2 is reported connected";
+
+  ASSERT_TRUE(cluster_.start_node("n3", cookie_));
+  ASSERT_TRUE(plugin_.host.run_until([&] {
+    return plugin_.host.status["managed"].rfind("3 of 3", 0) == 0;
+  })) << plugin_.host.status["managed"];
+  Probe p = probe();
+  ASSERT_TRUE(plugin_.host.run_until([&] {
+    auto seen = p.nodes(kN3);
+    return seen && seen->count(kN2) == 1;
+  })) << "n3 joined n2 without a connect from the host";
+}
+
 // Registers `name` in epmd for a port where a socket listens but never answers: a node that
 // exists in epmd and hangs in the handshake. Returns {epmd socket, listener} (close both).
 std::pair<int, int> register_black_hole(uint16_t epmd_port, const std::string &name) {
