@@ -485,7 +485,7 @@ class ConfigErrors(unittest.TestCase):
         rc, out, path, lines = harness.check_config(text, harness.ARGS.bin_dir)
         self.assertEqual(rc, 1, out)
         for key, value, message in [
-                ("kubernetes_node_basename", '"a@b"', "must be the part before '@', without '@'"),
+                ("kubernetes_node_basename", '"a@b"', '"a@b" is not the name part of a node name'),
                 ("kubernetes_master", '"http://', "only https:// is allowed"),
                 ("kubernetes_selector", '""', "must not be empty")]:
             at = harness.problem_at(lines, path, f"{key} = {value}", value)

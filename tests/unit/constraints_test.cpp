@@ -85,12 +85,14 @@ TEST(Constraints, NonEmptyAndFormatOfListElements) {
   EXPECT_EQ(problems_of({hosts}, "hosts = [\"a@b\", \"\"]\n"),
             "t.toml:2:9: t.hosts: element #2 must not be empty\n");
   EXPECT_EQ(problems_of({hosts}, "hosts = [\"a@b\", \"nohost\"]\n"),
-            "t.toml:2:9: t.hosts: element #2 \"nohost\" is not a node name (name@host)\n");
+            "t.toml:2:9: t.hosts: element #2 \"nohost\" is not a node name: no '@' (expected "
+            "name@host)\n");
   // A value that does not fit on a line is cut, and control bytes are escaped.
   auto long_bad = problems_of({hosts}, "hosts = [\"" + std::string(200, 'x') + "\\u0001\"]\n");
   EXPECT_NE(long_bad.find("...\""), std::string::npos) << long_bad;
   EXPECT_EQ(problems_of({hosts}, "hosts = [\"x\\u0001y\"]\n"),
-            "t.toml:2:9: t.hosts: element #1 \"x\\x01y\" is not a node name (name@host)\n");
+            "t.toml:2:9: t.hosts: element #1 \"x\\x01y\" is not a node name: no '@' (expected "
+            "name@host)\n");
 }
 
 TEST(Constraints, SecretValuesAreNeverQuoted) {

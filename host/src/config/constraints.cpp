@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <clusterd/node_name.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -154,8 +156,7 @@ std::string_view format_name(std::uint32_t format) {
     case CLUSTERD_FORMAT_IP_PORT:
       return "IP:PORT ([v6]:PORT for IPv6)";
     case CLUSTERD_FORMAT_NODE_BASENAME:
-      return "the name part of a node name (before '@': no '@', whitespace or control "
-             "characters)";
+      return "the name part of a node name (before '@': 1 or more of A-Z a-z 0-9 _ -)";
     default:
       return "";
   }
@@ -166,9 +167,11 @@ std::string check_format(std::uint32_t format, std::string_view text) {
   switch (format) {
     case CLUSTERD_FORMAT_ANY:
       return "";
-    case CLUSTERD_FORMAT_NODE_NAME:
-      ok = text.size() <= 255 && util::is_valid_node_name(text);
-      break;
+    case CLUSTERD_FORMAT_NODE_NAME:  // the SDK's rule, the one the strategy sink applies
+      if (int code = clusterd_node_name_parse(text.data(), text.size(), nullptr);
+          code != CLUSTERD_NODE_NAME_OK)
+        return "is not a node name: " + std::string(clusterd_node_name_error(code));
+      return "";
     case CLUSTERD_FORMAT_HOST_PORT:
       ok = is_host_port(text);
       break;
@@ -194,9 +197,11 @@ std::string check_format(std::uint32_t format, std::string_view text) {
       ok = parts && util::is_ip_address(parts->host);
       break;
     }
-    case CLUSTERD_FORMAT_NODE_BASENAME:
-      ok = text.size() < 255 && util::is_valid_node_name(std::string(text) + "@h");
+    case CLUSTERD_FORMAT_NODE_BASENAME: {  // the name part of that rule
+      const std::string node = std::string(text) + "@h";
+      ok = clusterd_node_name_parse(node.data(), node.size(), nullptr) == CLUSTERD_NODE_NAME_OK;
       break;
+    }
     default:
       return "has an unknown format " + std::to_string(format);
   }

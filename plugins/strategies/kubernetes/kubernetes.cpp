@@ -87,8 +87,10 @@ class KubernetesStrategy final : public clusterd::Strategy {
   // Like libcluster: nodes that leave the listing are disconnected (topology default).
   static constexpr uint32_t kFlags = CLUSTERD_PLUGIN_DISCONNECTS_REMOVED;
   static constexpr clusterd_option_t kOptions[] = {
-      clusterd::option::nonempty(clusterd::option::required(clusterd::option::string(
-          "kubernetes_node_basename", "The node name's part before '@' (e.g. \"myapp\")"))),
+      clusterd::option::format(
+          clusterd::option::nonempty(clusterd::option::required(clusterd::option::string(
+              "kubernetes_node_basename", "The node name's part before '@' (e.g. \"myapp\")"))),
+          CLUSTERD_FORMAT_NODE_BASENAME),
       clusterd::option::nonempty(clusterd::option::required(clusterd::option::string(
           "kubernetes_selector", "Label selector of the listed objects (e.g. \"app=myapp\")"))),
       clusterd::option::string("kubernetes_namespace",
@@ -140,8 +142,6 @@ class KubernetesStrategy final : public clusterd::Strategy {
   };
 
   static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
-    if (config.string("kubernetes_node_basename").find('@') != std::string::npos)
-      problems.add("kubernetes_node_basename", "must be the part before '@', without '@'");
     if (!k8s::valid_dns_name(config.string("kubernetes_cluster_name")))
       problems.add("kubernetes_cluster_name", "is not a DNS name");
     if (auto service = config.optional_string("kubernetes_service_name");

@@ -28,16 +28,6 @@ using std::chrono::milliseconds;
 constexpr const char *kLocalEpmdHost = "127.0.0.1";
 constexpr const char *kHostKey = "node host";
 
-// A host part that can follow "name@": not empty, no '@', no whitespace or control character.
-bool valid_host_part(std::string_view host) {
-  if (host.empty()) return false;
-  for (const char ch : host) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c <= 0x20 || c == 0x7f || c == '@') return false;
-  }
-  return true;
-}
-
 class LocalEpmdStrategy final : public clusterd::Strategy {
  public:
   static constexpr const char *kName = "local_epmd";
@@ -64,10 +54,10 @@ class LocalEpmdStrategy final : public clusterd::Strategy {
   };
 
   static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
-    if (auto host = config.optional_string("host"); host && !valid_host_part(*host))
-      problems.add("host", "'" + *host +
-                               "' cannot be the host part of a node name (empty, '@', "
-                               "whitespace)");
+    // The host part of the node-name rule: "n@HOST" must be a node name.
+    if (auto host = config.optional_string("host"); host && !clusterd::valid_node_name("n@" + *host))
+      problems.add("host", "'" + *host + "' cannot be the host part of a node name: " +
+                               clusterd::node_name_error("n@" + *host));
   }
 
   void init(const clusterd::Config &config) override {
@@ -132,7 +122,7 @@ class LocalEpmdStrategy final : public clusterd::Strategy {
     } else {
       const std::optional<std::string> local = local_node_name();
       const auto at = local ? local->find('@') : std::string::npos;
-      if (at == std::string::npos || !valid_host_part(local->substr(at + 1))) {
+      if (at == std::string::npos || !clusterd::valid_node_name(*local)) {
         if (!shown_.empty()) host().clear_status(kHostKey);
         shown_.clear();
         return std::nullopt;

@@ -148,9 +148,10 @@ class PartisanTransport final : public clusterd::Transport {
       "clusterd-to-clusterd TCP overlay: full-mesh membership, heartbeats, authenticated "
       "handshake, named channels for application messages";
   static constexpr clusterd_option_t kOptions[] = {
-      opt::string("node_name",
-                  "This node's name in the overlay (name@host or name@host:port); default "
-                  "clusterd@<hostname>"),
+      opt::format(opt::string("node_name",
+                              "This node's name in the overlay (name@host or name@host:port); "
+                              "default clusterd@<hostname>"),
+                  CLUSTERD_FORMAT_NODE_NAME),
       opt::string("listen", "TCP address to accept peers on (host:port)", "\"0.0.0.0:9200\""),
       opt::string("advertise",
                   "host:port that peers dial to reach this node; default: the host of node_name "
@@ -195,8 +196,6 @@ class PartisanTransport final : public clusterd::Transport {
   };
 
   static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
-    if (auto node = config.optional_string("node_name"))
-      if (auto why = bad_node_name(*node); !why.empty()) problems.add("node_name", why);
     const std::string listen = config.string("listen");
     if (!parse_endpoint(listen))
       problems.add("listen",
