@@ -8,6 +8,7 @@
 #include "control.h"
 #include "host.h"
 #include "plugin.h"
+#include "process.h"
 #include "services.h"
 #include "strategy.h"
 #include "transport.h"
