@@ -163,8 +163,8 @@ void Hooks::finish(const Job &job, const services::ProcessService::Result &r) {
   if (!output.empty()) output = "; output: " + output;
   if (r.timed_out) {
     ++counters_.timed_out;
-    spdlog::warn("[hooks] {} killed after its timeout of {} ms{}", what, job.timeout.count(),
-                 output);
+    spdlog::warn("[hooks] {} timed out after {} ms: terminated (SIGTERM, SIGKILL {} ms later){}",
+                 what, job.timeout.count(), kKillGrace.count(), output);
   } else if (r.succeeded()) {
     ++counters_.ran;
     spdlog::debug("[hooks] {} exited with code 0{}", what, output);
