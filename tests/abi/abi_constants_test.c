@@ -46,6 +46,7 @@ int main(void) {
   CHECK_STRING(CLUSTERD_SERVICE_TRANSPORT_SINK, "clusterd.transport-sink/1");
   CHECK_STRING(CLUSTERD_INTERFACE_STRATEGY, "clusterd.strategy/1");
   CHECK_STRING(CLUSTERD_INTERFACE_TRANSPORT, "clusterd.transport/1");
+  CHECK_STRING(CLUSTERD_SERVICE_PROCESS, "clusterd.process/1"); /* since 1.3 */
 
   /* The entry symbol's name carries the major. */
   CHECK(ends_with(CLUSTERD_ENTRY_SYMBOL, "_v" STR(CLUSTERD_ABI_MAJOR)));

@@ -120,6 +120,9 @@ PIN(CLUSTERD_HTTP_INSECURE_SKIP_VERIFY == 0x1u, "CLUSTERD_HTTP_INSECURE_SKIP_VER
 PIN(CLUSTERD_DNS_A == 1, "CLUSTERD_DNS_A");
 PIN(CLUSTERD_DNS_AAAA == 28, "CLUSTERD_DNS_AAAA");
 PIN(CLUSTERD_DNS_SRV == 33, "CLUSTERD_DNS_SRV");
+/* since 1.3 (process.h) */
+PIN(CLUSTERD_PROCESS_MERGE_STDERR == 0x1u, "CLUSTERD_PROCESS_MERGE_STDERR");
+PIN(CLUSTERD_PROCESS_STOP_ON_OVERFLOW == 0x2u, "CLUSTERD_PROCESS_STOP_ON_OVERFLOW");
 
 /* ---- String constants ----------------------------------------------------------------------
  * C has no constant string comparison: the C build pins the lengths, the C++ build the text,
@@ -178,6 +181,7 @@ PIN(CLUSTERD_NODE_NAME_OK == 0 && CLUSTERD_NODE_NAME_E_LENGTH == 1 &&
 PIN(CLUSTERD_NODE_HOST_SHORT == 1 && CLUSTERD_NODE_HOST_DOTTED == 2 &&
         CLUSTERD_NODE_HOST_IPV4 == 3 && CLUSTERD_NODE_HOST_IPV6 == 4,
     "CLUSTERD_NODE_HOST_* kinds");
+PIN_STRING(CLUSTERD_SERVICE_PROCESS, "clusterd.process/1");
 
 #ifdef __cplusplus
 /* The symbol CLUSTERD_PLUGIN_ENTRY defines is the one CLUSTERD_ENTRY_SYMBOL names. */
@@ -520,6 +524,45 @@ PIN_FIELD(clusterd_node_name_t, name_length, 8, 4, uint32_t);
 PIN_FIELD(clusterd_node_name_t, host_offset, 12, 4, uint32_t);
 PIN_FIELD(clusterd_node_name_t, host_length, 16, 4, uint32_t);
 PIN_FIELD(clusterd_node_name_t, port, 20, 4, uint32_t);
+/* ---- since 1.3: clusterd.process/1 (process.h) ------------------------------------------- */
+PIN_TYPEDEF(clusterd_process_done_fn,
+            void (*)(void *, clusterd_id_t, const clusterd_process_result_t *));
+
+PIN_STRUCT(clusterd_process_request_t, 64);
+PIN_FIELD(clusterd_process_request_t, struct_size, 0, 4, uint32_t);
+PIN_FIELD(clusterd_process_request_t, flags, 4, 4, uint32_t);
+PIN_FIELD(clusterd_process_request_t, argv, 8, 8, const char *const *);
+PIN_FIELD(clusterd_process_request_t, argc, 16, 4, uint32_t);
+PIN_FIELD(clusterd_process_request_t, envc, 20, 4, uint32_t);
+PIN_FIELD(clusterd_process_request_t, envp, 24, 8, const char *const *);
+PIN_FIELD(clusterd_process_request_t, cwd, 32, 8, const char *);
+PIN_FIELD(clusterd_process_request_t, max_capture_bytes, 40, 8, uint64_t);
+PIN_FIELD(clusterd_process_request_t, timeout_ms, 48, 8, uint64_t);
+PIN_FIELD(clusterd_process_request_t, grace_ms, 56, 8, uint64_t);
+
+PIN_STRUCT(clusterd_process_result_t, 72);
+PIN_FIELD(clusterd_process_result_t, struct_size, 0, 4, uint32_t);
+PIN_FIELD(clusterd_process_result_t, status, 4, 4, clusterd_status_t);
+PIN_FIELD(clusterd_process_result_t, exit_code, 8, 4, int32_t);
+PIN_FIELD(clusterd_process_result_t, term_signal, 12, 4, int32_t);
+PIN_FIELD(clusterd_process_result_t, timed_out, 16, 4, uint32_t);
+PIN_FIELD(clusterd_process_result_t, stdout_truncated, 20, 4, uint32_t);
+PIN_FIELD(clusterd_process_result_t, stderr_truncated, 24, 4, uint32_t);
+PIN_FIELD(clusterd_process_result_t, pid, 28, 4, int32_t);
+PIN_FIELD(clusterd_process_result_t, stdout_data, 32, 8, const char *);
+PIN_FIELD(clusterd_process_result_t, stdout_length, 40, 8, uint64_t);
+PIN_FIELD(clusterd_process_result_t, stderr_data, 48, 8, const char *);
+PIN_FIELD(clusterd_process_result_t, stderr_length, 56, 8, uint64_t);
+PIN_FIELD(clusterd_process_result_t, error, 64, 8, const char *);
+
+PIN_STRUCT(clusterd_process_service_t, 24);
+PIN_FIELD(clusterd_process_service_t, struct_size, 0, 4, uint32_t);
+PIN_FIELD(clusterd_process_service_t, reserved, 4, 4, uint32_t);
+PIN_FIELD(clusterd_process_service_t, spawn, 8, 8,
+          clusterd_status_t (*)(const clusterd_host_t *, const clusterd_process_request_t *,
+                                clusterd_process_done_fn, void *, clusterd_id_t *));
+PIN_FIELD(clusterd_process_service_t, cancel, 16, 8,
+          void (*)(const clusterd_host_t *, clusterd_id_t));
 
 #endif /* CLUSTERD_PINS_LAYOUT */
 

@@ -100,7 +100,8 @@ class LoopHost {
       if (s == CLUSTERD_SERVICE_STATUS && l->offer_status) return &l->status_svc_;
       if (s == CLUSTERD_SERVICE_STRATEGY_SINK && l->offer_strategy_sink) return &l->strategy_;
       if (s == CLUSTERD_SERVICE_TRANSPORT_SINK && l->offer_transport_sink) return &l->transport_;
-      return nullptr;
+      auto extra = l->extra_services.find(s);
+      return extra == l->extra_services.end() ? nullptr : extra->second;
     };
     table_.post = [](const clusterd_host_t *h, clusterd_task_fn fn,
                      void *ud) -> clusterd_status_t {  // any thread
@@ -137,6 +138,10 @@ class LoopHost {
   bool offer_strategy_sink = true;
   bool offer_transport_sink = true;
   bool offer_post = true;
+  // Services a test brings itself (id -> vtable), e.g. the host's real process service, and
+  // what drives them: called after every loop turn.
+  std::map<std::string, const void *> extra_services;
+  std::function<void()> each_turn;
   // Offers only the services in `ids` (CLUSTERD_SERVICE_* ids and the sinks' ids).
   void offer_only(std::initializer_list<std::string> ids) {
     auto in = [&](const char *id) { return std::find(ids.begin(), ids.end(), id) != ids.end(); };
@@ -422,6 +427,7 @@ class LoopHost {
     run_posted();
     answer_dns();
     fire_due_timers();
+    if (each_turn) each_turn();
   }
 
   // Posted tasks, in order; a task may post again (it runs on a later turn).

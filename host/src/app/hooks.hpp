@@ -2,8 +2,6 @@
 // transport's connected set, from a bounded queue, never blocking the loop and never a shell.
 #pragma once
 
-#include <sys/types.h>
-
 #include <boost/asio/io_context.hpp>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +16,7 @@
 
 #include "app/transport.hpp"
 #include "config/config.hpp"
+#include "services/process_service.hpp"
 
 namespace clusterd::app {
 
@@ -63,26 +62,18 @@ class Hooks {
     std::vector<std::string> argv;
     std::chrono::milliseconds timeout;
   };
-  struct Child;
 
   void pump();
   void spawn(Job job);
-  void read_output(pid_t pid);
-  void watch_exit(pid_t pid);
-  void on_exit(pid_t pid);
-  void on_timer(pid_t pid);
-  void finish(Child &c, int status);
-  Child *find(pid_t pid);
-  void note_drop();
+  void finish(const Job &job, const services::ProcessService::Result &result);
 
-  boost::asio::io_context &io_;
   config::HooksSpec spec_;
   bool stopped_ = false;
   std::deque<Job> queue_;
-  std::map<pid_t, std::unique_ptr<Child>> children_;
+  std::map<std::uint64_t, Job> running_;  // by process id
   Counters counters_;
   std::uint64_t burst_drops_ = 0;  // dropped since the queue was last full: logged once a burst
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // async handlers' guard
+  services::ProcessService processes_;  // last: destroyed (children reaped) first
 };
 
 // Fires the hooks of `transport`'s connected-set changes. TOPOLOGY is the topologies using

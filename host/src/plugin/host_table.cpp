@@ -295,6 +295,39 @@ struct Bridge {
     if (auto *dns = instance->services_.dns.if_created()) dns->cancel(id);
   }
 
+  // ---- clusterd.process/1 ----
+  static clusterd_status_t CLUSTERD_ABI process_spawn(const clusterd_host_t *host,
+                                                      const clusterd_process_request_t *request,
+                                                      clusterd_process_done_fn done,
+                                                      void *user_data, clusterd_id_t *out_id) {
+    auto *instance = accepting(host);
+    if (!instance) return self(host) ? CLUSTERD_E_STATE : CLUSTERD_E_INVALID_ARG;
+    if (!done || !out_id) return CLUSTERD_E_INVALID_ARG;
+    try {  // nothing may unwind into the plugin
+      services::ProcessService::Request req;
+      if (auto status = services::ProcessService::from_abi(request, req); status != CLUSTERD_OK)
+        return status;
+      auto weak = instance->weak_from_this();
+      auto id = instance->services_.processes.spawn(
+          std::move(req), [weak, done, user_data](std::uint64_t id,
+                                                  const services::ProcessService::Result &result) {
+            if (auto strong = weak.lock()) strong->processes_.erase(id);
+            const auto c = services::ProcessService::to_abi(result);
+            deliver(weak, "a process completion", [&] { done(user_data, id, &c); });
+          });
+      instance->processes_.insert(id);
+      *out_id = id;
+      return CLUSTERD_OK;
+    } catch (...) {
+      return CLUSTERD_E_NO_MEMORY;
+    }
+  }
+  static void CLUSTERD_ABI process_cancel(const clusterd_host_t *host, clusterd_id_t id) {
+    auto *instance = self(host);
+    if (!instance || !instance->processes_.erase(id)) return;
+    instance->services_.processes.cancel(id);
+  }
+
   // ---- clusterd.metrics/1 ----
   static clusterd_status_t CLUSTERD_ABI counter_add(const clusterd_host_t *host, const char *name,
                                                     const char *help, const char *label_name,
@@ -456,6 +489,8 @@ struct Bridge {
     static const clusterd_dns_service_t dns{sizeof dns, 0, dns_resolve, dns_cancel};
     static const clusterd_status_service_t status{sizeof status, 0, status_set};
     static const clusterd_metrics_service_t metrics{sizeof metrics, 0, counter_add, gauge_set};
+    static const clusterd_process_service_t process{sizeof process, 0, process_spawn,
+                                                    process_cancel};
     static const clusterd_strategy_sink_t strategy_sink{
         sizeof strategy_sink, 0, set_nodes, node_seen, node_lost, discovery_failed, local_node};
     static const clusterd_transport_sink_t transport_sink{
@@ -472,6 +507,7 @@ struct Bridge {
     if (want == CLUSTERD_SERVICE_DNS) return &dns;
     if (want == CLUSTERD_SERVICE_STATUS) return &status;
     if (want == CLUSTERD_SERVICE_METRICS) return &metrics;
+    if (want == CLUSTERD_SERVICE_PROCESS) return &process;
     if (want == CLUSTERD_SERVICE_CONTROL_SINK) return &control_sink;
     if (want == CLUSTERD_SERVICE_STRATEGY_SINK && instance->strategy_events_) return &strategy_sink;
     if (want == CLUSTERD_SERVICE_TRANSPORT_SINK && instance->transport_events_)

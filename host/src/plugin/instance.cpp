@@ -159,20 +159,23 @@ void Instance::stop() {
 }
 
 void Instance::cancel_leftovers() {
-  std::size_t count = timers_.size() + fds_.size() + http_.size() + dns_.size() + work_.size();
+  std::size_t count =
+      timers_.size() + fds_.size() + http_.size() + dns_.size() + work_.size() + processes_.size();
   if (count == 0) return;
   log(CLUSTERD_LOG_WARN,
       "plugin left " + std::to_string(timers_.size()) + " timer(s), " +
           std::to_string(fds_.size()) + " fd watch(es), " + std::to_string(http_.size()) +
-          " HTTP request(s), " + std::to_string(dns_.size()) + " DNS query(ies) and " +
-          std::to_string(work_.size()) + " work job(s) registered after stop(); cancelled them");
+          " HTTP request(s), " + std::to_string(dns_.size()) + " DNS query(ies), " +
+          std::to_string(processes_.size()) + " process(es) and " + std::to_string(work_.size()) +
+          " work job(s) registered after stop(); cancelled them");
+  for (auto id : processes_) services_.processes.cancel(id);  // terminated, then reaped
   for (auto id : timers_) services_.timers.cancel(id);
   for (auto id : fds_) services_.fds.unwatch(id);
   for (auto id : http_) services_.http->cancel(id);
   for (auto id : dns_) services_.dns->cancel(id);
   for (auto id : work_) services_.work.cancel(id);
   services_.work.wait_for(work_);  // its user_data must outlive running work
-  timers_.clear(), fds_.clear(), http_.clear(), dns_.clear(), work_.clear();
+  timers_.clear(), fds_.clear(), http_.clear(), dns_.clear(), work_.clear(), processes_.clear();
 }
 
 void Instance::session_opened(const std::shared_ptr<control::Session> &session) {

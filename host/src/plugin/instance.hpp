@@ -25,6 +25,7 @@
 #include "services/dns_resolver.hpp"
 #include "services/fd_service.hpp"
 #include "services/http_client.hpp"
+#include "services/process_service.hpp"
 #include "services/timer_service.hpp"
 #include "services/work_pool.hpp"
 
@@ -53,13 +54,14 @@ class Instance;
 // The host-wide services instances draw on. Owned by the daemon.
 struct HostServices {
   explicit HostServices(boost::asio::io_context &io)
-      : io(io), timers(io), fds(io), work(io, 2), http(io), dns(io) {}
+      : io(io), timers(io), fds(io), work(io, 2), http(io), dns(io), processes(io) {}
   boost::asio::io_context &io;
   services::TimerService timers;
   services::FdService fds;
   services::WorkPool work;
   Lazy<services::HttpClient> http;
   Lazy<services::DnsResolver> dns;
+  services::ProcessService processes;
   // Live instances by label ("transport NAME"), for routing control requests.
   std::map<std::string, std::weak_ptr<Instance>> instances;
 };
@@ -180,6 +182,7 @@ class Instance : public std::enable_shared_from_this<Instance>, public control::
 
   // What the instance registered, for cancellation at stop().
   std::set<std::uint64_t> timers_, fds_, http_, dns_, work_;
+  std::set<std::uint64_t> processes_;  // clusterd.process/1: cancel kills and reaps
 };
 
 }  // namespace clusterd::plugin

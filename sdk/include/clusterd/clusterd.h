@@ -9,6 +9,7 @@
 #include "host.h"
 #include "node_name.h"
 #include "plugin.h"
+#include "process.h"
 #include "services.h"
 #include "strategy.h"
 #include "transport.h"

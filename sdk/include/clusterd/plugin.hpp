@@ -755,7 +755,7 @@ class Problems {
 
 // ---- RAII handles for host services ----------------------------------------------------------
 
-/// Base of the RAII handles (Timer, FdWatch, Work, HttpCall, DnsQuery): owns one host
+/// Base of the RAII handles (Timer, FdWatch, Work, HttpCall, DnsQuery, Process): owns one host
 /// registration and the callbacks it runs. Destroying or resetting the handle cancels the
 /// registration (after cancel the callback never runs again) and frees the callbacks; both are
 /// safe from inside the handle's own callback. Move-only. A default-constructed handle is
@@ -1403,6 +1403,132 @@ class DnsQuery : public Handle {
     DnsQuery query;
     query.adopt(s.release());
     return query;
+  }
+};
+
+/// What to run with Process::spawn ("clusterd.process/1", ABI 1.3): mirrors
+/// clusterd_process_request_t. The child never goes through a shell; stdin is /dev/null.
+struct ProcessRequest {
+  std::vector<std::string> argv;  ///< argv[0]: a path, or a program name looked up in PATH
+  /// "NAME=value" strings: exactly the child's environment. nullopt = the daemon's own.
+  std::optional<std::vector<std::string>> env;
+  std::string cwd;                       ///< working directory; "" = the daemon's
+  uint64_t max_capture_bytes = 0;        ///< per stream, the tail is kept; 0 = host default 64 KiB
+  std::chrono::milliseconds timeout{0};  ///< then SIGTERM to its process group; 0 = no limit
+  std::chrono::milliseconds grace{0};    ///< SIGTERM -> SIGKILL; 0 = host default (2 s)
+  uint32_t flags = 0;                    ///< CLUSTERD_PROCESS_MERGE_STDERR | _STOP_ON_OVERFLOW
+};
+
+/// The outcome of a Process (a copy of clusterd_process_result_t).
+struct ProcessResult {
+  Status status = CLUSTERD_E_GENERIC;  ///< OK: it ran (see below); NOT_FOUND / IO: it did not
+  int32_t exit_code = -1;              ///< 0-255 if it exited, else -1
+  int32_t term_signal = 0;             ///< the signal that ended it, else 0
+  bool timed_out = false;              ///< the host terminated it at the timeout
+  bool stdout_truncated = false;       ///< stdout exceeded max_capture_bytes (head dropped)
+  bool stderr_truncated = false;       ///< stderr exceeded max_capture_bytes
+  int32_t pid = 0;                     ///< for logs; already reaped
+  std::string out;                     ///< captured stdout (its tail)
+  std::string err;                     ///< captured stderr (its tail)
+  std::string error;                   ///< why status is not CLUSTERD_OK, or ""
+
+  /// Ran, exited with code 0, and was not timed out.
+  bool succeeded() const noexcept { return status == CLUSTERD_OK && exit_code == 0 && !timed_out; }
+
+  /// Copies the host's result (fields the host did not set keep their defaults).
+  static ProcessResult from(const clusterd_process_result_t *raw) {
+    ProcessResult r;
+    if (raw == nullptr || !CLUSTERD_STRUCT_HAS(raw, clusterd_process_result_t, error)) {
+      r.error = "the host passed no process result";
+      return r;
+    }
+    r.status = raw->status;
+    r.exit_code = raw->exit_code;
+    r.term_signal = raw->term_signal;
+    r.timed_out = raw->timed_out != 0;
+    r.stdout_truncated = raw->stdout_truncated != 0;
+    r.stderr_truncated = raw->stderr_truncated != 0;
+    r.pid = raw->pid;
+    if (raw->stdout_data != nullptr)
+      r.out.assign(raw->stdout_data, static_cast<std::size_t>(raw->stdout_length));
+    if (raw->stderr_data != nullptr)
+      r.err.assign(raw->stderr_data, static_cast<std::size_t>(raw->stderr_length));
+    if (raw->error != nullptr) r.error = raw->error;
+    return r;
+  }
+};
+
+namespace detail {
+
+struct ProcessState final : CallbackState {
+  using CallbackState::CallbackState;
+  bool cancel_op() noexcept override {
+    svc->cancel(host->raw(), id);
+    return true;
+  }
+  static void CLUSTERD_ABI finished(void *user_data, clusterd_id_t,
+                                    const clusterd_process_result_t *result) noexcept {
+    auto *s = static_cast<ProcessState *>(user_data);
+    invoke_callback(s, true, "process", [&] {
+      if (s->done) s->done(ProcessResult::from(result));
+    });
+  }
+  const clusterd_process_service_t *svc = nullptr;
+  std::function<void(const ProcessResult &)> done;
+};
+
+}  // namespace detail
+
+/// A child process run by the host ("clusterd.process/1", ABI 1.3). Resetting the handle
+/// cancels it: `done` never runs, and the host terminates (SIGTERM, SIGKILL after the grace)
+/// and reaps the child.
+///   proc_ = clusterd::Process::spawn(host(), {{"/usr/bin/ssh", host, "true"}},
+///                                    [this](const clusterd::ProcessResult &r) { ... });
+class Process : public Handle {
+ public:
+  /// An empty handle.
+  Process() noexcept = default;
+
+  /// Starts `request`; `done` runs once, on the loop, after the child was reaped or could not
+  /// start. Throws Error if the host refuses (no such service, bad request, stopping).
+  static Process spawn(Host &host, const ProcessRequest &request,
+                       std::function<void(const ProcessResult &)> done) {
+    const auto *svc = require_service<clusterd_process_service_t>(host, CLUSTERD_SERVICE_PROCESS);
+    if (!CLUSTERD_STRUCT_HAS(svc, clusterd_process_service_t, cancel) || svc->spawn == nullptr ||
+        svc->cancel == nullptr)
+      throw Error(CLUSTERD_E_UNSUPPORTED, "the host's process service is incomplete");
+    if (request.argv.empty()) throw Error(CLUSTERD_E_INVALID_ARG, "Process: empty argv");
+    auto s = std::make_unique<detail::ProcessState>(host);
+    s->svc = svc;
+    s->done = std::move(done);
+    auto pointers = [](const std::vector<std::string> &in) {
+      std::vector<const char *> out;
+      out.reserve(in.size());
+      for (const auto &v : in) out.push_back(v.c_str());
+      return out;
+    };
+    const std::vector<const char *> argv = pointers(request.argv);
+    const std::vector<const char *> envp =
+        request.env ? pointers(*request.env) : std::vector<const char *>();
+    static const char *const kNoEnv[1] = {nullptr};
+    clusterd_process_request_t req{};
+    req.struct_size = sizeof req;
+    req.flags = request.flags;
+    req.argv = argv.data();
+    req.argc = static_cast<uint32_t>(argv.size());
+    req.envc = static_cast<uint32_t>(envp.size());
+    req.envp = !request.env ? nullptr : envp.empty() ? kNoEnv : envp.data();
+    req.cwd = request.cwd.empty() ? nullptr : request.cwd.c_str();
+    req.max_capture_bytes = request.max_capture_bytes;
+    req.timeout_ms =
+        request.timeout.count() > 0 ? static_cast<uint64_t>(request.timeout.count()) : 0;
+    req.grace_ms = request.grace.count() > 0 ? static_cast<uint64_t>(request.grace.count()) : 0;
+    const Status status =
+        svc->spawn(host.raw(), &req, &detail::ProcessState::finished, s.get(), &s->id);
+    if (status != CLUSTERD_OK) throw Error(status, "cannot run '" + request.argv[0] + "'");
+    Process p;
+    p.adopt(s.release());
+    return p;
   }
 };
 
