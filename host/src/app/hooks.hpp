@@ -16,12 +16,13 @@
 #include <string>
 #include <vector>
 
-#include "app/transport.hpp"
 #include "config/config.hpp"
+#include "reconcile/topology.hpp"
 
 namespace clusterd::app {
 
-class Topology;
+using reconcile::ConnectedChange;
+using reconcile::Topology;
 
 struct HookEvent {
   bool up = false;
