@@ -7,16 +7,23 @@ using namespace clusterd::reconcile;
 
 namespace {
 
-struct NullActions : Actions {
+// The link and runtime of a reconciler, doing nothing but count; `set` is the connected set.
+struct NullActions : Link, Runtime {
+  ConnectedSet set;
   std::size_t connects = 0;
-  bool connect(std::uint64_t, const std::string &, std::string &) override {
+  const ConnectedSet &connected() const override { return set; }
+  bool connect(Reconciler &, std::uint64_t, const std::string &, std::string &) override {
     return ++connects, true;
   }
-  bool disconnect(std::uint64_t, const std::string &, std::string &) override { return true; }
+  bool disconnect(Reconciler &, std::uint64_t, const std::string &, std::string &) override {
+    return true;
+  }
   void cancel(std::uint64_t) override {}
   void wake_at(std::optional<TimePoint>) override {}
   void request_step() override {}
+  void connecting(const std::string &) override {}
   void connected(const std::string &) override {}
+  void disconnecting(const std::string &) override {}
   void connect_failed(const std::string &, const std::string &, unsigned,
                       std::chrono::milliseconds) override {}
   void disconnected(const std::string &, bool, const std::string &) override {}
@@ -35,7 +42,7 @@ void BM_DesiredSetFromEmpty(benchmark::State &state) {
     NullActions actions;
     Policy policy;
     policy.max_parallel = 1u << 30;
-    Reconciler r(policy, actions, 1);
+    Reconciler r(policy, actions, actions, 1);
     r.set_desired(nodes);
     r.step(Clock::now());
     benchmark::DoNotOptimize(actions.connects);
@@ -54,8 +61,8 @@ void BM_DesiredSetChange(benchmark::State &state) {
     Policy policy;
     policy.max_parallel = 1u << 30;
     policy.disconnect = clusterd::config::DisconnectPolicy::removed;
-    Reconciler r(policy, actions, 1);
-    r.set_connected(before);
+    Reconciler r(policy, actions, actions, 1);
+    r.on_connected(actions.set.replace({before.begin(), before.end()}, ""));
     r.set_desired(before);
     r.step(Clock::now());
     state.ResumeTiming();
@@ -71,8 +78,8 @@ void BM_UnchangedRound(benchmark::State &state) {
   auto nodes = names(0, static_cast<int>(state.range(0)));
   NullActions actions;
   Policy policy;
-  Reconciler r(policy, actions, 1);
-  r.set_connected(nodes);
+  Reconciler r(policy, actions, actions, 1);
+  r.on_connected(actions.set.replace({nodes.begin(), nodes.end()}, ""));
   r.set_desired(nodes);
   for (auto _ : state) {
     r.set_desired(nodes);

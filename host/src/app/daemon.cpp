@@ -6,7 +6,7 @@
 
 #include "build_info.hpp"
 #include "log/log.hpp"
-#include "util/strings.hpp"
+#include "metrics/daemon_metrics.hpp"
 
 namespace clusterd::app {
 
@@ -77,7 +77,7 @@ int Daemon::run(const std::string &path) {
                path.empty() ? "<embedded>" : path);
 
   control_ = std::make_unique<control::ControlServer>(
-      io_, [this](const std::string &line) { return route(line); });
+      io_, [this](const std::string &line) { return control::route(line, view()); });
   std::string error;
   if (!control_->listen(settings_.control_socket, error) ||
       !configure_metrics(settings_.metrics_listen, error)) {
@@ -109,7 +109,7 @@ bool Daemon::configure_metrics(const std::string &address, std::string &error) {
   metrics_address_.clear();
   if (address.empty()) return true;
   auto server = std::make_unique<metrics::HttpServer>(
-      io_, [this](const metrics::RequestHead &request) { return serve_http(request); });
+      io_, [this](const metrics::RequestHead &request) { return metrics::serve(request, view()); });
   if (!server->listen(address, error)) return false;
   spdlog::info("metrics on http://{}/metrics (also /health, /ready)", server->address());
   metrics_ = std::move(server);
@@ -117,41 +117,14 @@ bool Daemon::configure_metrics(const std::string &address, std::string &error) {
   return true;
 }
 
-std::string Daemon::summary() const {
-  std::size_t running = 0, connected = 0;
-  std::vector<std::string> failed;
-  for (const auto &[name, topology] : topologies_) {
-    if (topology->state() == "running")
-      ++running;
-    else if (topology->state() == "failed")
-      failed.push_back(name);
-  }
-  for (const auto &[name, transport] : transports_) connected += transport->connected().size();
-  auto text = fmt::format("{}/{} topologies running, {} node(s) connected", running,
-                          topologies_.size(), connected);
-  if (!failed.empty()) text += "; failed: " + util::join(failed, ", ");
-  return text;
-}
-
-bool Daemon::ready() const {
-  if (!applied_) return false;
-  for (const auto &[name, transport] : transports_)
-    if (!transport->running()) return false;
-  for (const auto &[name, topology] : topologies_)
-    if (topology->state() != "running") return false;
-  return true;
-}
-
-metrics::Answer Daemon::serve_http(const metrics::RequestHead &request) const {
-  if (request.path == "/metrics")
-    return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_text()};
-  if (request.path == "/health") return {200, "text/plain; charset=utf-8", "ok\n"};
-  if (request.path == "/ready") {
-    bool ok = ready();
-    return {ok ? 200 : 503, "text/plain; charset=utf-8",
-            (ok ? "ready: " : "not ready: ") + summary() + "\n"};
-  }
-  return {404, "text/plain; charset=utf-8", "not found (try /metrics, /health, /ready)\n"};
+control::DaemonView Daemon::view() const {
+  return {transports_,
+          topologies_,
+          path_.empty() ? "<embedded>" : path_,
+          applied_,
+          [this] { return hooks_.status(); },
+          metrics_ ? std::optional<std::string>(metrics_->address()) : std::nullopt,
+          started_at_};
 }
 
 void Daemon::wait_signal() {
@@ -172,14 +145,14 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
   hooks_.configure(config.hooks);
   // Which running units stay untouched: same name, same settings (comments and layout do not
   // count), and for a topology, its transport kept too.
-  std::map<std::string, std::unique_ptr<Transport>> keep_transports;
+  reconcile::Transports keep_transports;
   for (auto &spec : config.transports) {
     auto it = transports_.find(spec.name);
     if (it != transports_.end() && config::same_settings(it->second->spec(), spec) &&
         it->second->running())
       keep_transports.emplace(spec.name, std::move(it->second));
   }
-  std::map<std::string, std::unique_ptr<Topology>> keep_topologies;
+  reconcile::Topologies keep_topologies;
   for (auto &spec : config.topologies) {
     auto it = topologies_.find(spec.name);
     if (it != topologies_.end() && config::same_settings(it->second->spec(), spec) &&
@@ -198,7 +171,7 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
   for (auto &spec : config.transports) {
     if (transports_.count(spec.name)) continue;
     auto &unit = prepared->transports[spec.name];
-    auto transport = std::make_unique<Transport>(services_, spec);
+    auto transport = std::make_unique<reconcile::TransportLink>(services_, spec);
     transport->on_connected_changed([this, name = spec.name](const auto &changes) {
       fire_hooks(hooks_, name, topologies_, changes);
       if (applied_ && notifier_.enabled()) notifier_.status(summary());
@@ -213,10 +186,10 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
   for (auto &spec : config.topologies) {
     if (topologies_.count(spec.name)) continue;
     auto &unit = prepared->topologies[spec.name];
-    auto topology =
-        std::make_unique<Topology>(services_, spec, transports_.at(spec.transport).get());
+    auto topology = std::make_unique<reconcile::Topology>(
+        services_, spec, *transports_.at(spec.transport), unit.module);
     if (unit.module)
-      topology->start(unit.module, std::move(unit.values));
+      topology->start(std::move(unit.values));
     else
       topology->fail(unit.load_error);
     topologies_.emplace(spec.name, std::move(topology));
@@ -239,7 +212,7 @@ void Daemon::reload() {
   log::configure(*log::parse_level(settings.log_level), settings.log_format);
   if (settings.control_socket != settings_.control_socket) {
     auto server = std::make_unique<control::ControlServer>(
-        io_, [this](const std::string &line) { return route(line); });
+        io_, [this](const std::string &line) { return control::route(line, view()); });
     std::string error;
     if (server->listen(settings.control_socket, error))
       control_ = std::move(server);
@@ -264,91 +237,6 @@ void Daemon::shutdown() {
   hooks_.stop();
   signals_.cancel();
   io_.stop();  // what is left (idle service internals) needs no draining
-}
-
-namespace {
-
-// The live instance registered under `label` ("transport NAME"), if any.
-std::shared_ptr<plugin::Instance> instance_of(const plugin::HostServices &services,
-                                              const std::string &label) {
-  auto it = services.instances.find(label);
-  return it == services.instances.end() ? nullptr : it->second.lock();
-}
-
-bool has_control(const plugin::HostServices &services, const std::string &label) {
-  auto instance = instance_of(services, label);
-  return instance && instance->has_control();
-}
-
-}  // namespace
-
-nlohmann::json Daemon::status() const {
-  nlohmann::json transports = nlohmann::json::array();
-  for (const auto &[name, t] : transports_) {
-    auto local = const_cast<Transport &>(*t).local_nodes();
-    nlohmann::json details = nlohmann::json::object();
-    if (const auto *d = t->details())
-      for (const auto &[k, v] : *d) details[k] = v;
-    transports.push_back(
-        {{"name", name},
-         {"plugin", t->spec().plugin},
-         {"state", t->state()},
-         {"error", t->error()},
-         {"local_node", local.empty() ? nlohmann::json() : nlohmann::json(local.front())},
-         {"details", details},
-         {"connected", t->connected()},
-         {"control", has_control(services_, "transport " + name)}});
-  }
-  nlohmann::json topologies = nlohmann::json::array();
-  for (const auto &[name, t] : topologies_) {
-    topologies.push_back(t->status());
-    topologies.back()["control"] = has_control(services_, "topology " + name);
-  }
-  return {{"version", CLUSTERD_VERSION_STRING},
-          {"pid", ::getpid()},
-          {"config", path_.empty() ? "<embedded>" : path_},
-          {"transports", transports},
-          {"topologies", topologies},
-          {"hooks", hooks_.status()},
-          {"ready", ready()},
-          {"metrics", metrics_ ? nlohmann::json(metrics_->address()) : nlohmann::json()}};
-}
-
-control::Reply Daemon::route(const std::string &line) {
-  auto request = nlohmann::json::parse(line, nullptr, false);
-  for (std::string kind : {"transport", "topology"}) {
-    if (!request.is_object() || !request.contains(kind)) continue;
-    auto error = [](const std::string &text) {
-      return control::Reply{nlohmann::json({{"error", text}}).dump(), nullptr};
-    };
-    if (!request[kind].is_string()) return error("\"" + kind + "\" must be a string");
-    auto name = request[kind].get<std::string>();
-    std::string plugin;
-    if (kind == "transport" && transports_.count(name))
-      plugin = transports_.at(name)->spec().plugin;
-    else if (kind == "topology" && topologies_.count(name))
-      plugin = topologies_.at(name)->spec().strategy;
-    else
-      return error("no " + kind + " '" + name + "'");
-    auto instance = instance_of(services_, kind + " " + name);
-    if (instance && !instance->has_control())
-      return error(kind + " '" + name + "' (plugin " + plugin + ") has no control interface");
-    if (!instance || !instance->live()) return error(kind + " '" + name + "' is not running");
-    return {"", instance};
-  }
-  return {handle_request(line), nullptr};
-}
-
-std::string Daemon::handle_request(const std::string &line) {
-  auto request = nlohmann::json::parse(line, nullptr, false);
-  if (request.is_discarded() || !request.is_object() || !request.contains("cmd") ||
-      !request["cmd"].is_string())
-    return R"({"error":"expected {\"cmd\": \"status\"}"})";
-  auto cmd = request["cmd"].get<std::string>();
-  if (cmd == "ping") return R"({"ok":true})";
-  if (cmd == "status" || cmd == "members" || cmd == "topologies")
-    return status().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  return nlohmann::json({{"error", "unknown command '" + cmd + "'"}}).dump();
 }
 
 }  // namespace clusterd::app

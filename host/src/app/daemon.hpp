@@ -13,12 +13,12 @@
 
 #include "app/hooks.hpp"
 #include "app/notify.hpp"
-#include "app/topology.hpp"
-#include "app/transport.hpp"
 #include "config/config.hpp"
+#include "control/commands.hpp"
 #include "control/control_server.hpp"
 #include "metrics/http_server.hpp"
 #include "plugin/registry.hpp"
+#include "reconcile/topology.hpp"
 
 namespace clusterd::app {
 
@@ -46,19 +46,10 @@ class Daemon {
   // Runs until SIGTERM/SIGINT. `path` empty = the embedded default. Returns the exit code.
   int run(const std::string &path);
 
-  std::string handle_request(const std::string &line);
-  // A control-socket line: a host command's answer, or the instance it is routed to.
-  control::Reply route(const std::string &line);
-  nlohmann::json status() const;
-  // One line for systemd's STATUS= and /ready: topologies running, nodes connected.
-  std::string summary() const;
-  // True once the configuration is applied and every transport and topology runs.
-  bool ready() const;
-  // The Prometheus exposition of the daemon and its plugins (daemon_metrics.cpp).
-  std::string metrics_text() const;
-  metrics::Answer serve_http(const metrics::RequestHead &request) const;
-
  private:
+  // What control/ and metrics/ read: the units and settings, for one request.
+  control::DaemonView view() const;
+  std::string summary() const { return control::summary(view()); }
   bool load(std::vector<std::string> &problems, std::unique_ptr<Prepared> &out);
   void apply(std::unique_ptr<Prepared> prepared);
   void reload();
@@ -75,9 +66,9 @@ class Daemon {
   std::string path_;
   config::Settings settings_;
   Hooks hooks_{io_};
-  // Topologies hold raw pointers to transports: declared after, so destroyed first.
-  std::map<std::string, std::unique_ptr<Transport>> transports_;
-  std::map<std::string, std::unique_ptr<Topology>> topologies_;
+  // Topologies hold references to transport links: declared after, so destroyed first.
+  reconcile::Transports transports_;
+  reconcile::Topologies topologies_;
   std::unique_ptr<control::ControlServer> control_;
   std::unique_ptr<metrics::HttpServer> metrics_;
   std::string metrics_address_;  // as configured (the listener's may resolve port 0)

@@ -7,7 +7,7 @@
 #include <set>
 #include <string_view>
 
-#include "app/topology.hpp"
+#include "reconcile/topology.hpp"
 
 extern char **environ;
 

@@ -14,13 +14,14 @@
 #include <string>
 #include <vector>
 
-#include "app/transport.hpp"
 #include "config/config.hpp"
+#include "reconcile/topology.hpp"
 #include "services/process_service.hpp"
 
 namespace clusterd::app {
 
-class Topology;
+using reconcile::ConnectedChange;
+using reconcile::Topology;
 
 struct HookEvent {
   bool up = false;

@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "plugin/session.hpp"
+
 namespace clusterd::control {
 
 // Limits of the socket protocol (documented in docs/control-protocol.md).
@@ -23,38 +25,10 @@ inline constexpr std::size_t kMaxSessions = 256;                 // open session
 inline constexpr std::size_t kMaxConnections = 512;              // sessions + pending clients
 inline constexpr std::size_t kMaxBuffered = CLUSTERD_CONTROL_MAX_BUFFERED;
 
-class Session;
-
-// The plugin side of sessions (a plugin instance with a control interface).
-class SessionTarget {
- public:
-  virtual ~SessionTarget() = default;
-  // A new session: the target keeps it (weakly) to serve its sink calls.
-  virtual void session_opened(const std::shared_ptr<Session> &session) = 0;
-  // A line of the client's; false: `error` is answered and the session ends.
-  virtual bool session_line(std::uint64_t id, const std::string &line, std::string &error) = 0;
-  // The session is over. Always from its own loop turn, never from inside a sink call.
-  virtual void session_over(std::uint64_t id) = 0;
-};
-
-// One client's session, as the plugin side sees it. [loop-thread]
-class Session {
- public:
-  virtual ~Session() = default;
-  std::uint64_t id() const { return id_; }
-  // Queues a line (newline added). CLUSTERD_OK, CLUSTERD_E_NOT_FOUND once the session is over
-  // or ending, CLUSTERD_E_AGAIN past kMaxBuffered (the session is then closed at once).
-  virtual clusterd_status_t send(std::string_view line) = 0;
-  // Closes once the queued lines are written (bounded in time).
-  virtual void end() = 0;
-  virtual std::size_t buffered() const = 0;
-
- protected:
-  explicit Session(std::uint64_t id) : id_(id) {}
-
- private:
-  std::uint64_t id_;
-};
+// The socket implements the loader's session interface (plugin/session.hpp): the dependency
+// points from control/ to plugin/, never back. kMaxBuffered is Session::send's limit.
+using plugin::Session;
+using plugin::SessionTarget;
 
 // What the daemon does with a connection's first line: answer it, or route it to `target`.
 struct Reply {

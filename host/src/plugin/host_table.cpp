@@ -459,7 +459,7 @@ struct Bridge {
 
   // ---- clusterd.control-sink/1 ----
   // The session if it is open and the calling instance's own (another's id: not found).
-  static std::shared_ptr<control::Session> session(const clusterd_host_t *host, clusterd_id_t id) {
+  static std::shared_ptr<Session> session(const clusterd_host_t *host, clusterd_id_t id) {
     auto *instance = self(host);
     if (!instance) return nullptr;
     auto it = instance->sessions_.find(id);

@@ -93,15 +93,10 @@ std::shared_ptr<Instance> Instance::create(HostServices &services,
       self->log(CLUSTERD_LOG_WARN, "plugin offers an incomplete " CLUSTERD_INTERFACE_CONTROL
                                    " (struct too small or functions missing); ignored");
   }
-  services.instances[self->label_] = self;
   return self;
 }
 
 Instance::~Instance() {
-  // A successor under the same label may have registered already; leave its entry alone.
-  if (auto it = services_.instances.find(label_);
-      it != services_.instances.end() && it->second.expired())
-    services_.instances.erase(it);
   if (!plugin_) return;
   stop();
   guarded("destroy", [&] { vtable_.destroy(plugin_); });
@@ -178,7 +173,61 @@ void Instance::cancel_leftovers() {
   timers_.clear(), fds_.clear(), http_.clear(), dns_.clear(), work_.clear(), processes_.clear();
 }
 
-void Instance::session_opened(const std::shared_ptr<control::Session> &session) {
+bool Instance::connect(std::uint64_t op, const std::string &node, std::string &error) {
+  return start_op(true, op, node, error);
+}
+
+bool Instance::disconnect(std::uint64_t op, const std::string &node, std::string &error) {
+  return start_op(false, op, node, error);
+}
+
+bool Instance::start_op(bool connect, std::uint64_t op, const std::string &node,
+                        std::string &error) {
+  auto fn = connect ? transport_.connect : transport_.disconnect;
+  clusterd_status_t status = CLUSTERD_E_GENERIC;
+  bool returned = fn && guarded(connect ? "connect" : "disconnect",
+                                [&] { status = fn(plugin_, op, node.c_str()); });
+  if (returned && status == CLUSTERD_OK) return true;
+  error = returned ? plugin_error("status " + std::to_string(status)) : error_;
+  return false;
+}
+
+void Instance::cancel(std::uint64_t op) {
+  if (live() && transport_.cancel) guarded("cancel", [&] { transport_.cancel(plugin_, op); });
+}
+
+Instance::Call Instance::list(std::uint64_t op, std::string &error) {
+  if (!transport_.list_nodes) return Call::unsupported;
+  return optional_call(
+      "list_nodes", [&] { return transport_.list_nodes(plugin_, op); }, error);
+}
+
+std::optional<std::string> Instance::local_node() {
+  if (!live() || !transport_.local_node) return std::nullopt;
+  const char *name = nullptr;
+  guarded("local_node", [&] { name = transport_.local_node(plugin_); });
+  if (!name || !*name) return std::nullopt;
+  return std::string(name);
+}
+
+Instance::Call Instance::refresh(std::string &error) {
+  if (!live() || !strategy_.refresh) return Call::unsupported;
+  return optional_call(
+      "refresh", [&] { return strategy_.refresh(plugin_); }, error);
+}
+
+Instance::Call Instance::optional_call(const char *what,
+                                       const std::function<clusterd_status_t()> &call,
+                                       std::string &error) {
+  clusterd_status_t status = CLUSTERD_E_GENERIC;
+  guarded(what, [&] { status = call(); });
+  if (status == CLUSTERD_OK) return Call::ok;
+  if (status == CLUSTERD_E_UNSUPPORTED) return Call::unsupported;
+  error = plugin_error("status " + std::to_string(status));
+  return Call::failed;
+}
+
+void Instance::session_opened(const std::shared_ptr<Session> &session) {
   sessions_[session->id()] = session;
 }
 

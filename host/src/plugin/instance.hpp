@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "config/schema.hpp"
-#include "control/control_server.hpp"
 #include "metrics/plugin_metrics.hpp"
 #include "plugin/module.hpp"
+#include "plugin/session.hpp"
 #include "services/dns_resolver.hpp"
 #include "services/fd_service.hpp"
 #include "services/http_client.hpp"
@@ -62,8 +62,6 @@ struct HostServices {
   Lazy<services::HttpClient> http;
   Lazy<services::DnsResolver> dns;
   services::ProcessService processes;
-  // Live instances by label ("transport NAME"), for routing control requests.
-  std::map<std::string, std::weak_ptr<Instance>> instances;
 };
 
 // What a strategy instance reports; implemented by its topology.
@@ -76,7 +74,7 @@ struct StrategyEvents {
   virtual std::optional<std::string> local_node() = 0;
 };
 
-// What a transport instance reports; implemented by the transport runtime.
+// What a transport instance reports; implemented by the transport link.
 struct TransportEvents {
   virtual ~TransportEvents() = default;
   virtual void on_complete(clusterd_id_t op, clusterd_status_t status, std::string message) = 0;
@@ -95,7 +93,7 @@ struct RefusedNames {
   std::deque<std::string> recent;
 };
 
-class Instance : public std::enable_shared_from_this<Instance>, public control::SessionTarget {
+class Instance : public std::enable_shared_from_this<Instance>, public SessionTarget {
  public:
   enum class State { created, initialized, started, stopping, stopped, failed };
 
@@ -128,17 +126,29 @@ class Instance : public std::enable_shared_from_this<Instance>, public control::
     failure_handler_ = std::move(handler);
   }
 
-  // Kind interfaces (size-clamped copies; NULL functions = not implemented).
-  const clusterd_strategy_t &strategy() const { return strategy_; }
-  const clusterd_transport_t &transport() const { return transport_; }
+  // ---- typed calls into the plugin [loop-thread]; the C vtables stay inside plugin/ ----
+  // What an optional call came to: done, not implemented by the plugin, or failed (`error`).
+  enum class Call { ok, unsupported, failed };
+  // clusterd.transport/1: starts connect/disconnect numbered `op` (completion through
+  // TransportEvents::on_complete); false with `error` when it did not start.
+  bool connect(std::uint64_t op, const std::string &node, std::string &error);
+  bool disconnect(std::uint64_t op, const std::string &node, std::string &error);
+  // Cancels `op`; nothing when the plugin has no cancel or is not live.
+  void cancel(std::uint64_t op);
+  bool can_list() const { return transport_.list_nodes != nullptr; }
+  // Starts a listing numbered `op` (answer through TransportEvents::on_list).
+  Call list(std::uint64_t op, std::string &error);
+  // This node's name as the transport knows it; nullopt when unknown or not live.
+  std::optional<std::string> local_node();
+  // clusterd.strategy/1: asks for a discovery round now.
+  Call refresh(std::string &error);
   // The control extension (clusterd.control/1), if the plugin offers a usable one.
   bool has_control() const { return control_.request != nullptr; }
 
-  // control::SessionTarget: sessions routed to this instance by the control socket.
-  void session_opened(const std::shared_ptr<control::Session> &session) override;
+  // SessionTarget: sessions routed to this instance by the control socket.
+  void session_opened(const std::shared_ptr<Session> &session) override;
   bool session_line(std::uint64_t id, const std::string &line, std::string &error) override;
   void session_over(std::uint64_t id) override;
-  clusterd_plugin_t *plugin() const { return plugin_; }
 
   // Runs `call` (a call into the plugin) with exceptions contained. Returns false if it
   // threw; the instance is then failed.
@@ -151,6 +161,9 @@ class Instance : public std::enable_shared_from_this<Instance>, public control::
  private:
   friend struct Bridge;
   Instance(HostServices &services, std::shared_ptr<const Module> module, std::string label);
+  bool start_op(bool connect, std::uint64_t op, const std::string &node, std::string &error);
+  Call optional_call(const char *what, const std::function<clusterd_status_t()> &call,
+                     std::string &error);
   void cancel_leftovers();
   void end_sessions();
   void session_closed(std::uint64_t id);
@@ -168,7 +181,7 @@ class Instance : public std::enable_shared_from_this<Instance>, public control::
   clusterd_transport_t transport_{};
   clusterd_control_t control_{};
   // Open sessions, so sink calls reach only this instance's own.
-  std::map<std::uint64_t, std::weak_ptr<control::Session>> sessions_;
+  std::map<std::uint64_t, std::weak_ptr<Session>> sessions_;
   std::unique_ptr<config::OptionValues> values_;
   StrategyEvents *strategy_events_ = nullptr;
   TransportEvents *transport_events_ = nullptr;

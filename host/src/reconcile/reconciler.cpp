@@ -23,8 +23,20 @@ std::string_view to_string(NodeState state) {
   return "unknown";
 }
 
-Reconciler::Reconciler(Policy policy, Actions &actions, std::uint64_t seed)
-    : policy_(policy), actions_(actions), random_(seed) {}
+Policy policy_of(const config::TopologySpec &spec, bool module_disconnects_removed) {
+  Policy policy;
+  policy.disconnect =
+      spec.disconnect.value_or(module_disconnects_removed ? config::DisconnectPolicy::removed
+                                                          : config::DisconnectPolicy::never);
+  policy.connect_timeout = spec.connect_timeout;
+  policy.max_parallel = spec.max_parallel;
+  policy.backoff_initial = spec.backoff_initial;
+  policy.backoff_max = spec.backoff_max;
+  return policy;
+}
+
+Reconciler::Reconciler(Policy policy, Link &link, Runtime &runtime, std::uint64_t seed)
+    : policy_(policy), link_(link), runtime_(runtime), random_(seed) {}
 
 milliseconds Reconciler::backoff(unsigned attempts) {
   // Exponential from backoff_initial, capped, with "equal jitter": uniform in [d/2, d], so
@@ -48,13 +60,13 @@ void Reconciler::set_desired(const std::vector<std::string> &nodes) {
     if (!wanted.count(it->first)) {
       if (it->second.desired)
         undesire(it, now);
-      else if (wants_disconnect(it->second))
-        start_disconnect(it, now);  // retry a failed one
+      else if (wants_disconnect(it))
+        start_disconnect(it);  // retry a failed one
     }
     it = next;
   }
   for (const auto &node : wanted) desire(node, now);
-  actions_.request_step();
+  runtime_.request_step();
 }
 
 void Reconciler::node_seen(const std::string &node) {
@@ -62,14 +74,14 @@ void Reconciler::node_seen(const std::string &node) {
   last_discovery_ = now;
   discovery_error_.clear();
   desire(node, now);
-  actions_.request_step();
+  runtime_.request_step();
 }
 
 void Reconciler::node_lost(const std::string &node) {
   auto now = now_();
   last_discovery_ = now;
   if (auto it = nodes_.find(node); it != nodes_.end() && it->second.desired) undesire(it, now);
-  actions_.request_step();
+  runtime_.request_step();
 }
 
 void Reconciler::discovery_failed(const std::string &reason) {
@@ -84,66 +96,56 @@ void Reconciler::desire(const std::string &name, TimePoint now) {
   node.desired = true;
   node.attempts = 0;
   node.last_error.clear();
-  node.connected = connected_.count(name) > 0;
-  if (!node.connected && node.phase == Phase::idle) enqueue(it, now);
+  if (!connected(name) && node.phase == Phase::idle) enqueue(it, now);
 }
 
 void Reconciler::undesire(Nodes::iterator it, TimePoint now) {
   it->second.desired = false;
   dequeue(it);
-  if (wants_disconnect(it->second))
-    start_disconnect(it, now);
+  (void)now;
+  if (wants_disconnect(it))
+    start_disconnect(it);
   else
     forget_if_unused(it);
 }
 
-bool Reconciler::wants_disconnect(const Node &node) const {
+bool Reconciler::wants_disconnect(Nodes::const_iterator it) const {
+  const Node &node = it->second;
   return policy_.disconnect == config::DisconnectPolicy::removed && !node.desired &&
-         node.connected && node.phase == Phase::idle;
+         node.phase == Phase::idle && connected(it->first);
 }
 
 void Reconciler::forget_if_unused(Nodes::iterator it) {
   const Node &node = it->second;
-  if (!node.desired && node.phase == Phase::idle && !wants_disconnect(node)) nodes_.erase(it);
+  if (!node.desired && node.phase == Phase::idle && !wants_disconnect(it)) nodes_.erase(it);
 }
 
 // ---- transport side ------------------------------------------------------------------------
 
-void Reconciler::set_connected(const std::vector<std::string> &nodes) {
-  std::set<std::string> now_connected(nodes.begin(), nodes.end());
-  std::vector<std::string> gone;
-  std::set_difference(connected_.begin(), connected_.end(), now_connected.begin(),
-                      now_connected.end(), std::back_inserter(gone));
-  for (const auto &node : gone) node_down(node);
-  for (const auto &node : now_connected)
-    if (!connected_.count(node)) node_up(node);
+void Reconciler::on_connected(const std::vector<ConnectedChange> &changes) {
+  for (const auto &change : changes) change.up ? node_up(change.node) : node_down(change.node);
 }
 
+// Transitions only: the link's set already holds the new state.
 void Reconciler::node_up(const std::string &name) {
-  connected_.insert(name);
   auto it = nodes_.find(name);
   if (it == nodes_.end()) return;
   Node &node = it->second;
-  if (node.connected) return;
-  node.connected = true;
   node.connected_since = now_();
   dequeue(it);
   if (node.desired) {
     node.attempts = 0;
     node.last_error.clear();
-  } else if (wants_disconnect(node)) {
-    start_disconnect(it, now_());  // removed from discovery while it was connecting
+  } else if (wants_disconnect(it)) {
+    start_disconnect(it);  // removed from discovery while it was connecting
   }
-  actions_.request_step();
+  runtime_.request_step();
 }
 
 void Reconciler::node_down(const std::string &name) {
-  connected_.erase(name);
   auto it = nodes_.find(name);
   if (it == nodes_.end()) return;
   Node &node = it->second;
-  if (!node.connected) return;
-  node.connected = false;
   auto now = now_();
   if (!node.desired) return forget_if_unused(it);
   if (node.phase != Phase::idle) return;
@@ -155,7 +157,7 @@ void Reconciler::node_down(const std::string &name) {
     node.attempts = 0;
     enqueue(it, now);  // a peer that drops is retried at once
   }
-  actions_.request_step();
+  runtime_.request_step();
 }
 
 void Reconciler::set_local(const std::vector<std::string> &names) {
@@ -183,43 +185,35 @@ void Reconciler::on_result(std::uint64_t op, bool ok, const std::string &error) 
     --in_flight_;
     deadlines_.erase({node.deadline, op});
     if (ok) {
-      bool already = node.connected;
-      node.connected = true;
-      connected_.insert(it->first);
+      // The link has put the node in its set already (node_up set connected_since).
       node.attempts = 0;
       node.last_error.clear();
-      if (!already) node.connected_since = now;
-      actions_.connected(it->first);
-      if (wants_disconnect(node)) start_disconnect(it, now);
+      runtime_.connected(it->first);
+      if (wants_disconnect(it)) start_disconnect(it);
     } else {
       fail_attempt(it, error, now);
     }
   } else {
-    actions_.disconnected(it->first, ok, error);
-    if (ok) {
-      node.connected = false;
-      connected_.erase(it->first);
-    } else {
-      node.last_error = error;  // retried at the next discovery round
-    }
+    runtime_.disconnected(it->first, ok, error);
+    if (!ok) node.last_error = error;  // retried at the next discovery round
     if (!node.desired && ok)
       nodes_.erase(it);
-    else if (node.desired && !node.connected)
+    else if (node.desired && !connected(it->first))
       enqueue(it, now);
   }
-  actions_.request_step();
+  runtime_.request_step();
 }
 
 void Reconciler::fail_attempt(Nodes::iterator it, const std::string &error, TimePoint now) {
   Node &node = it->second;
   ++node.attempts;
   node.last_error = error;
-  if (!node.desired || node.connected) {
+  if (!node.desired || connected(it->first)) {
     forget_if_unused(it);
     return;
   }
   auto delay = backoff(node.attempts);
-  actions_.connect_failed(it->first, error, node.attempts, delay);
+  runtime_.connect_failed(it->first, error, node.attempts, delay);
   enqueue(it, now + delay);
 }
 
@@ -247,8 +241,9 @@ void Reconciler::start_connect(Nodes::iterator it, TimePoint now) {
   ops_.emplace(op, it->first);
   deadlines_.emplace(node.deadline, op);
   ++in_flight_;
+  runtime_.connecting(it->first);
   std::string error;
-  if (!actions_.connect(op, it->first, error)) {
+  if (!link_.connect(*this, op, it->first, error)) {
     ops_.erase(op);
     deadlines_.erase({node.deadline, op});
     --in_flight_;
@@ -258,28 +253,28 @@ void Reconciler::start_connect(Nodes::iterator it, TimePoint now) {
   }
 }
 
-void Reconciler::start_disconnect(Nodes::iterator it, TimePoint now) {
+void Reconciler::start_disconnect(Nodes::iterator it) {
   Node &node = it->second;
   auto op = util::next_id();
   node.phase = Phase::disconnecting;
   node.op = op;
   ops_.emplace(op, it->first);
+  runtime_.disconnecting(it->first);
   std::string error;
-  if (!actions_.disconnect(op, it->first, error)) {
+  if (!link_.disconnect(*this, op, it->first, error)) {
     ops_.erase(op);
     node.phase = Phase::idle;
     node.op = 0;
     node.last_error = error;
-    actions_.disconnected(it->first, false, error);
+    runtime_.disconnected(it->first, false, error);
   }
-  (void)now;
 }
 
 void Reconciler::step(TimePoint now) {
   // Connects that ran out of time count as failed attempts.
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
     auto op = deadlines_.begin()->second;
-    actions_.cancel(op);
+    link_.cancel(op);
     auto timeout = std::to_string(policy_.connect_timeout.count());
     on_result(op, false, "connect timed out after " + timeout + " ms");
   }
@@ -294,20 +289,21 @@ void Reconciler::step(TimePoint now) {
     auto next = std::max(waiting_.begin()->first, now);
     wake = wake ? std::min(*wake, next) : next;
   }
-  actions_.wake_at(wake);
+  runtime_.wake_at(wake);
 }
 
 // ---- introspection -------------------------------------------------------------------------
 
 std::vector<NodeStatus> Reconciler::status(TimePoint now) const {
   std::vector<NodeStatus> out;
-  for (const auto &[name, node] : nodes_) {
+  for (auto it = nodes_.begin(); it != nodes_.end(); ++it) {
+    const auto &[name, node] = *it;
     NodeStatus s{name, NodeState::pending, node.attempts, node.last_error, std::nullopt};
     if (node.phase == Phase::connecting)
       s.state = NodeState::connecting;
-    else if (node.phase == Phase::disconnecting || wants_disconnect(node))
+    else if (node.phase == Phase::disconnecting || wants_disconnect(it))
       s.state = NodeState::disconnecting;
-    else if (node.connected)
+    else if (connected(name))
       s.state = NodeState::connected;
     else if (node.queued && node.next_attempt > now) {
       s.state = NodeState::backoff;
@@ -324,6 +320,12 @@ std::vector<std::string> Reconciler::desired() const {
   for (const auto &[name, node] : nodes_)
     if (node.desired) out.push_back(name);
   return out;
+}
+
+std::size_t Reconciler::connected_count() const {
+  std::size_t n = 0;
+  for (const auto &[name, node] : nodes_) n += node.desired && connected(name);
+  return n;
 }
 
 }  // namespace clusterd::reconcile

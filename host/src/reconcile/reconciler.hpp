@@ -1,7 +1,7 @@
 // The reconciler of one topology: the desired node set (from the strategy) against the
-// connected set (from the transport). It connects what is missing with bounded parallelism,
+// transport link's connected set. It connects what is missing with bounded parallelism,
 // a timeout and jittered exponential backoff, and disconnects only under the topology's
-// policy. Pure logic on an injected clock: the topology feeds events and performs actions.
+// policy. Pure logic on an injected clock: the topology feeds events, the link does the I/O.
 #pragma once
 
 #include <chrono>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "reconcile/connected_set.hpp"
 
 namespace clusterd::reconcile {
 
@@ -33,23 +34,43 @@ struct Policy {
   milliseconds stable_after{10'000};
 };
 
-// What the reconciler asks of its topology.
-class Actions {
+// The one place a topology's policy is made: every field from its spec; `disconnect` falls back
+// to "removed" for strategies whose module says so (disconnects_removed), else "never".
+Policy policy_of(const config::TopologySpec &spec, bool module_disconnects_removed);
+
+class Reconciler;
+
+// The transport as a reconciler sees it (TransportLink; a fake in tests). Completions come back
+// through Reconciler::on_result, never inline; the link updates connected() and hands the
+// transitions to on_connected() before it delivers a result.
+class Link {
  public:
-  virtual ~Actions() = default;
-  // Starts an asynchronous connect/disconnect numbered `op`; false (with `error`) if it could
-  // not even start. Completion comes back through Reconciler::on_result, never inline.
-  virtual bool connect(std::uint64_t op, const std::string &node, std::string &error) = 0;
-  virtual bool disconnect(std::uint64_t op, const std::string &node, std::string &error) = 0;
+  virtual ~Link() = default;
+  virtual const ConnectedSet &connected() const = 0;
+  // Starts an asynchronous connect/disconnect numbered `op` for `from`; false (with `error`) if
+  // it could not even start.
+  virtual bool connect(Reconciler &from, std::uint64_t op, const std::string &node,
+                       std::string &error) = 0;
+  virtual bool disconnect(Reconciler &from, std::uint64_t op, const std::string &node,
+                          std::string &error) = 0;
   virtual void cancel(std::uint64_t op) = 0;
+};
+
+// What the reconciler asks of the loop it runs on, and what it reports (for logs and counters).
+// Nothing here carries a node back into the reconciler.
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
   // Call step() at `when` (replaces the previous request); nullopt = nothing is due.
   virtual void wake_at(std::optional<TimePoint> when) = 0;
   // Call step() soon (after the current batch of events).
   virtual void request_step() = 0;
-  // Log hooks (the reconciler itself does no I/O).
+  // Reports (the reconciler itself does no I/O).
+  virtual void connecting(const std::string &node) = 0;
   virtual void connected(const std::string &node) = 0;
   virtual void connect_failed(const std::string &node, const std::string &error, unsigned attempts,
                               milliseconds retry_in) = 0;
+  virtual void disconnecting(const std::string &node) = 0;
   virtual void disconnected(const std::string &node, bool ok, const std::string &error) = 0;
 };
 
@@ -66,7 +87,7 @@ struct NodeStatus {
 
 class Reconciler {
  public:
-  Reconciler(Policy policy, Actions &actions, std::uint64_t seed);
+  Reconciler(Policy policy, Link &link, Runtime &runtime, std::uint64_t seed);
 
   // ---- strategy side ----
   void set_desired(const std::vector<std::string> &nodes);  // a full, successful round
@@ -75,10 +96,9 @@ class Reconciler {
   // A failed round never shrinks the desired set: only the error is recorded.
   void discovery_failed(const std::string &reason);
 
-  // ---- transport side ----
-  void set_connected(const std::vector<std::string> &nodes);  // a complete listing
-  void node_up(const std::string &node);
-  void node_down(const std::string &node);
+  // ---- transport side (from the link) ----
+  // Transitions of link.connected(), whatever their source (completions, listings, events).
+  void on_connected(const std::vector<ConnectedChange> &changes);
   void set_local(const std::vector<std::string> &names);  // never connect these
   void on_result(std::uint64_t op, bool ok, const std::string &error);
 
@@ -88,22 +108,23 @@ class Reconciler {
   // ---- introspection ----
   std::vector<NodeStatus> status(TimePoint now) const;
   std::vector<std::string> desired() const;
+  // Desired nodes that are connected.
+  std::size_t connected_count() const;
+  const Policy &policy() const { return policy_; }
   std::optional<TimePoint> last_discovery() const { return last_discovery_; }
   const std::string &discovery_error() const { return discovery_error_; }
   std::size_t in_flight() const { return in_flight_; }
   // The backoff before attempt `attempts + 1` (jittered, within [d/2, d]).
   milliseconds backoff(unsigned attempts);
 
-  void set_disconnect_policy(config::DisconnectPolicy policy) { policy_.disconnect = policy; }
-
   // The time source used by event handlers (step() gets it explicitly). Tests set a fake.
   void set_clock(TimePoint (*now)()) { now_ = now; }
 
  private:
   enum class Phase { idle, connecting, disconnecting };
+  // Connectedness is not kept here: it is link_.connected(), read through connected().
   struct Node {
     bool desired = false;
-    bool connected = false;
     Phase phase = Phase::idle;
     std::uint64_t op = 0;
     TimePoint deadline{};
@@ -115,25 +136,28 @@ class Reconciler {
   };
   using Nodes = std::map<std::string, Node>;
 
+  bool connected(const std::string &name) const { return link_.connected().contains(name); }
+  void node_up(const std::string &node);
+  void node_down(const std::string &node);
   void desire(const std::string &name, TimePoint now);
   void undesire(Nodes::iterator it, TimePoint now);
   void enqueue(Nodes::iterator it, TimePoint when);
   void dequeue(Nodes::iterator it);
   void start_connect(Nodes::iterator it, TimePoint now);
-  void start_disconnect(Nodes::iterator it, TimePoint now);
+  void start_disconnect(Nodes::iterator it);
   void fail_attempt(Nodes::iterator it, const std::string &error, TimePoint now);
   void forget_if_unused(Nodes::iterator it);
-  bool wants_disconnect(const Node &node) const;
+  bool wants_disconnect(Nodes::const_iterator it) const;
 
   Policy policy_;
-  Actions &actions_;
+  Link &link_;
+  Runtime &runtime_;
   std::mt19937_64 random_;
   TimePoint (*now_)() = [] { return Clock::now(); };
   Nodes nodes_;
   std::set<std::pair<TimePoint, std::string>> waiting_;      // due connects, by time
   std::set<std::pair<TimePoint, std::uint64_t>> deadlines_;  // in-flight connects
   std::unordered_map<std::uint64_t, std::string> ops_;       // op → node
-  std::set<std::string> connected_;                          // the transport's view
   std::set<std::string> local_;
   std::size_t in_flight_ = 0;  // connects only; disconnects are not rate-limited
   std::optional<TimePoint> last_discovery_;

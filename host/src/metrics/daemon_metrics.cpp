@@ -1,20 +1,18 @@
-// The metrics listener's answers: the Prometheus exposition of the daemon, its topologies and
-// transports, and the figures plugins export through clusterd.metrics/1.
+#include "metrics/daemon_metrics.hpp"
+
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 
-#include "app/daemon.hpp"
 #include "build_info.hpp"
 #include "metrics/exposition.hpp"
 
-namespace clusterd::app {
-
+namespace clusterd::metrics {
 namespace {
 
-using metrics::Labels;
+using reconcile::Topology;
 
 double resident_bytes() {
   long pages = 0, resident = 0;
@@ -43,8 +41,8 @@ double cpu_seconds() {
 
 }  // namespace
 
-std::string Daemon::metrics_text() const {
-  metrics::Exposition out;
+std::string daemon_text(const control::DaemonView &daemon) {
+  Exposition out;
   auto gauge = [&](const char *name, const char *help, const Labels &labels, double value) {
     out.family(name, help, "gauge");
     out.sample(name, labels, value);
@@ -52,9 +50,9 @@ std::string Daemon::metrics_text() const {
   gauge("clusterd_build_info", "clusterd's version; always 1.",
         {{"version", CLUSTERD_VERSION_STRING}}, 1);
   gauge("clusterd_start_time_seconds", "When the daemon started, in seconds since the epoch.", {},
-        std::chrono::duration<double>(started_at_.time_since_epoch()).count());
+        std::chrono::duration<double>(daemon.started_at.time_since_epoch()).count());
   gauge("clusterd_ready", "1 when every transport and topology runs (as /ready).", {},
-        ready() ? 1 : 0);
+        control::ready(daemon) ? 1 : 0);
   gauge("process_resident_memory_bytes", "Resident memory size in bytes.", {}, resident_bytes());
   gauge("process_open_fds", "Number of open file descriptors.", {}, open_fds());
   out.family("process_cpu_seconds_total", "User and system CPU time spent, in seconds.", "counter");
@@ -63,12 +61,12 @@ std::string Daemon::metrics_text() const {
   // One family at a time over every topology: a family's samples must be contiguous.
   auto per_topology = [&](const char *name, const char *help, const char *type, auto value) {
     out.family(name, help, type);
-    for (const auto &[topology_name, topology] : topologies_)
+    for (const auto &[topology_name, topology] : daemon.topologies)
       out.sample(name, {{"topology", topology_name}}, static_cast<double>(value(*topology)));
   };
   out.family("clusterd_topology_up", "1 when the topology runs, 0 when it failed or starts.",
              "gauge");
-  for (const auto &[name, t] : topologies_)
+  for (const auto &[name, t] : daemon.topologies)
     out.sample(
         "clusterd_topology_up",
         {{"topology", name}, {"strategy", t->spec().strategy}, {"transport", t->spec().transport}},
@@ -80,7 +78,7 @@ std::string Daemon::metrics_text() const {
                "Nodes the topology wants connected (discovered, without this node).", "gauge",
                [](const Topology &t) { return t.reconciler().desired().size(); });
   per_topology("clusterd_topology_connected_nodes", "Desired nodes that are connected.", "gauge",
-               [](const Topology &t) { return t.connected_count(); });
+               [](const Topology &t) { return t.reconciler().connected_count(); });
   per_topology("clusterd_connect_attempts_total", "Connect attempts started.", "counter",
                [](const Topology &t) { return t.counters().connect_attempts; });
   per_topology("clusterd_connect_failures_total", "Connect attempts that failed or timed out.",
@@ -94,7 +92,7 @@ std::string Daemon::metrics_text() const {
   out.family("clusterd_discovery_duration_seconds",
              "Discovery round latency: from the round's first HTTP or DNS request to its result.",
              "histogram");
-  for (const auto &[name, t] : topologies_)
+  for (const auto &[name, t] : daemon.topologies)
     out.histogram("clusterd_discovery_duration_seconds", {{"topology", name}},
                   t->counters().discovery_seconds);
 
@@ -102,26 +100,26 @@ std::string Daemon::metrics_text() const {
              "Times a plugin instance failed: not loadable, refused its config or start, or "
              "failed while running.",
              "counter");
-  for (const auto &[name, t] : topologies_)
+  for (const auto &[name, t] : daemon.topologies)
     out.sample("clusterd_plugin_failures_total",
                {{"topology", name}, {"plugin", t->spec().strategy}},
                static_cast<double>(t->counters().plugin_failures));
-  for (const auto &[name, t] : transports_)
+  for (const auto &[name, t] : daemon.transports)
     out.sample("clusterd_plugin_failures_total",
                {{"transport", name}, {"plugin", t->spec().plugin}},
                static_cast<double>(t->plugin_failures()));
 
   out.family("clusterd_transport_up", "1 when the transport runs.", "gauge");
-  for (const auto &[name, t] : transports_)
+  for (const auto &[name, t] : daemon.transports)
     out.sample("clusterd_transport_up", {{"transport", name}, {"plugin", t->spec().plugin}},
                t->running() ? 1 : 0);
   out.family("clusterd_transport_connected_nodes",
              "Nodes the transport reports connected (all topologies).", "gauge");
-  for (const auto &[name, t] : transports_)
+  for (const auto &[name, t] : daemon.transports)
     out.sample("clusterd_transport_connected_nodes", {{"transport", name}},
                static_cast<double>(t->connected().size()));
 
-  auto hooks = hooks_.status();
+  auto hooks = daemon.hooks();
   for (const char *key : {"ran", "failed", "timed_out", "dropped"}) {
     auto name = std::string("clusterd_hooks_") + key + "_total";
     out.family(name, std::string("Event hooks ") + key + " (see [hooks]).", "counter");
@@ -129,15 +127,27 @@ std::string Daemon::metrics_text() const {
   }
 
   // Plugins' own figures (e.g. gossip drops by reason), labelled with their instance.
-  metrics::Families families;
-  for (const auto &[name, t] : topologies_)
-    if (const auto *instance = t->strategy())
+  Families families;
+  for (const auto &[name, t] : daemon.topologies)
+    if (const auto &instance = t->strategy())
       instance->metrics().collect(families, {{"topology", name}});
-  for (const auto &[name, t] : transports_)
-    if (const auto *instance = t->instance())
+  for (const auto &[name, t] : daemon.transports)
+    if (const auto &instance = t->instance())
       instance->metrics().collect(families, {{"transport", name}});
-  metrics::write(out, families);
+  write(out, families);
   return out.text();
 }
 
-}  // namespace clusterd::app
+Answer serve(const RequestHead &request, const control::DaemonView &daemon) {
+  if (request.path == "/metrics")
+    return {200, "text/plain; version=0.0.4; charset=utf-8", daemon_text(daemon)};
+  if (request.path == "/health") return {200, "text/plain; charset=utf-8", "ok\n"};
+  if (request.path == "/ready") {
+    bool ok = control::ready(daemon);
+    return {ok ? 200 : 503, "text/plain; charset=utf-8",
+            (ok ? "ready: " : "not ready: ") + control::summary(daemon) + "\n"};
+  }
+  return {404, "text/plain; charset=utf-8", "not found (try /metrics, /health, /ready)\n"};
+}
+
+}  // namespace clusterd::metrics

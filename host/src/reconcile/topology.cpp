@@ -1,32 +1,26 @@
-#include "app/topology.hpp"
+#include "reconcile/topology.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
 #include <random>
 
-namespace clusterd::app {
+namespace clusterd::reconcile {
 
-reconcile::Policy Topology::policy_of(const config::TopologySpec &spec) {
-  reconcile::Policy policy;
-  policy.connect_timeout = spec.connect_timeout;
-  policy.max_parallel = spec.max_parallel;
-  policy.backoff_initial = spec.backoff_initial;
-  policy.backoff_max = spec.backoff_max;
-  return policy;
-}
-
-Topology::Topology(plugin::HostServices &services, config::TopologySpec spec, Transport *transport)
+Topology::Topology(plugin::HostServices &services, config::TopologySpec spec, TransportLink &link,
+                   std::shared_ptr<const plugin::Module> module)
     : services_(services),
       spec_(std::move(spec)),
-      transport_(transport),
-      reconciler_(policy_of(spec_), *this, std::random_device{}()),
+      link_(link),
+      module_(std::move(module)),
+      reconciler_(policy_of(spec_, module_ && module_->disconnects_removed()), link_, *this,
+                  std::random_device{}()),
       wake_(services.io) {}
 
 Topology::~Topology() {
   *alive_ = false;
   strategy_.reset();  // stop + destroy the strategy first: no more reports
-  if (transport_) transport_->unsubscribe(this);
+  link_.unsubscribe(reconciler_);
 }
 
 void Topology::fail(const std::string &error) {
@@ -36,22 +30,15 @@ void Topology::fail(const std::string &error) {
   spdlog::error("[topology {}] {}", spec_.name, error);
 }
 
-void Topology::start(std::shared_ptr<const plugin::Module> module,
-                     std::unique_ptr<config::OptionValues> values) {
-  if (!transport_->running())
-    return fail("transport '" + spec_.transport + "' is not running: " + transport_->error());
-  disconnect_ =
-      spec_.disconnect.value_or(module->disconnects_removed() ? config::DisconnectPolicy::removed
-                                                              : config::DisconnectPolicy::never);
-  reconciler_.set_disconnect_policy(disconnect_);
-  transport_->subscribe(this);
-  reconciler_.set_local(transport_->local_nodes());
-  std::vector<std::string> listed(transport_->connected().begin(), transport_->connected().end());
-  reconciler_.set_connected(listed);
+void Topology::start(std::unique_ptr<config::OptionValues> values) {
+  if (!link_.running())
+    return fail("transport '" + spec_.transport + "' is not running: " + link_.error());
+  link_.subscribe(reconciler_, [this] { local_changed(); });
+  reconciler_.set_local(link_.local_nodes());
 
   std::string error;
-  strategy_ = plugin::Instance::create(services_, std::move(module), "topology " + spec_.name, this,
-                                       nullptr, error);
+  strategy_ =
+      plugin::Instance::create(services_, module_, "topology " + spec_.name, this, nullptr, error);
   if (!strategy_) return fail(error);
   strategy_->on_failure([this](const std::string &reason) {
     fail(reason);
@@ -61,15 +48,15 @@ void Topology::start(std::shared_ptr<const plugin::Module> module,
   if (!strategy_->init(std::move(values)) || !strategy_->start()) return fail(strategy_->error());
   spdlog::info("[topology {}] running (strategy {} from {}, transport {}, disconnect {})",
                spec_.name, spec_.strategy, strategy_->module().path().string(), spec_.transport,
-               config::to_string(disconnect_));
+               config::to_string(reconciler_.policy().disconnect));
 }
 
 nlohmann::json Topology::status() const {
-  auto now = reconcile::Clock::now();
+  auto now = Clock::now();
   nlohmann::json nodes = nlohmann::json::array();
   for (const auto &node : reconciler_.status(now)) {
     nodes.push_back({{"name", node.name},
-                     {"state", reconcile::to_string(node.state)},
+                     {"state", to_string(node.state)},
                      {"attempts", node.attempts},
                      {"last_error", node.last_error},
                      {"retry_in_ms",
@@ -86,17 +73,11 @@ nlohmann::json Topology::status() const {
           {"transport", spec_.transport},
           {"state", state_},
           {"error", error_},
-          {"disconnect", config::to_string(disconnect_)},
+          {"disconnect", config::to_string(reconciler_.policy().disconnect)},
           {"details", details},
           {"last_discovery_ms_ago", last},
           {"discovery_error", reconciler_.discovery_error()},
           {"nodes", nodes}};
-}
-
-std::size_t Topology::connected_count() const {
-  std::size_t n = 0;
-  for (const auto &node : reconciler_.desired()) n += transport_->connected().count(node);
-  return n;
 }
 
 // ---- strategy reports ----------------------------------------------------------------------
@@ -133,29 +114,23 @@ void Topology::on_discovery_failed(std::string reason) {
 }
 
 std::optional<std::string> Topology::local_node() {
-  auto local = transport_->local_nodes();
+  auto local = link_.local_nodes();
   if (local.empty()) return std::nullopt;
   return local.front();
 }
 
-// ---- reconciler actions --------------------------------------------------------------------
-
-bool Topology::connect(std::uint64_t op, const std::string &node, std::string &error) {
-  spdlog::debug("[topology {}] connecting to {}", spec_.name, node);
-  ++counters_.connect_attempts;
-  return transport_->connect(op, node, this, error);
+// Strategies that derive names from the local node (local_epmd's host part, gossip's announced
+// name) rediscover at once instead of waiting for their next round.
+void Topology::local_changed() {
+  if (!strategy_) return;
+  std::string error;
+  if (strategy_->refresh(error) == plugin::Instance::Call::failed)
+    spdlog::debug("[topology {}] refresh failed: {}", spec_.name, error);
 }
 
-bool Topology::disconnect(std::uint64_t op, const std::string &node, std::string &error) {
-  spdlog::info("[topology {}] disconnecting from {} (no longer discovered)", spec_.name, node);
-  return transport_->disconnect(op, node, this, error);
-}
+// ---- the reconciler's runtime --------------------------------------------------------------
 
-void Topology::cancel(std::uint64_t op) {
-  transport_->cancel(op);
-}
-
-void Topology::wake_at(std::optional<reconcile::TimePoint> when) {
+void Topology::wake_at(std::optional<TimePoint> when) {
   if (when == wake_when_) return;
   wake_when_ = when;
   wake_.cancel();
@@ -166,7 +141,7 @@ void Topology::wake_at(std::optional<reconcile::TimePoint> when) {
         auto a = alive.lock();
         if (ec || !a || !*a) return;
         wake_when_.reset();
-        reconciler_.step(reconcile::Clock::now());
+        reconciler_.step(Clock::now());
       });
 }
 
@@ -177,8 +152,13 @@ void Topology::request_step() {
     auto a = alive.lock();
     if (!a || !*a) return;
     step_posted_ = false;
-    reconciler_.step(reconcile::Clock::now());
+    reconciler_.step(Clock::now());
   });
+}
+
+void Topology::connecting(const std::string &node) {
+  spdlog::debug("[topology {}] connecting to {}", spec_.name, node);
+  ++counters_.connect_attempts;
 }
 
 void Topology::connected(const std::string &node) {
@@ -186,12 +166,16 @@ void Topology::connected(const std::string &node) {
 }
 
 void Topology::connect_failed(const std::string &node, const std::string &error, unsigned attempts,
-                              std::chrono::milliseconds retry_in) {
+                              milliseconds retry_in) {
   ++counters_.connect_failures;
   // The first failure and then every 10th, so an unreachable node does not flood the log.
   auto level = attempts == 1 || attempts % 10 == 0 ? spdlog::level::warn : spdlog::level::debug;
   spdlog::log(level, "[topology {}] unable to connect to {}: {} (attempt {}, retry in {} ms)",
               spec_.name, node, error, attempts, retry_in.count());
+}
+
+void Topology::disconnecting(const std::string &node) {
+  spdlog::info("[topology {}] disconnecting from {} (no longer discovered)", spec_.name, node);
 }
 
 void Topology::disconnected(const std::string &node, bool ok, const std::string &error) {
@@ -201,32 +185,4 @@ void Topology::disconnected(const std::string &node, bool ok, const std::string 
     spdlog::warn("[topology {}] disconnect from {} failed: {}", spec_.name, node, error);
 }
 
-// ---- transport reports ---------------------------------------------------------------------
-
-void Topology::on_op_result(std::uint64_t op, bool ok, const std::string &error) {
-  reconciler_.on_result(op, ok, error);
-}
-void Topology::on_node_up(const std::string &node) {
-  reconciler_.node_up(node);
-}
-void Topology::on_node_down(const std::string &node) {
-  reconciler_.node_down(node);
-}
-void Topology::on_listed(const std::vector<std::string> &nodes) {
-  reconciler_.set_connected(nodes);
-}
-void Topology::on_local_changed(const std::vector<std::string> &local) {
-  reconciler_.set_local(local);
-  // Strategies that derive names from the local node (local_epmd's host part, gossip's
-  // announced name) rediscover at once instead of waiting for their next round.
-  if (strategy_ && strategy_->live() && strategy_->strategy().refresh) {
-    clusterd_status_t status = CLUSTERD_OK;
-    strategy_->guarded("refresh",
-                       [&] { status = strategy_->strategy().refresh(strategy_->plugin()); });
-    if (status != CLUSTERD_OK && status != CLUSTERD_E_UNSUPPORTED)
-      spdlog::debug("[topology {}] refresh failed: {}", spec_.name,
-                    strategy_->plugin_error("status " + std::to_string(status)));
-  }
-}
-
-}  // namespace clusterd::app
+}  // namespace clusterd::reconcile

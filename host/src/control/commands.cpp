@@ -1,0 +1,116 @@
+#include "control/commands.hpp"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "build_info.hpp"
+#include "util/strings.hpp"
+
+namespace clusterd::control {
+namespace {
+
+bool has_control(const std::shared_ptr<plugin::Instance> &instance) {
+  return instance && instance->has_control();
+}
+
+// A host command's answer line.
+std::string answer(const std::string &line, const DaemonView &daemon) {
+  auto request = nlohmann::json::parse(line, nullptr, false);
+  if (request.is_discarded() || !request.is_object() || !request.contains("cmd") ||
+      !request["cmd"].is_string())
+    return R"({"error":"expected {\"cmd\": \"status\"}"})";
+  auto cmd = request["cmd"].get<std::string>();
+  if (cmd == "ping") return R"({"ok":true})";
+  if (cmd == "status" || cmd == "members" || cmd == "topologies")
+    return status(daemon).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return nlohmann::json({{"error", "unknown command '" + cmd + "'"}}).dump();
+}
+
+}  // namespace
+
+bool ready(const DaemonView &daemon) {
+  if (!daemon.applied) return false;
+  for (const auto &[name, transport] : daemon.transports)
+    if (!transport->running()) return false;
+  for (const auto &[name, topology] : daemon.topologies)
+    if (topology->state() != "running") return false;
+  return true;
+}
+
+std::string summary(const DaemonView &daemon) {
+  std::size_t running = 0, connected = 0;
+  std::vector<std::string> failed;
+  for (const auto &[name, topology] : daemon.topologies) {
+    if (topology->state() == "running")
+      ++running;
+    else if (topology->state() == "failed")
+      failed.push_back(name);
+  }
+  for (const auto &[name, transport] : daemon.transports)
+    connected += transport->connected().size();
+  auto text = fmt::format("{}/{} topologies running, {} node(s) connected", running,
+                          daemon.topologies.size(), connected);
+  if (!failed.empty()) text += "; failed: " + util::join(failed, ", ");
+  return text;
+}
+
+nlohmann::json status(const DaemonView &daemon) {
+  nlohmann::json transports = nlohmann::json::array();
+  for (const auto &[name, t] : daemon.transports) {
+    auto local = t->local_nodes();
+    nlohmann::json details = nlohmann::json::object();
+    if (const auto &instance = t->instance())
+      for (const auto &[k, v] : instance->details()) details[k] = v;
+    transports.push_back(
+        {{"name", name},
+         {"plugin", t->spec().plugin},
+         {"state", t->state()},
+         {"error", t->error()},
+         {"local_node", local.empty() ? nlohmann::json() : nlohmann::json(local.front())},
+         {"details", details},
+         {"connected", t->connected().nodes()},
+         {"control", has_control(t->instance())}});
+  }
+  nlohmann::json topologies = nlohmann::json::array();
+  for (const auto &[name, t] : daemon.topologies) {
+    topologies.push_back(t->status());
+    topologies.back()["control"] = has_control(t->strategy());
+  }
+  return {{"version", CLUSTERD_VERSION_STRING},
+          {"pid", ::getpid()},
+          {"config", daemon.config},
+          {"transports", transports},
+          {"topologies", topologies},
+          {"hooks", daemon.hooks()},
+          {"ready", ready(daemon)},
+          {"metrics", daemon.metrics ? nlohmann::json(*daemon.metrics) : nlohmann::json()}};
+}
+
+Reply route(const std::string &line, const DaemonView &daemon) {
+  auto request = nlohmann::json::parse(line, nullptr, false);
+  for (std::string kind : {"transport", "topology"}) {
+    if (!request.is_object() || !request.contains(kind)) continue;
+    auto error = [](const std::string &text) {
+      return Reply{nlohmann::json({{"error", text}}).dump(), nullptr};
+    };
+    if (!request[kind].is_string()) return error("\"" + kind + "\" must be a string");
+    auto name = request[kind].get<std::string>();
+    std::string plugin;
+    std::shared_ptr<plugin::Instance> instance;
+    if (auto t = daemon.transports.find(name); kind == "transport" && t != daemon.transports.end())
+      plugin = t->second->spec().plugin, instance = t->second->instance();
+    else if (auto s = daemon.topologies.find(name);
+             kind == "topology" && s != daemon.topologies.end())
+      plugin = s->second->spec().strategy, instance = s->second->strategy();
+    else
+      return error("no " + kind + " '" + name + "'");
+    if (instance && !instance->has_control())
+      return error(kind + " '" + name + "' (plugin " + plugin + ") has no control interface");
+    if (!instance || !instance->live()) return error(kind + " '" + name + "' is not running");
+    return {"", instance};
+  }
+  return {answer(line, daemon), nullptr};
+}
+
+}  // namespace clusterd::control

@@ -1,0 +1,15 @@
+// The metrics listener's answers: /metrics (the Prometheus exposition of the daemon, its
+// topologies and transports, and what plugins export through clusterd.metrics/1), /health, /ready.
+#pragma once
+
+#include <string>
+
+#include "control/commands.hpp"
+#include "metrics/http_server.hpp"
+
+namespace clusterd::metrics {
+
+std::string daemon_text(const control::DaemonView &daemon);
+Answer serve(const RequestHead &request, const control::DaemonView &daemon);
+
+}  // namespace clusterd::metrics

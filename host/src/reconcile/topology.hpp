@@ -1,0 +1,87 @@
+// One running topology: its strategy instance reports node names, which its reconciler turns
+// into connects on the shared transport link. Stopping a topology never disconnects a node.
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "metrics/exposition.hpp"
+#include "reconcile/reconciler.hpp"
+#include "reconcile/transport_link.hpp"
+
+namespace clusterd::reconcile {
+
+class Topology final : public plugin::StrategyEvents, public Runtime {
+ public:
+  // `module` null: it could not be loaded (fail() follows). The policy is fixed here, from the
+  // spec and the module's default.
+  Topology(plugin::HostServices &services, config::TopologySpec spec, TransportLink &link,
+           std::shared_ptr<const plugin::Module> module);
+  ~Topology() override;
+
+  void start(std::unique_ptr<config::OptionValues> values);
+  void fail(const std::string &error);
+
+  const config::TopologySpec &spec() const { return spec_; }
+  const std::string &state() const { return state_; }
+  nlohmann::json status() const;
+  const Reconciler &reconciler() const { return reconciler_; }
+  // The strategy instance (null before start or when it could not be created).
+  const std::shared_ptr<plugin::Instance> &strategy() const { return strategy_; }
+
+  // What the metrics listener exports (since this topology was started).
+  struct Counters {
+    std::uint64_t connect_attempts = 0, connect_failures = 0;
+    std::uint64_t discovery_rounds = 0, discovery_errors = 0;
+    std::uint64_t plugin_failures = 0;
+    std::size_t discovered = 0;  // names in the strategy's last report
+    metrics::Histogram discovery_seconds;
+  };
+  const Counters &counters() const { return counters_; }
+
+ private:
+  // plugin::StrategyEvents: where a node name enters the core.
+  void on_nodes(std::vector<std::string> nodes) override;
+  void on_node_seen(std::string node) override;
+  void on_node_lost(std::string node) override;
+  void on_discovery_failed(std::string reason) override;
+  std::optional<std::string> local_node() override;
+
+  // Runtime
+  void wake_at(std::optional<TimePoint> when) override;
+  void request_step() override;
+  void connecting(const std::string &node) override;
+  void connected(const std::string &node) override;
+  void connect_failed(const std::string &node, const std::string &error, unsigned attempts,
+                      milliseconds retry_in) override;
+  void disconnecting(const std::string &node) override;
+  void disconnected(const std::string &node, bool ok, const std::string &error) override;
+
+  void round_done(bool failed);
+  void local_changed();
+
+  plugin::HostServices &services_;
+  config::TopologySpec spec_;
+  TransportLink &link_;
+  std::shared_ptr<const plugin::Module> module_;
+  std::string state_ = "starting";
+  std::string error_;
+  Reconciler reconciler_;
+  boost::asio::steady_timer wake_;
+  std::optional<TimePoint> wake_when_;
+  bool step_posted_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::shared_ptr<plugin::Instance> strategy_;
+  Counters counters_;
+};
+
+using Transports = std::map<std::string, std::unique_ptr<TransportLink>>;
+using Topologies = std::map<std::string, std::unique_ptr<Topology>>;
+
+}  // namespace clusterd::reconcile
