@@ -84,6 +84,14 @@ void print_status(const nlohmann::json &status) {
         t["discovery_error"] == "" ? "" : ", failing: ", text(t["discovery_error"]).c_str());
     for (const auto &[k, v] : t["details"].items())
       std::printf("  %s: %s\n", k.c_str(), text(v).c_str());
+    if (const auto refused = t.value("refused_names", nlohmann::json::object());
+        refused.value("count", 0) > 0) {
+      std::string recent;
+      for (const auto &name : refused["recent"])
+        recent += (recent.empty() ? "" : ", ") + text(name);
+      std::printf("  refused node names (not name@host): %s, last: %s\n",
+                  text(refused["count"]).c_str(), recent.c_str());
+    }
     for (const auto &n : t["nodes"]) {
       std::printf("  %-40s %-13s", text(n["name"]).c_str(), text(n["state"]).c_str());
       if (n["attempts"].get<int>() > 0) std::printf(" attempts %d", n["attempts"].get<int>());

@@ -39,13 +39,8 @@ Reconciler::Reconciler(Policy policy, Link &link, Runtime &runtime, std::uint64_
     : policy_(policy), link_(link), runtime_(runtime), random_(seed) {}
 
 milliseconds Reconciler::backoff(unsigned attempts) {
-  // Exponential from backoff_initial, capped, with "equal jitter": uniform in [d/2, d], so
-  // peers that failed together do not retry in lockstep but never retry much too early.
-  auto full = policy_.backoff_initial.count();
-  for (unsigned i = 1; i < attempts && full < policy_.backoff_max.count(); ++i) full *= 2;
-  full = std::min<std::int64_t>(full, policy_.backoff_max.count());
-  std::uniform_int_distribution<std::int64_t> jitter(full / 2, full);
-  return milliseconds(jitter(random_));
+  // The SDK's one retry rule, which plugins use for their own redials too.
+  return clusterd::backoff_delay(policy_.backoff_initial, policy_.backoff_max, attempts, random_);
 }
 
 // ---- strategy side -------------------------------------------------------------------------

@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <clusterd/backoff.hpp>
+
 #include "config/config.hpp"
 #include "reconcile/connected_set.hpp"
 

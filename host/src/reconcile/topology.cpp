@@ -66,8 +66,13 @@ nlohmann::json Topology::status() const {
   if (auto at = reconciler_.last_discovery())
     last = std::chrono::duration_cast<std::chrono::milliseconds>(now - *at).count();
   nlohmann::json details = nlohmann::json::object();
-  if (strategy_)
+  nlohmann::json refused = {{"count", 0}, {"recent", nlohmann::json::array()}};
+  if (strategy_) {
     for (const auto &[k, v] : strategy_->details()) details[k] = v;
+    // Names the strategy reported that break the node-name rule, refused at the sink (escaped).
+    refused = {{"count", strategy_->refused_names().count},
+               {"recent", strategy_->refused_names().recent}};
+  }
   return {{"name", spec_.name},
           {"strategy", spec_.strategy},
           {"transport", spec_.transport},
@@ -77,6 +82,7 @@ nlohmann::json Topology::status() const {
           {"details", details},
           {"last_discovery_ms_ago", last},
           {"discovery_error", reconciler_.discovery_error()},
+          {"refused_names", refused},
           {"nodes", nodes}};
 }
 

@@ -71,34 +71,37 @@ class CommandTransport final : public clusterd::Transport {
       "Runs commands to connect, disconnect and list nodes (libcluster's connect/disconnect/"
       "list_nodes hooks); never through a shell";
   static constexpr clusterd_option_t kOptions[] = {
-      clusterd::option::required(clusterd::option::string_list(
+      clusterd::option::positive(clusterd::option::required(clusterd::option::string_list(
           "connect",
           "Command (argv) that connects the managed node to a node, given as the last argument; "
-          "exit 0 = connected")),
-      clusterd::option::string_list(
+          "exit 0 = connected"))),
+      clusterd::option::positive(clusterd::option::string_list(
           "disconnect",
           "Command (argv) that disconnects a node, given as the last argument; unset = "
-          "disconnecting is not supported"),
-      clusterd::option::string_list(
+          "disconnecting is not supported")),
+      clusterd::option::positive(clusterd::option::string_list(
           "list_nodes",
-          "Command (argv) that prints the connected nodes, one per line; unset = not supported"),
-      clusterd::option::duration(
+          "Command (argv) that prints the connected nodes, one per line; unset = not supported")),
+      clusterd::option::positive(clusterd::option::duration(
           "timeout",
           "Time limit of each command; the command is then terminated (SIGTERM to its process "
           "group, SIGKILL 2 s later)",
-          "\"10s\""),
+          "\"10s\"")),
       clusterd::option::string("local_node", "The managed (local) node's name, e.g. a@127.0.0.1"),
   };
 
+  // Each command's program: the constraints make sure there is an argv, not that argv[0] is.
+  static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
+    for (const char *key : {"connect", "disconnect", "list_nodes"})
+      if (auto argv = config.optional_strings(key); argv && !argv->empty() && (*argv)[0].empty())
+        problems.add(key, "needs the program to run first (an empty argv[0])");
+  }
+
   void init(const clusterd::Config &config) override {
-    connect_argv_ = read_argv(config, "connect").value();
-    disconnect_argv_ = read_argv(config, "disconnect");
-    list_argv_ = read_argv(config, "list_nodes");
+    connect_argv_ = config.strings("connect");
+    disconnect_argv_ = config.optional_strings("disconnect");
+    list_argv_ = config.optional_strings("list_nodes");
     timeout_ = config.duration("timeout");
-    if (!clusterd::is_infinite(timeout_) && timeout_.count() <= 0)
-      throw clusterd::Error(
-          CLUSTERD_E_CONFIG,
-          "timeout: must be a positive duration or \"infinity\"" + config.where("timeout"));
     local_node_ = config.optional_string("local_node");
     if (local_node_ && local_node_->empty()) local_node_.reset();
   }
@@ -142,17 +145,6 @@ class CommandTransport final : public clusterd::Transport {
     std::string program;  // argv[0], for messages
     clusterd::Process process;
   };
-
-  static std::optional<std::vector<std::string>> read_argv(const clusterd::Config &config,
-                                                           const char *key) {
-    auto argv = config.optional_strings(key);
-    if (!argv) return std::nullopt;
-    if (argv->empty() || (*argv)[0].empty())
-      throw clusterd::Error(
-          CLUSTERD_E_CONFIG,
-          std::string(key) + ": needs at least the program to run" + config.where(key));
-    return argv;
-  }
 
   // The node becomes an argument of a program we did not write: refuse what could be read as
   // an option or break line-oriented scripts.

@@ -341,19 +341,21 @@ TEST_F(CommandTest, NodeNamesThatLookLikeOptionsAreRefused) {
   EXPECT_TRUE(host_.completions.empty());
 }
 
-TEST_F(CommandTest, InitRejectsEmptyCommands) {
+TEST_F(CommandTest, ChecksItsConfigurationBeforeInit) {
+  // Declared: the host refuses an empty argv or a zero timeout at `clusterd check`.
+  for (const char *key : {"connect", "disconnect", "list_nodes", "timeout"}) {
+    const auto o = clusterd_test::option_of(descriptor(), key);
+    EXPECT_TRUE(o.flags & CLUSTERD_OPT_MIN) << key;
+    EXPECT_EQ(o.min, 1) << key;
+  }
+  // validate(): an argv whose program is "".
   Config cfg = defaults();
-  cfg.values["connect"] = std::vector<std::string>{};
-  EXPECT_EQ(start(cfg), CLUSTERD_E_CONFIG);
-  EXPECT_NE(last_error().find("connect"), std::string::npos);
-  EXPECT_NE(last_error().find("test.toml:7:1"), std::string::npos);
-}
-
-TEST_F(CommandTest, InitRejectsZeroTimeout) {
-  Config cfg = defaults();
+  cfg.values["connect"] = std::vector<std::string>{"", "x"};
+  auto problems = clusterd_test::validate(descriptor(), cfg);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].rfind("connect: ", 0), 0u) << problems[0];
   cfg.values["connect"] = sh("exit 0");
-  cfg.values["timeout"] = Duration{0};
-  EXPECT_EQ(start(cfg), CLUSTERD_E_CONFIG);
+  EXPECT_TRUE(clusterd_test::validate(descriptor(), cfg).empty());
 }
 
 TEST_F(CommandTest, InfiniteTimeoutArmsNoTimer) {
