@@ -231,3 +231,29 @@ TEST(HostKeys, UnknownKeyListsTheDocumentedOnes) {
   EXPECT_NE(known.find("metrics_listen"), std::string::npos);
   EXPECT_EQ(kHostTransportKeys, host_keys_of("transports.NAME"));
 }
+
+// A default is written once, in kHostKeys: the parser's (through the options validator) and the
+// specs' own (read from the table at compile time) are the same values.
+TEST(HostKeys, DefaultsAreTheTables) {
+  auto result = parse_text("[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\n");
+  ASSERT_TRUE(result.config);
+  const auto &c = *result.config;
+  const Settings settings;
+  EXPECT_EQ(c.settings.log_level, settings.log_level);
+  EXPECT_EQ(c.settings.control_socket, settings.control_socket);
+  EXPECT_EQ(c.settings.control_socket, "/run/clusterd/clusterd.sock");
+  const HooksSpec hooks;
+  EXPECT_EQ(c.hooks.timeout, hooks.timeout);
+  EXPECT_EQ(c.hooks.max_running, hooks.max_running);
+  EXPECT_EQ(c.hooks.queue_size, hooks.queue_size);
+  const TransportSpec transport;
+  EXPECT_EQ(c.transports[0].resync_interval, transport.resync_interval);
+  const TopologySpec topology;
+  EXPECT_EQ(c.topologies[0].connect_timeout, topology.connect_timeout);
+  EXPECT_EQ(c.topologies[0].connect_timeout.count(), 10'000);
+  EXPECT_EQ(c.topologies[0].max_parallel, topology.max_parallel);
+  EXPECT_EQ(c.topologies[0].backoff_initial, topology.backoff_initial);
+  EXPECT_EQ(c.topologies[0].backoff_max, topology.backoff_max);
+  static_assert(host_default_int("topologies.NAME", "backoff_initial") == 500);
+  static_assert(host_default("clusterd", "log_format") == "text");
+}

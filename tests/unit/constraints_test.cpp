@@ -17,7 +17,8 @@ std::string problems_of(std::vector<clusterd_option_t> options, const std::strin
   std::vector<OptionSpec> schema;
   for (const auto &o : options) schema.push_back(option_spec(o));
   EXPECT_EQ(check_schema(schema), "");
-  auto doc = toml::parse("[t]\n" + text, "t.toml");
+  const std::string document = "[t]\n" + text;
+  auto doc = toml::parse(std::string_view(document), std::string("t.toml"));
   std::vector<Problem> problems;
   validate_options(schema, doc["t"].as_table(), {}, "t.toml", "t.toml:1:1", "t.", "demo",
                    problems);

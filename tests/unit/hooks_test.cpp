@@ -53,9 +53,6 @@ class HooksTest : public ::testing::Test {
     return s.str();
   }
 
-  // [hooks] as an empty file configures it: every default from the host key table.
-  static config::HooksSpec defaults() { return config::parse("", "test.toml").config->hooks; }
-
   app::Hooks &make(config::HooksSpec spec) {
     hooks_ = std::make_unique<app::Hooks>(io_);
     hooks_->configure(spec);
@@ -84,7 +81,7 @@ class HooksTest : public ::testing::Test {
 };
 
 TEST_F(HooksTest, PassesArgvAndEnvironmentWithoutAShell) {
-  auto spec = defaults();
+  config::HooksSpec spec;
   spec.on_nodeup = {script("rec.sh",
                            "{ printf 'arg=%s\\n' \"$@\"; env | grep '^CLUSTERD_' | sort; } "
                            "> @D@/\"$CLUSTERD_EVENT\".out\n"),
@@ -111,7 +108,7 @@ TEST_F(HooksTest, PassesArgvAndEnvironmentWithoutAShell) {
 TEST_F(HooksTest, InheritsNoDescriptorButStdio) {
   const int leaky = dup(0);  // no CLOEXEC, like the sockets Asio opens
   ASSERT_GE(leaky, 3);
-  auto spec = defaults();
+  config::HooksSpec spec;
   spec.on_nodeup = {"/bin/sh", "-c", "exec ls /proc/self/fd > " + path("fds")};
   auto &hooks = make(spec);
   hooks.fire(event(true, "a@h"));
@@ -121,7 +118,7 @@ TEST_F(HooksTest, InheritsNoDescriptorButStdio) {
 }
 
 TEST_F(HooksTest, CountsFailuresAndRefusesOptionLikeNodes) {
-  auto spec = defaults();
+  config::HooksSpec spec;
   spec.on_nodeup = {script("fail.sh", "echo oops >&2; exit 3\n")};
   spec.on_nodedown = {path("does-not-exist")};
   auto &hooks = make(spec);
@@ -135,7 +132,7 @@ TEST_F(HooksTest, CountsFailuresAndRefusesOptionLikeNodes) {
 }
 
 TEST_F(HooksTest, KillsAHookAtItsTimeoutAndCountsIt) {
-  auto spec = defaults();
+  config::HooksSpec spec;
   spec.on_nodeup = {script("hang.sh", "echo $$ > @D@/pid\nexec sleep 60\n")};
   spec.timeout = 200ms;
   auto &hooks = make(spec);
@@ -151,7 +148,7 @@ TEST_F(HooksTest, KillsAHookAtItsTimeoutAndCountsIt) {
 }
 
 TEST_F(HooksTest, SigkillsAHookThatIgnoresSigterm) {
-  auto spec = defaults();
+  config::HooksSpec spec;
   // Ignores SIGTERM, and says so only once the trap is set (no race with the timeout).
   spec.on_nodeup = {script("stubborn.sh",
                            "trap '' TERM\necho $$ > @D@/pid.tmp; mv @D@/pid.tmp @D@/pid\n"
@@ -169,7 +166,7 @@ TEST_F(HooksTest, SigkillsAHookThatIgnoresSigterm) {
 }
 
 TEST_F(HooksTest, FullQueueDropsAndCountsThenDrains) {
-  auto spec = defaults();
+  config::HooksSpec spec;
   // Each run records its node, then waits (bounded) for the test to release it.
   spec.on_nodeup = {script("slow.sh",
                            "echo \"$1\" >> @D@/ran\n"
@@ -191,7 +188,7 @@ TEST_F(HooksTest, FullQueueDropsAndCountsThenDrains) {
 }
 
 TEST_F(HooksTest, StopTerminatesRunningHooksAndDropsQueuedOnes) {
-  auto spec = defaults();
+  config::HooksSpec spec;
   spec.on_nodeup = {script("hang.sh", "echo $$ >> @D@/pids\nexec sleep 60\n")};
   spec.max_running = 2;
   spec.queue_size = 5;
@@ -214,7 +211,7 @@ TEST_F(HooksTest, StopTerminatesRunningHooksAndDropsQueuedOnes) {
 }
 
 TEST_F(HooksTest, NewSettingsApplyToNewEvents) {
-  auto spec = defaults();
+  config::HooksSpec spec;
   spec.on_nodeup = {script("one.sh", "echo one >> @D@/log\n")};
   spec.max_running = 1;  // b waits for a: a deterministic order in the log
   auto &hooks = make(spec);

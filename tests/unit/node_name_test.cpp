@@ -168,15 +168,25 @@ TEST(Backoff, FollowsTheFormulaExactly) {
   }
 }
 
-// What the lead will switch the reconciler to: the same delays from the same seed.
-struct NoActions : clusterd::reconcile::Actions {
-  bool connect(std::uint64_t, const std::string &, std::string &) override { return true; }
-  bool disconnect(std::uint64_t, const std::string &, std::string &) override { return true; }
+// The reconciler's backoff is the SDK's: the same delays from the same seed.
+struct NoActions : clusterd::reconcile::Link, clusterd::reconcile::Runtime {
+  clusterd::reconcile::ConnectedSet set;
+  const clusterd::reconcile::ConnectedSet &connected() const override { return set; }
+  bool connect(clusterd::reconcile::Reconciler &, std::uint64_t, const std::string &,
+               std::string &) override {
+    return true;
+  }
+  bool disconnect(clusterd::reconcile::Reconciler &, std::uint64_t, const std::string &,
+                  std::string &) override {
+    return true;
+  }
   void cancel(std::uint64_t) override {}
   void wake_at(std::optional<clusterd::reconcile::TimePoint>) override {}
   void request_step() override {}
+  void connecting(const std::string &) override {}
   void connected(const std::string &) override {}
   void connect_failed(const std::string &, const std::string &, unsigned, milliseconds) override {}
+  void disconnecting(const std::string &) override {}
   void disconnected(const std::string &, bool, const std::string &) override {}
 };
 
@@ -185,7 +195,7 @@ TEST(Backoff, MatchesTheReconcilerDelayForDelay) {
   policy.backoff_initial = 300ms;
   policy.backoff_max = 7s;
   NoActions actions;
-  clusterd::reconcile::Reconciler reconciler(policy, actions, 99);
+  clusterd::reconcile::Reconciler reconciler(policy, actions, actions, 99);
   std::mt19937_64 random(99);
   // The reconciler keeps attempts per node and shares one engine: replay that pattern.
   for (unsigned attempts : {1u, 2u, 1u, 5u, 9u, 30u, 0u, 3u, 1000u})
@@ -267,7 +277,7 @@ TEST(StrategySink, RefusesCountsAndEscapesInvalidNames) {
   EXPECT_EQ(families["clusterd_refused_node_names_total"].samples.at(0).second, 4.0);
 
   // The same names again: counted again, the recent list stays distinct and bounded.
-  ASSERT_EQ(instance->strategy().refresh(instance->plugin()), CLUSTERD_OK);
+  ASSERT_EQ(instance->refresh(error), clusterd::plugin::Instance::Call::ok) << error;
   EXPECT_EQ(instance->refused_names().count, 8u);
   EXPECT_EQ(instance->refused_names().recent.size(), 4u);
   EXPECT_EQ(topology.rounds.size(), 2u);

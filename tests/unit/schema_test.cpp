@@ -10,16 +10,30 @@ using namespace clusterd::config;
 
 namespace {
 
+// A declared option without constraints (those are constraints_test.cpp's).
+OptionSpec spec(std::string key, std::uint32_t type, std::uint32_t flags,
+                std::optional<std::string> default_value, std::vector<std::string> choices,
+                std::string description) {
+  OptionSpec o;
+  o.key = std::move(key);
+  o.type = type;
+  o.flags = flags;
+  o.default_value = std::move(default_value);
+  o.choices = std::move(choices);
+  o.description = std::move(description);
+  return o;
+}
+
 std::vector<OptionSpec> schema() {
   return {
-      {"hosts", CLUSTERD_OPT_STRING_LIST, CLUSTERD_OPT_REQUIRED, std::nullopt, {}, "nodes"},
-      {"timeout", CLUSTERD_OPT_DURATION, 0, "\"infinity\"", {}, "retry"},
-      {"port", CLUSTERD_OPT_INT, 0, "45892", {}, "port"},
-      {"broadcast_only", CLUSTERD_OPT_BOOL, 0, "false", {}, "broadcast"},
-      {"ratio", CLUSTERD_OPT_DOUBLE, 0, "0.5", {}, "ratio"},
-      {"mode", CLUSTERD_OPT_STRING, 0, "\"ip\"", {"ip", "dns", "hostname"}, "mode"},
-      {"secret", CLUSTERD_OPT_STRING, CLUSTERD_OPT_SECRET, std::nullopt, {}, "shared secret"},
-      {"keys", CLUSTERD_OPT_STRING_LIST, CLUSTERD_OPT_SECRET, std::nullopt, {}, "keys"},
+      spec("hosts", CLUSTERD_OPT_STRING_LIST, CLUSTERD_OPT_REQUIRED, std::nullopt, {}, "nodes"),
+      spec("timeout", CLUSTERD_OPT_DURATION, 0, "\"infinity\"", {}, "retry"),
+      spec("port", CLUSTERD_OPT_INT, 0, "45892", {}, "port"),
+      spec("broadcast_only", CLUSTERD_OPT_BOOL, 0, "false", {}, "broadcast"),
+      spec("ratio", CLUSTERD_OPT_DOUBLE, 0, "0.5", {}, "ratio"),
+      spec("mode", CLUSTERD_OPT_STRING, 0, "\"ip\"", {"ip", "dns", "hostname"}, "mode"),
+      spec("secret", CLUSTERD_OPT_STRING, CLUSTERD_OPT_SECRET, std::nullopt, {}, "shared secret"),
+      spec("keys", CLUSTERD_OPT_STRING_LIST, CLUSTERD_OPT_SECRET, std::nullopt, {}, "keys"),
   };
 }
 
@@ -169,9 +183,9 @@ TEST(Schema, SecretsFromFileAndEnvironmentAreNeverEchoed) {
 }
 
 TEST(Schema, OptionSpecsAreChecked) {
-  EXPECT_EQ(check_option_spec({"a", CLUSTERD_OPT_INT, 0, "12", {}, ""}), "");
-  EXPECT_NE(check_option_spec({"a", CLUSTERD_OPT_INT, 0, "\"x\"", {}, ""}), "");
-  EXPECT_NE(check_option_spec({"a", 99, 0, std::nullopt, {}, ""}), "");
-  EXPECT_NE(check_option_spec({"", CLUSTERD_OPT_INT, 0, std::nullopt, {}, ""}), "");
-  EXPECT_NE(check_option_spec({"a", CLUSTERD_OPT_DURATION, 0, "\"soon\"", {}, ""}), "");
+  EXPECT_EQ(check_schema({spec("a", CLUSTERD_OPT_INT, 0, "12", {}, "")}), "");
+  EXPECT_NE(check_schema({spec("a", CLUSTERD_OPT_INT, 0, "\"x\"", {}, "")}), "");
+  EXPECT_NE(check_schema({spec("a", 99, 0, std::nullopt, {}, "")}), "");
+  EXPECT_NE(check_schema({spec("", CLUSTERD_OPT_INT, 0, std::nullopt, {}, "")}), "");
+  EXPECT_NE(check_schema({spec("a", CLUSTERD_OPT_DURATION, 0, "\"soon\"", {}, "")}), "");
 }

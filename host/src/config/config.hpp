@@ -28,13 +28,13 @@ struct Problem {
 enum class DisconnectPolicy { never, removed };
 std::string_view to_string(DisconnectPolicy policy);
 
-// The specs below are filled by parse(), every default from kHostKeys (host_keys.hpp): the
-// one place defaults are written.
+// The specs below are filled by parse(); their defaults come from kHostKeys (host_keys.hpp), the
+// one place a default is written.
 struct Settings {
   std::vector<std::string> plugin_path;
-  std::string log_level;
-  std::string log_format;
-  std::string control_socket;
+  std::string log_level{host_default("clusterd", "log_level")};
+  std::string log_format{host_default("clusterd", "log_format")};
+  std::string control_socket{host_default("clusterd", "control_socket")};
   std::string metrics_listen;  // "HOST:PORT" of the Prometheus listener; empty = none
 };
 
@@ -42,7 +42,8 @@ struct TransportSpec {
   std::string name;
   std::string plugin;
   std::string where;                                  // of the [transports.NAME] table
-  std::chrono::milliseconds resync_interval{};  // 0 = never re-list
+  std::chrono::milliseconds resync_interval{  // 0 = never re-list
+      host_default_int("transports.NAME", "resync_interval")};
   // The [transports.NAME] table as parsed (with source positions): the plugin's keys are all
   // of it but kHostTransportKeys. Points into `document`.
   const toml::table *options = nullptr;
@@ -57,10 +58,13 @@ struct TopologySpec {
   std::optional<DisconnectPolicy> disconnect;  // nullopt = the strategy's default
   std::string where;
   std::string config_where;  // of [topologies.NAME.config]
-  std::chrono::milliseconds connect_timeout{};
-  std::uint32_t max_parallel = 0;  // connects in flight at once
-  std::chrono::milliseconds backoff_initial{};
-  std::chrono::milliseconds backoff_max{};
+  std::chrono::milliseconds connect_timeout{
+      host_default_int("topologies.NAME", "connect_timeout")};
+  std::uint32_t max_parallel =  // connects in flight at once
+      static_cast<std::uint32_t>(host_default_int("topologies.NAME", "max_parallel"));
+  std::chrono::milliseconds backoff_initial{
+      host_default_int("topologies.NAME", "backoff_initial")};
+  std::chrono::milliseconds backoff_max{host_default_int("topologies.NAME", "backoff_max")};
   const toml::table *options = nullptr;  // [topologies.NAME.config], or null; into `document`
   std::shared_ptr<const toml::table> document;
   const toml::table *table = nullptr;  // the whole [topologies.NAME] table, into `document`
@@ -69,9 +73,10 @@ struct TopologySpec {
 // [hooks]: commands run when a node joins or leaves a transport's connected set.
 struct HooksSpec {
   std::vector<std::string> on_nodeup, on_nodedown;  // argv; empty = no command
-  std::chrono::milliseconds timeout{};              // then SIGTERM, SIGKILL 2 s later
-  std::uint32_t max_running = 0;
-  std::uint32_t queue_size = 0;  // events waiting for a free slot; more are dropped
+  std::chrono::milliseconds timeout{host_default_int("hooks", "timeout")};  // then TERM, KILL
+  std::uint32_t max_running = static_cast<std::uint32_t>(host_default_int("hooks", "max_running"));
+  // Events waiting for a free slot; more are dropped.
+  std::uint32_t queue_size = static_cast<std::uint32_t>(host_default_int("hooks", "queue_size"));
 };
 
 // Keys of a [transports.NAME] table that belong to the host, not to the plugin.

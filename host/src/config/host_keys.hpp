@@ -4,6 +4,7 @@
 
 #include <clusterd/options.hpp>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -123,6 +124,37 @@ inline constexpr HostKey kHostKeys[] = {
          "backoff_max", "Longest retry delay; not shorter than backoff_initial.", "\"30s\""))),
      "\"1m\""},
 };
+
+// ---- Defaults, read from the table at compile time ------------------------------------------
+// The specs (config.hpp) and reconcile::Policy take their defaults from here, so a default is
+// written once: in kHostKeys. A typo in a key is a compile error.
+
+constexpr const clusterd_option_t &host_key(std::string_view table, std::string_view key) {
+  for (const auto &k : kHostKeys)
+    if (k.table == table && std::string_view(k.option.key) == key) return k.option;
+  throw "no such host key";  // in constant evaluation: a compile error
+}
+
+// The default literal without its quotes ("\"10s\"" -> "10s").
+constexpr std::string_view host_default(std::string_view table, std::string_view key) {
+  std::string_view v = host_key(table, key).default_value;
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  return v;
+}
+
+// An INT default, or a DURATION default in milliseconds ("500ms", "10s", "1m", "2h").
+constexpr std::int64_t host_default_int(std::string_view table, std::string_view key) {
+  std::string_view v = host_default(table, key);
+  std::int64_t n = 0;
+  std::size_t i = 0;
+  for (; i < v.size() && v[i] >= '0' && v[i] <= '9'; ++i) n = n * 10 + (v[i] - '0');
+  const std::string_view unit = v.substr(i);
+  if (unit.empty() || unit == "ms") return n;
+  if (unit == "s") return n * 1000;
+  if (unit == "m") return n * 60'000;
+  if (unit == "h") return n * 3'600'000;
+  throw "not an integer or duration default";
+}
 
 // Keys of a host table that are not options: [topologies.NAME.config] is the strategy's table.
 inline constexpr std::string_view kTopologyConfigKey = "config";

@@ -185,7 +185,7 @@ OptionSpec option_spec(const clusterd_option_t &option, bool has_constraints) {
   return spec;
 }
 
-std::string check_option_spec(const OptionSpec &spec) {
+static std::string check_option_spec(const OptionSpec &spec) {
   if (spec.key.empty()) return "an option has no key";
   auto bad = [&](const std::string &why) { return "option '" + spec.key + "': " + why; };
   if (type_name(spec.type) == "unknown")

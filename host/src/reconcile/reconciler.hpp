@@ -27,10 +27,13 @@ using std::chrono::milliseconds;
 
 struct Policy {
   config::DisconnectPolicy disconnect = config::DisconnectPolicy::never;
-  milliseconds connect_timeout{10'000};
-  std::uint32_t max_parallel = 16;
-  milliseconds backoff_initial{500};
-  milliseconds backoff_max{30'000};
+  // The defaults of [topologies.NAME] (config/host_keys.hpp), for tests and benches; a running
+  // topology gets every field from its spec (policy_of).
+  milliseconds connect_timeout{config::host_default_int("topologies.NAME", "connect_timeout")};
+  std::uint32_t max_parallel =
+      static_cast<std::uint32_t>(config::host_default_int("topologies.NAME", "max_parallel"));
+  milliseconds backoff_initial{config::host_default_int("topologies.NAME", "backoff_initial")};
+  milliseconds backoff_max{config::host_default_int("topologies.NAME", "backoff_max")};
   // A node that drops sooner than this after connecting counts as a failed attempt (backoff),
   // so a flapping peer is not hammered.
   milliseconds stable_after{10'000};

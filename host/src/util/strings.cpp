@@ -64,7 +64,9 @@ static std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 std::string closest_match(std::string_view word, const std::vector<std::string> &candidates) {
   std::string best;
-  std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
+  // Up to a third of the word may differ (at least 2 edits), so a plural ("topology" for
+  // "topologies") or a dropped letter ("stratgy") still finds its key.
+  std::size_t best_distance = std::max<std::size_t>(2, (word.size() + 2) / 3) + 1;
   for (const auto &candidate : candidates) {
     auto distance = edit_distance(word, candidate);
     if (distance < best_distance) {
