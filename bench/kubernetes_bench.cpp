@@ -31,15 +31,23 @@ struct Clock {
 
 namespace {
 
-struct NullActions : rec::Actions {
-  bool connect(std::uint64_t, const std::string &, std::string &) override { return true; }
-  bool disconnect(std::uint64_t, const std::string &, std::string &) override { return true; }
+struct NullActions : rec::Link, rec::Runtime {
+  rec::ConnectedSet set;
+  const rec::ConnectedSet &connected() const override { return set; }
+  bool connect(rec::Reconciler &, std::uint64_t, const std::string &, std::string &) override {
+    return true;
+  }
+  bool disconnect(rec::Reconciler &, std::uint64_t, const std::string &, std::string &) override {
+    return true;
+  }
   void cancel(std::uint64_t) override {}
   void wake_at(std::optional<rec::TimePoint>) override {}
   void request_step() override {}
+  void connecting(const std::string &) override {}
   void connected(const std::string &) override {}
   void connect_failed(const std::string &, const std::string &, unsigned,
                       std::chrono::milliseconds) override {}
+  void disconnecting(const std::string &) override {}
   void disconnected(const std::string &, bool, const std::string &) override {}
 };
 
@@ -116,7 +124,7 @@ int main(int argc, char **argv) {
     const auto t2 = Clock::now();
     // The host's side of report_nodes: the reconciler diffs and starts connects (16 at once).
     NullActions actions;
-    rec::Reconciler reconciler(rec::Policy{}, actions, 1);
+    rec::Reconciler reconciler(rec::Policy{}, actions, actions, 1);
     reconciler.set_desired(set.names);
     reconciler.step(rec::Clock::now());
     const auto t3 = Clock::now();
