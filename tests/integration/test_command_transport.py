@@ -465,12 +465,11 @@ class SlowListNodes(unittest.TestCase):
     """list_nodes takes its snapshot before a connect completes and answers after it: the stale
     answer must not undo the connect (drop the node, back off, run connect again).
 
-    BUG (known, see the report): Transport::on_list (host/src/app/transport.cpp) replaces the
-    connected set with the listed one and Reconciler::set_connected
-    (host/src/reconcile/reconciler.cpp) turns every node missing from it into node_down, even a
-    node whose connect completed after the list began; the node is marked "connection dropped
-    soon after connecting", backed off and connected a second time. Happens at every start
-    when list_nodes is slower than a connect (the initial list runs concurrently with them)."""
+    The bug this guards against (fixed): a listing replaced the connected set wholesale, so a
+    node whose connect completed after the list began read as dropped, was backed off and
+    connected a second time, at every start when list_nodes is slower than a connect. Now
+    TransportLink (host/src/reconcile/transport_link.cpp) keeps the state of every node that
+    changed since the listing began, and ConnectedSet::replace reports only real transitions."""
 
     NODE = "s@127.0.0.1"
 
