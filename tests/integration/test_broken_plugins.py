@@ -294,6 +294,20 @@ class Shutdown(unittest.TestCase):
         self.assertTrue(lines, f"no log line naming topology {LEAKY} about the timer "
                         "fx_forgets_cancel left registered" + self._log_excerpt())
 
+    def test_leftover_process_terminated_and_reaped(self):
+        # fx_forgets_cancel's never-cancelled `sleep 60` (clusterd.process/1): the host cancels
+        # it at the instance's stop and reaps it before exiting; the log counts it.
+        pidfile = self.marker + ".pid"
+        self.assertTrue(os.path.exists(pidfile), "fx_forgets_cancel's child never ran")
+        with open(pidfile) as f:
+            pid = int(f.read().strip())
+        self.assertFalse(os.path.exists(f"/proc/{pid}"),
+                         f"the child {pid} fx_forgets_cancel left running outlived clusterd")
+        lines = [ln for ln in host_lines(self.log)
+                 if re.search(r"\b1 process\(es\)", ln) and re.search(rf"\b{LEAKY}\b", ln)]
+        self.assertTrue(lines, "no log line counting the process fx_forgets_cancel left running"
+                        + self._log_excerpt())
+
     def test_slow_stop_logged_and_waited_for(self):
         lines = [ln for ln in host_lines(self.log)
                  if mentions_slow_stop(ln) and re.search(rf"\b{SLEEPY}\b", ln)]

@@ -194,7 +194,8 @@ class CommandTransport final : public clusterd::Transport {
                   {});
     } else if (r.timed_out) {
       complete_op(op, kind, CLUSTERD_E_TIMEOUT,
-                  what + " timed out after " + describe_duration(timeout_) + " and was killed", {});
+                  what + " timed out after " + describe_duration(timeout_) + " and was terminated",
+                  {});
     } else if (kind == Kind::kList && r.stdout_truncated) {
       complete_op(op, kind, CLUSTERD_E_IO, what + ": output exceeds 1 MiB", {});
     } else if (r.exit_code == 0) {

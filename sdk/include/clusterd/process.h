@@ -63,8 +63,8 @@ typedef struct clusterd_process_request {
  * status: CLUSTERD_OK when the child ran and was reaped, whatever its exit (see exit_code,
  * term_signal, timed_out); CLUSTERD_E_NOT_FOUND when the program (or cwd) does not exist;
  * CLUSTERD_E_IO when it could not be started otherwise, or its exit status was lost (reaped by
- * someone else); `error` says why. The host never
- * passes CLUSTERD_E_CANCELLED: a cancelled process has no callback. */
+ * someone else); `error` says why. The host never passes CLUSTERD_E_CANCELLED: a cancelled
+ * process has no callback. Every pointer is the host's and valid only during the callback. */
 typedef struct clusterd_process_result {
   uint32_t struct_size;
   clusterd_status_t status;
@@ -81,6 +81,8 @@ typedef struct clusterd_process_result {
   const char *error; /* why status != OK (names the program), or "" */
 } clusterd_process_result_t;
 
+/* Runs once per spawn() that was not cancelled, on the loop thread [loop-thread], after the
+ * child was reaped; `result` is borrowed for the call (copy what you keep). */
 typedef void(CLUSTERD_ABI *clusterd_process_done_fn)(void *user_data, clusterd_id_t process_id,
                                                      const clusterd_process_result_t *result);
 
