@@ -12,8 +12,8 @@
 
 #include "app/daemon.hpp"
 #include "build_info.hpp"
-#include "config/host_keys.hpp"
 #include "config/constraints.hpp"
+#include "config/host_keys.hpp"
 #include "config/schema.hpp"
 #include "util/strings.hpp"
 
@@ -239,9 +239,10 @@ Secret options (cookies, keys, tokens) may instead be given as
     for (const auto &k : config::kHostKeys)
       if (k.table == table) print_manual_option(config::option_spec(k.option), k.default_text);
     if (table == "topologies.NAME")
-      fmt::print(".TP\n\\fB{}\\fR (table)\nThe strategy's own options, as "
-                 "[topologies.NAME.config] (see PLUGINS).\n",
-                 config::kTopologyConfigKey);
+      fmt::print(
+          ".TP\n\\fB{}\\fR (table)\nThe strategy's own options, as "
+          "[topologies.NAME.config] (see PLUGINS).\n",
+          config::kTopologyConfigKey);
   }
   fmt::print(
       ".SH PLUGINS\nThe options of each built-in plugin: for a strategy in "

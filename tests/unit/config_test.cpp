@@ -90,10 +90,12 @@ TEST(Config, UnknownKeysAreErrorsWithPosition) {
   EXPECT_EQ(only_problem("[clusterd]\nwhatever = 1\n"),
             "test.toml:2:12: clusterd.whatever: unknown key (known here: plugin_path, log_level, "
             "log_format, control_socket, metrics_listen)");
-  EXPECT_NE(only_problem("[clusterdd]\n").find("clusterdd: unknown table (did you mean [clusterd]?)"),
-            std::string::npos);
-  EXPECT_NE(only_problem("[topology.x]\n").find("topology: unknown table (did you mean [topologies]?)"),
-            std::string::npos);
+  EXPECT_NE(
+      only_problem("[clusterdd]\n").find("clusterdd: unknown table (did you mean [clusterd]?)"),
+      std::string::npos);
+  EXPECT_NE(
+      only_problem("[topology.x]\n").find("topology: unknown table (did you mean [topologies]?)"),
+      std::string::npos);
   auto topo = only_problem(
       "[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\nstrateg = \"y\"\n");
   EXPECT_NE(topo.find("test.toml:5:11: topologies.a.strateg: unknown key"), std::string::npos)
@@ -106,9 +108,8 @@ TEST(Config, TypeAndValueErrors) {
       std::string::npos);
   EXPECT_NE(only_problem("[clusterd]\nlog_level = \"loud\"\n").find("expected one of trace"),
             std::string::npos);
-  EXPECT_NE(
-      only_problem("[clusterd]\nlog_format = \"xml\"\n").find("expected one of text, json"),
-      std::string::npos);
+  EXPECT_NE(only_problem("[clusterd]\nlog_format = \"xml\"\n").find("expected one of text, json"),
+            std::string::npos);
   EXPECT_NE(only_problem("[clusterd]\nplugin_path = [1]\n").find("expected an array of strings"),
             std::string::npos);
   for (const char *bad :

@@ -20,8 +20,7 @@ std::string problems_of(std::vector<clusterd_option_t> options, const std::strin
   const std::string document = "[t]\n" + text;
   auto doc = toml::parse(std::string_view(document), std::string("t.toml"));
   std::vector<Problem> problems;
-  validate_options(schema, doc["t"].as_table(), {}, "t.toml", "t.toml:1:1", "t.", "demo",
-                   problems);
+  validate_options(schema, doc["t"].as_table(), {}, "t.toml", "t.toml:1:1", "t.", "demo", problems);
   std::string out;
   for (const auto &p : problems) out += p.str() + "\n";
   return out;
@@ -63,17 +62,16 @@ TEST(Formats, AcceptAndRefuse) {
 TEST(Constraints, RangesOfEveryKind) {
   EXPECT_EQ(problems_of({opt::range(opt::integer("port", "p", "1"), 1, 65535)}, "port = 0\n"),
             "t.toml:2:8: t.port: must be from 1 to 65535, not 0\n");
-  EXPECT_EQ(
-      problems_of({opt::finite(opt::positive(opt::duration("d", "d", "\"5s\"")))}, "d = 0\n"),
-      "t.toml:2:5: t.d: must be at least 1ms, not 0ms\n");
+  EXPECT_EQ(problems_of({opt::finite(opt::positive(opt::duration("d", "d", "\"5s\"")))}, "d = 0\n"),
+            "t.toml:2:5: t.d: must be at least 1ms, not 0ms\n");
   EXPECT_EQ(problems_of({opt::finite(opt::duration("d", "d", "\"5s\""))}, "d = \"infinity\"\n"),
             "t.toml:2:5: t.d: must be a finite duration (\"infinity\" is not allowed here)\n");
   // Without finite(), infinity passes a minimum but never a maximum.
   EXPECT_EQ(problems_of({opt::positive(opt::duration("d", "d", "\"5s\""))}, "d = \"infinity\"\n"),
             "");
-  EXPECT_EQ(problems_of({opt::at_most(opt::duration("d", "d", "\"5s\""), 60'000)},
-                        "d = \"infinity\"\n"),
-            "t.toml:2:5: t.d: must be at most 1m, not \"infinity\"\n");
+  EXPECT_EQ(
+      problems_of({opt::at_most(opt::duration("d", "d", "\"5s\""), 60'000)}, "d = \"infinity\"\n"),
+      "t.toml:2:5: t.d: must be at most 1m, not \"infinity\"\n");
   EXPECT_EQ(problems_of({opt::range(opt::string("s", "s"), 2, 3)}, "s = \"abcd\"\n"),
             "t.toml:2:5: t.s: must be from 2 to 3 bytes long, not 4\n");
   EXPECT_EQ(problems_of({opt::at_most(opt::string_list("l", "l"), 1)}, "l = [\"a\", \"b\"]\n"),
@@ -81,8 +79,10 @@ TEST(Constraints, RangesOfEveryKind) {
 }
 
 TEST(Constraints, NonEmptyAndFormatOfListElements) {
-  auto hosts = opt::nonempty(opt::format(opt::string_list("hosts", "h"), CLUSTERD_FORMAT_NODE_NAME));
-  EXPECT_EQ(problems_of({hosts}, "hosts = []\n"), "t.toml:2:9: t.hosts: needs at least one element\n");
+  auto hosts =
+      opt::nonempty(opt::format(opt::string_list("hosts", "h"), CLUSTERD_FORMAT_NODE_NAME));
+  EXPECT_EQ(problems_of({hosts}, "hosts = []\n"),
+            "t.toml:2:9: t.hosts: needs at least one element\n");
   EXPECT_EQ(problems_of({hosts}, "hosts = [\"a@b\", \"\"]\n"),
             "t.toml:2:9: t.hosts: element #2 must not be empty\n");
   EXPECT_EQ(problems_of({hosts}, "hosts = [\"a@b\", \"nohost\"]\n"),
@@ -97,8 +97,8 @@ TEST(Constraints, NonEmptyAndFormatOfListElements) {
 }
 
 TEST(Constraints, SecretValuesAreNeverQuoted) {
-  auto key = opt::at_least(opt::format(opt::secret(opt::string("key", "k")), CLUSTERD_FORMAT_IPV4),
-                           20);
+  auto key =
+      opt::at_least(opt::format(opt::secret(opt::string("key", "k")), CLUSTERD_FORMAT_IPV4), 20);
   EXPECT_EQ(problems_of({key}, "key = \"hunter2\"\n"),
             "t.toml:2:7: t.key: is not an IPv4 address (a.b.c.d)\n");
   auto long_key = opt::at_least(opt::secret(opt::string("key", "k")), 20);

@@ -1,4 +1,4 @@
-// The [hooks] runner (host/src/app/hooks.cpp) with real /bin/sh scripts on a real Asio loop:
+// The [hooks] runner (host/src/hooks/runner.cpp) with real /bin/sh scripts on a real Asio loop:
 // argv and environment, exit status, timeout kill, queue overflow, stop; and the [hooks]
 // config table. Every wait is bounded by a deadline.
 #include <gtest/gtest.h>
@@ -14,8 +14,8 @@
 #include <sstream>
 #include <string>
 
-#include "app/hooks.hpp"
 #include "config/config.hpp"
+#include "hooks/runner.hpp"
 
 using namespace clusterd;
 using namespace std::chrono_literals;
@@ -53,8 +53,8 @@ class HooksTest : public ::testing::Test {
     return s.str();
   }
 
-  app::Hooks &make(config::HooksSpec spec) {
-    hooks_ = std::make_unique<app::Hooks>(io_);
+  hooks::Runner &make(config::HooksSpec spec) {
+    hooks_ = std::make_unique<hooks::Runner>(io_);
     hooks_->configure(spec);
     return *hooks_;
   }
@@ -69,7 +69,7 @@ class HooksTest : public ::testing::Test {
     return done();
   }
 
-  static app::HookEvent event(bool up, const std::string &node, const std::string &reason = "") {
+  static hooks::Event event(bool up, const std::string &node, const std::string &reason = "") {
     return {up, node, "t1,t2", "cmd", reason};
   }
 
@@ -77,7 +77,7 @@ class HooksTest : public ::testing::Test {
 
   boost::asio::io_context io_;
   fs::path dir_;
-  std::unique_ptr<app::Hooks> hooks_;
+  std::unique_ptr<hooks::Runner> hooks_;
 };
 
 TEST_F(HooksTest, PassesArgvAndEnvironmentWithoutAShell) {

@@ -173,7 +173,7 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
     auto &unit = prepared->transports[spec.name];
     auto transport = std::make_unique<reconcile::TransportLink>(services_, spec);
     transport->on_connected_changed([this, name = spec.name](const auto &changes) {
-      fire_hooks(hooks_, name, topologies_, changes);
+      hooks::fire(hooks_, name, topologies_, changes);
       if (applied_ && notifier_.enabled()) notifier_.status(summary());
     });
     if (unit.module)

@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "app/hooks.hpp"
 #include "app/notify.hpp"
 #include "config/config.hpp"
 #include "control/commands.hpp"
 #include "control/control_server.hpp"
+#include "hooks/runner.hpp"
 #include "metrics/http_server.hpp"
 #include "plugin/registry.hpp"
 #include "reconcile/topology.hpp"
@@ -65,7 +65,7 @@ class Daemon {
   plugin::HostServices services_;
   std::string path_;
   config::Settings settings_;
-  Hooks hooks_{io_};
+  hooks::Runner hooks_{io_};
   // Topologies hold references to transport links: declared after, so destroyed first.
   reconcile::Transports transports_;
   reconcile::Topologies topologies_;

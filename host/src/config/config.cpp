@@ -64,8 +64,8 @@ class Reader {
     std::vector<OptionSpec> schema;
     for (const auto &k : kHostKeys)
       if (k.table == name) schema.push_back(option_spec(k.option));
-    return validate_options(schema, &table, others, file_, where(file_, table.source()), prefix,
-                            "", problems_);
+    return validate_options(schema, &table, others, file_, where(file_, table.source()), prefix, "",
+                            problems_);
   }
 
   const std::string &file() const { return file_; }
@@ -107,8 +107,8 @@ void read_transport(Reader &in, const std::string &name, const toml::table &tabl
   out.transports.push_back(std::move(spec));
 }
 
-void read_topology(Reader &in, const std::string &name, const toml::table &table,
-                   DaemonConfig &out, const std::shared_ptr<const toml::table> &document) {
+void read_topology(Reader &in, const std::string &name, const toml::table &table, DaemonConfig &out,
+                   const std::shared_ptr<const toml::table> &document) {
   TopologySpec spec;
   spec.name = name;
   spec.document = document;
@@ -167,10 +167,11 @@ void check_hook_program(Reader &in, const toml::node &node, const std::string &k
 
 void read_hooks(Reader &in, const toml::table &table, HooksSpec &hooks) {
   auto values = in.keys("hooks", table, "hooks.");
-  for (auto [key, argv] : {std::pair{"on_nodeup", &hooks.on_nodeup},
-                           std::pair{"on_nodedown", &hooks.on_nodedown}}) {
+  for (auto [key, argv] :
+       {std::pair{"on_nodeup", &hooks.on_nodeup}, std::pair{"on_nodedown", &hooks.on_nodedown}}) {
     *argv = values->list(key);
-    if (!argv->empty()) check_hook_program(in, *table.get(key), "hooks." + std::string(key), argv->front());
+    if (!argv->empty())
+      check_hook_program(in, *table.get(key), "hooks." + std::string(key), argv->front());
   }
   hooks.timeout = ms(*values, "timeout");
   hooks.max_running = static_cast<std::uint32_t>(values->integer("max_running"));

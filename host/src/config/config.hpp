@@ -41,9 +41,9 @@ struct Settings {
 struct TransportSpec {
   std::string name;
   std::string plugin;
-  std::string where;                                  // of the [transports.NAME] table
-  std::chrono::milliseconds resync_interval{  // 0 = never re-list
-      host_default_int("transports.NAME", "resync_interval")};
+  std::string where;                        // of the [transports.NAME] table
+  std::chrono::milliseconds resync_interval{// 0 = never re-list
+                                            host_default_int("transports.NAME", "resync_interval")};
   // The [transports.NAME] table as parsed (with source positions): the plugin's keys are all
   // of it but kHostTransportKeys. Points into `document`.
   const toml::table *options = nullptr;
@@ -58,12 +58,10 @@ struct TopologySpec {
   std::optional<DisconnectPolicy> disconnect;  // nullopt = the strategy's default
   std::string where;
   std::string config_where;  // of [topologies.NAME.config]
-  std::chrono::milliseconds connect_timeout{
-      host_default_int("topologies.NAME", "connect_timeout")};
+  std::chrono::milliseconds connect_timeout{host_default_int("topologies.NAME", "connect_timeout")};
   std::uint32_t max_parallel =  // connects in flight at once
       static_cast<std::uint32_t>(host_default_int("topologies.NAME", "max_parallel"));
-  std::chrono::milliseconds backoff_initial{
-      host_default_int("topologies.NAME", "backoff_initial")};
+  std::chrono::milliseconds backoff_initial{host_default_int("topologies.NAME", "backoff_initial")};
   std::chrono::milliseconds backoff_max{host_default_int("topologies.NAME", "backoff_max")};
   const toml::table *options = nullptr;  // [topologies.NAME.config], or null; into `document`
   std::shared_ptr<const toml::table> document;

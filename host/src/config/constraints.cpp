@@ -24,8 +24,7 @@ bool is_ipv6(std::string_view text) {
 // A DNS host name (letters, digits, '-', '_', dots between labels) or an IP literal.
 bool is_host(std::string_view host) {
   if (is_ipv4(host) || is_ipv6(host)) return true;
-  if (host.empty() || host.size() > 253 || host.front() == '.' || host.front() == '-')
-    return false;
+  if (host.empty() || host.size() > 253 || host.front() == '.' || host.front() == '-') return false;
   std::size_t label = 0;
   for (char c : host) {
     if (c == '.') {

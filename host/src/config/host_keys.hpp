@@ -14,7 +14,7 @@ namespace clusterd::config {
 // One key: declared as a plugin option is (clusterd/options.hpp), so the same validator checks
 // it, with the same constraints, and the manual prints it the same way.
 struct HostKey {
-  std::string_view table;   // "clusterd", "hooks", "transports.NAME", "topologies.NAME"
+  std::string_view table;    // "clusterd", "hooks", "transports.NAME", "topologies.NAME"
   clusterd_option_t option;  // key, type, default, choices, constraints, description
   std::string_view example;  // a valid TOML value (the unit test parses every one)
   // The default in words when it is not a value ("the strategy's"); "" = the option's default.
@@ -36,9 +36,8 @@ inline constexpr HostKey kHostKeys[] = {
                   "trace|debug|info|warn|error"),
      "\"debug\""},
     {"clusterd",
-     opt::choices(
-         opt::string("log_format", "text, or json (one object per line).", "\"text\""),
-         "text|json"),
+     opt::choices(opt::string("log_format", "text, or json (one object per line).", "\"text\""),
+                  "text|json"),
      "\"json\""},
     {"clusterd",
      opt::nonempty(opt::string("control_socket",
@@ -71,8 +70,7 @@ inline constexpr HostKey kHostKeys[] = {
          "timeout", "A hook still running after this gets SIGTERM, then SIGKILL 2 s later.",
          "\"10s\""))),
      "\"5s\""},
-    {"hooks", opt::range(opt::integer("max_running", "Hooks running at once.", "4"), 1, 1024),
-     "2"},
+    {"hooks", opt::range(opt::integer("max_running", "Hooks running at once.", "4"), 1, 1024), "2"},
     {"hooks",
      opt::range(opt::integer("queue_size",
                              "Events waiting for a free slot; further events are dropped and "
@@ -88,8 +86,8 @@ inline constexpr HostKey kHostKeys[] = {
      "\"command\""},
     {"transports.NAME",
      opt::finite(opt::duration(
-         "resync_interval", "How often the host re-lists the transport's connected nodes; 0 = never.",
-         "\"30s\"")),
+         "resync_interval",
+         "How often the host re-lists the transport's connected nodes; 0 = never.", "\"30s\"")),
      "\"1m\""},
     {"topologies.NAME",
      opt::nonempty(opt::required(opt::string(
@@ -111,8 +109,8 @@ inline constexpr HostKey kHostKeys[] = {
      opt::finite(opt::positive(opt::duration(
          "connect_timeout", "A connect attempt that takes longer counts as failed.", "\"10s\""))),
      "\"5s\""},
-    {"topologies.NAME", opt::range(opt::integer("max_parallel", "Connects in flight at once.", "16"), 1, 4096),
-     "4"},
+    {"topologies.NAME",
+     opt::range(opt::integer("max_parallel", "Connects in flight at once.", "16"), 1, 4096), "4"},
     {"topologies.NAME",
      opt::finite(opt::positive(opt::duration(
          "backoff_initial",

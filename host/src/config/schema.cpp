@@ -188,8 +188,7 @@ OptionSpec option_spec(const clusterd_option_t &option, bool has_constraints) {
 static std::string check_option_spec(const OptionSpec &spec) {
   if (spec.key.empty()) return "an option has no key";
   auto bad = [&](const std::string &why) { return "option '" + spec.key + "': " + why; };
-  if (type_name(spec.type) == "unknown")
-    return bad("unknown type " + std::to_string(spec.type));
+  if (type_name(spec.type) == "unknown") return bad("unknown type " + std::to_string(spec.type));
   const bool text = spec.type == CLUSTERD_OPT_STRING || spec.type == CLUSTERD_OPT_STRING_LIST;
   if (spec.format != CLUSTERD_FORMAT_ANY && format_name(spec.format).empty())
     return bad("unknown format " + std::to_string(spec.format));
@@ -198,7 +197,8 @@ static std::string check_option_spec(const OptionSpec &spec) {
   if (spec.nonempty() && !text) return bad("non-empty applies to strings and string lists only");
   if (spec.finite() && spec.type != CLUSTERD_OPT_DURATION)
     return bad("finite applies to durations only");
-  if ((spec.min || spec.max) && (spec.type == CLUSTERD_OPT_BOOL || spec.type == CLUSTERD_OPT_DOUBLE))
+  if ((spec.min || spec.max) &&
+      (spec.type == CLUSTERD_OPT_BOOL || spec.type == CLUSTERD_OPT_DOUBLE))
     return bad("min/max do not apply to " + std::string(type_name(spec.type)) + " options");
   if (spec.min && spec.max && *spec.min > *spec.max) return bad("min is greater than max");
   if (spec.default_value) {
@@ -287,11 +287,13 @@ std::unique_ptr<OptionValues> validate_options(
     std::string key(k.str());
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
     if (std::find(host_keys.begin(), host_keys.end(), key) != host_keys.end()) continue;
-    std::string message = plugin.empty() ? "unknown key" : "unknown option for plugin '" + plugin + "'";
+    std::string message =
+        plugin.empty() ? "unknown key" : "unknown option for plugin '" + plugin + "'";
     if (auto guess = util::closest_match(key, known); !guess.empty())
       message += " (did you mean '" + guess + "'?)";
     else if (!known.empty())
-      message += (plugin.empty() ? " (known here: " : " (options: ") + util::join(known, ", ") + ")";
+      message +=
+          (plugin.empty() ? " (known here: " : " (options: ") + util::join(known, ", ") + ")";
     else
       message += " (it has no options)";
     problem(where(file, node.source()), key, message);
@@ -360,8 +362,9 @@ std::unique_ptr<OptionValues> validate_options(
       convert_literal(*spec.default_value, spec.type, value);  // checked at plugin load
     } else if (spec.required()) {
       problem(table_where, spec.key,
-              (plugin.empty() ? "missing required key" : "missing required option of plugin '" + plugin + "'") + " (" +
-                  std::string(type_name(spec.type)) + ": " + spec.description + ")");
+              (plugin.empty() ? "missing required key"
+                              : "missing required option of plugin '" + plugin + "'") +
+                  " (" + std::string(type_name(spec.type)) + ": " + spec.description + ")");
       continue;
     } else {
       continue;  // optional, no default: the plugin sees CLUSTERD_E_NOT_FOUND
@@ -390,7 +393,8 @@ std::unique_ptr<OptionValues> validate_options(
     for (const auto &other : spec.needs)
       if (!set(other)) problem(at, spec.key, "needs '" + other + "' to be set as well");
     for (const auto &other : spec.conflicts)
-      if (set(other)) problem(at, spec.key, "set either '" + spec.key + "' or '" + other + "', not both");
+      if (set(other))
+        problem(at, spec.key, "set either '" + spec.key + "' or '" + other + "', not both");
   }
   return values;
 }

@@ -101,14 +101,14 @@ inline constexpr clusterd_option_t kResolverOption =
     option::string("resolver",
                    "DNS server \"ADDRESS[:PORT]\" ([v6]:PORT) asked instead of the system resolver "
                    "(names are then sent as given, without search domains)");
-inline constexpr clusterd_option_t kQueryTimeoutOption = option::finite(option::positive(
-    option::duration("query_timeout", "Time limit of one DNS lookup (with retransmissions)",
-                     "\"5s\"")));
+inline constexpr clusterd_option_t kQueryTimeoutOption =
+    option::finite(option::positive(option::duration(
+        "query_timeout", "Time limit of one DNS lookup (with retransmissions)", "\"5s\"")));
 /// The node-name part every DNS strategy builds names from (node_basename, application_name).
 constexpr clusterd_option_t basename_option(const char *key) noexcept {
-  return option::nonempty(option::format(
-      option::required(option::string(key, "Node name part before '@'")),
-      CLUSTERD_FORMAT_NODE_BASENAME));
+  return option::nonempty(
+      option::format(option::required(option::string(key, "Node name part before '@'")),
+                     CLUSTERD_FORMAT_NODE_BASENAME));
 }
 
 /// Base of the three DNS strategies: the derived plugin reads its own options in init(),

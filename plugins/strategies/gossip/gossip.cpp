@@ -134,10 +134,10 @@ class GossipStrategy final : public clusterd::Strategy {
                  255),
       clusterd::option::boolean("broadcast_only",
                                 "Broadcast to multicast_addr instead of multicasting", "false"),
-      opt::nonempty(opt::secret(opt::string(
-          "secret",
-          "libcluster's shared secret (unauthenticated AES-256-CBC); needs compat = "
-          "\"libcluster\""))),
+      opt::nonempty(opt::secret(
+          opt::string("secret",
+                      "libcluster's shared secret (unauthenticated AES-256-CBC); needs compat = "
+                      "\"libcluster\""))),
       clusterd::option::choices(
           clusterd::option::string("compat",
                                    "\"libcluster\" allows libcluster's CBC `secret` mode; "

@@ -105,11 +105,12 @@ class KubernetesStrategy final : public clusterd::Strategy {
       clusterd::option::choices(
           clusterd::option::string("kubernetes_ip_lookup_mode", "What to list", "\"endpoints\""),
           "endpoints|pods|endpointslices"),
-      clusterd::option::nonempty(clusterd::option::string("kubernetes_master",
-                               "API server host (libcluster's rule appends the cluster domain), "
-                               "HOST:PORT, or an https:// URL; default: KUBERNETES_SERVICE_HOST/"
-                               "PORT, else kubernetes.default.svc",
-                               "\"kubernetes.default.svc\"")),
+      clusterd::option::nonempty(clusterd::option::string(
+          "kubernetes_master",
+          "API server host (libcluster's rule appends the cluster domain), "
+          "HOST:PORT, or an https:// URL; default: KUBERNETES_SERVICE_HOST/"
+          "PORT, else kubernetes.default.svc",
+          "\"kubernetes.default.svc\"")),
       clusterd::option::string("kubernetes_cluster_name",
                                "Cluster name: node names end in <name>.local", "\"cluster\""),
       clusterd::option::string("kubernetes_service_account_path",
@@ -117,8 +118,8 @@ class KubernetesStrategy final : public clusterd::Strategy {
                                "\"/var/run/secrets/kubernetes.io/serviceaccount\""),
       clusterd::option::boolean("kubernetes_use_cached_resources",
                                 "List with resourceVersion=0 (the API server's cache)", "false"),
-      clusterd::option::finite(clusterd::option::positive(clusterd::option::duration("polling_interval",
-                                          "How often to list when not watching", "\"5s\""))),
+      clusterd::option::finite(clusterd::option::positive(clusterd::option::duration(
+          "polling_interval", "How often to list when not watching", "\"5s\""))),
       clusterd::option::boolean(
           "watch", "List once, then watch for changes (needs the 'watch' verb)", "false"),
       clusterd::option::choices(
@@ -149,9 +150,9 @@ class KubernetesStrategy final : public clusterd::Strategy {
       problems.add("kubernetes_service_name", "is not a DNS name");
     const std::string master = config.string("kubernetes_master");
     if (master.find("://") != std::string::npos && master.rfind("https://", 0) != 0)
-      problems.add("kubernetes_master",
-                   "'" + master +
-                       "': only https:// is allowed (the bearer token must not travel in clear)");
+      problems.add(
+          "kubernetes_master",
+          "'" + master + "': only https:// is allowed (the bearer token must not travel in clear)");
   }
 
   void init(const clusterd::Config &config) override {

@@ -41,9 +41,9 @@ class KubernetesDnsSrvStrategy final : public dns::PollingStrategy {
     Settings s;
     read_common(config, s);
     s.basename = config.string("application_name");
-    s.lookups = {{CLUSTERD_DNS_SRV, dns::kubernetes_service_name(config.string("service"),
-                                                                 config.string("namespace"),
-                                                                 dns::read_cluster_domain(config))}};
+    s.lookups = {{CLUSTERD_DNS_SRV,
+                  dns::kubernetes_service_name(config.string("service"), config.string("namespace"),
+                                               dns::read_cluster_domain(config))}};
     configure(std::move(s));
   }
 };

@@ -55,7 +55,8 @@ class LocalEpmdStrategy final : public clusterd::Strategy {
 
   static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
     // The host part of the node-name rule: "n@HOST" must be a node name.
-    if (auto host = config.optional_string("host"); host && !clusterd::valid_node_name("n@" + *host))
+    if (auto host = config.optional_string("host");
+        host && !clusterd::valid_node_name("n@" + *host))
       problems.add("host", "'" + *host + "' cannot be the host part of a node name: " +
                                clusterd::node_name_error("n@" + *host));
   }

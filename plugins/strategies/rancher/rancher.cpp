@@ -42,8 +42,9 @@ class RancherStrategy final : public clusterd::Strategy {
                                              "Elixir.Cluster.Strategy.Rancher"};
   static constexpr uint32_t kFlags = CLUSTERD_PLUGIN_DISCONNECTS_REMOVED;
   static constexpr clusterd_option_t kOptions[] = {
-      opt::nonempty(opt::format(opt::required(opt::string("node_basename", "Node name part before '@'")),
-                                CLUSTERD_FORMAT_NODE_BASENAME)),
+      opt::nonempty(
+          opt::format(opt::required(opt::string("node_basename", "Node name part before '@'")),
+                      CLUSTERD_FORMAT_NODE_BASENAME)),
       opt::finite(opt::positive(opt::duration(
           "polling_interval", "Time from the end of one round to the next", "\"5s\""))),
       opt::format(opt::string("metadata_url", "The metadata service's URL of this service",

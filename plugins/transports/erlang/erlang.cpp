@@ -90,7 +90,7 @@ using std::chrono::milliseconds;
 namespace erl = clusterd::erlang;
 
 constexpr const char *kCookieEnv = "CLUSTERD_ERLANG_COOKIE";
-constexpr std::size_t kMaxCookie = 512;    // EI_MAX_COOKIE_SIZE
+constexpr std::size_t kMaxCookie = 512;  // EI_MAX_COOKIE_SIZE
 namespace opt = clusterd::option;
 constexpr milliseconds kADay = std::chrono::hours(24);
 
@@ -170,9 +170,9 @@ class ErlangTransport final : public clusterd::Transport, private erl::SessionOw
       "disconnect_node, nodes(), nodeup/nodedown)";
   static constexpr clusterd_option_t kOptions[] = {
       opt::conflicts(
-          opt::format(opt::string("node",
-                                  "The managed BEAM node, name@host (set either this or nodes)"),
-                      CLUSTERD_FORMAT_NODE_NAME),
+          opt::format(
+              opt::string("node", "The managed BEAM node, name@host (set either this or nodes)"),
+              CLUSTERD_FORMAT_NODE_NAME),
           "nodes"),
       opt::choices(opt::string("nodes",
                                "\"local\": manage every node registered in the local epmd (set "
@@ -186,18 +186,17 @@ class ErlangTransport final : public clusterd::Transport, private erl::SessionOw
       up_to_a_day(opt::duration(
           "connect_timeout",
           "Time limit of the epmd lookup and of the handshake with a managed node", "\"5s\"")),
-      up_to_a_day(
-          opt::duration("rpc_timeout",
-                        "Time limit of one rpc on a managed node (connect_node waits up to "
-                        "net_setuptime, 7 s by default); the connection is then reopened",
-                        "\"15s\"")),
+      up_to_a_day(opt::duration("rpc_timeout",
+                                "Time limit of one rpc on a managed node (connect_node waits up to "
+                                "net_setuptime, 7 s by default); the connection is then reopened",
+                                "\"15s\"")),
       opt::positive(opt::duration("list_interval",
                                   "How often erlang:nodes() is polled as a check of the "
                                   "nodeup/nodedown events; \"infinity\" = never",
                                   "\"10s\"")),
-      up_to_a_day(opt::duration("local_poll_interval",
-                                "nodes = \"local\": how often the local epmd is asked for its nodes",
-                                "\"2s\"")),
+      up_to_a_day(opt::duration(
+          "local_poll_interval",
+          "nodes = \"local\": how often the local epmd is asked for its nodes", "\"2s\"")),
       opt::range(opt::integer("epmd_port", "The port of epmd (on the managed node's host)", "4369"),
                  1, 65535),
       opt::string("name_prefix", "Start of our hidden node's name: PREFIX_<pid>_<random>@<host>",
@@ -210,7 +209,8 @@ class ErlangTransport final : public clusterd::Transport, private erl::SessionOw
         problems.add("node", "'" + *node + "' is not an Erlang node name: " + why);
     if (!config.is_set("node") && !config.is_set("nodes"))
       problems.add("set node (\"app@host\") or nodes (\"local\")");
-    if (const auto list = config.duration("list_interval"); list > kADay && !clusterd::is_infinite(list))
+    if (const auto list = config.duration("list_interval");
+        list > kADay && !clusterd::is_infinite(list))
       problems.add("list_interval", "must be at most 24h, or \"infinity\"");
     if (const std::string prefix = config.string("name_prefix"); !valid_prefix(prefix))
       problems.add("name_prefix", "'" + prefix + "' must be 1-150 characters of [A-Za-z0-9_-]");

@@ -176,8 +176,7 @@ class PartisanTransport final : public clusterd::Transport {
       opt::finite(opt::positive(opt::duration(
           "max_backoff", "Longest wait between redials of a member that is down", "\"30s\""))),
       opt::duration("forget_after",
-                    "A member down this long that discovery does not list is forgotten",
-                    "\"1h\""),
+                    "A member down this long that discovery does not list is forgotten", "\"1h\""),
       opt::nonempty(opt::string_list("channels",
                                      "Data channels, \"name\" or \"name:N\" for N parallel "
                                      "connections (1..64)",
@@ -200,7 +199,8 @@ class PartisanTransport final : public clusterd::Transport {
     if (!parse_endpoint(listen))
       problems.add("listen",
                    "'" + listen + "' is not an IP address and port (a.b.c.d:port, [v6]:port)");
-    if (auto advertise = config.optional_string("advertise"); advertise && !parse_endpoint(*advertise))
+    if (auto advertise = config.optional_string("advertise");
+        advertise && !parse_endpoint(*advertise))
       problems.add("advertise", "'" + *advertise + "' is not an IP address and port");
     if (config.duration("heartbeat_timeout") <= config.duration("heartbeat_interval"))
       problems.add("heartbeat_timeout", "must be longer than heartbeat_interval");

@@ -17,10 +17,10 @@ class ExampleStrategy final : public clusterd::Strategy {
       "Example strategy in C++: reports a fixed list of nodes";
   // Constraints the host checks at `clusterd check`, start and reload (ABI 1.3).
   static constexpr clusterd_option_t kOptions[] = {
-      clusterd::option::nonempty(clusterd::option::format(
-          clusterd::option::required(
-              clusterd::option::string_list("nodes", "Node names (name@host) to report")),
-          CLUSTERD_FORMAT_NODE_NAME)),
+      clusterd::option::nonempty(
+          clusterd::option::format(clusterd::option::required(clusterd::option::string_list(
+                                       "nodes", "Node names (name@host) to report")),
+                                   CLUSTERD_FORMAT_NODE_NAME)),
       clusterd::option::finite(clusterd::option::positive(clusterd::option::duration(
           "interval", "Report again this often (the host reconnects what dropped)", "\"30s\""))),
   };

@@ -41,15 +41,15 @@ extern "C" {
 
 /* Formats (values of clusterd_option_t.format, since 1.3): what a STRING option, or every
  * element of a STRING_LIST option, must look like. Unknown values are refused at load. */
-#define CLUSTERD_FORMAT_ANY 0       /* no format */
-#define CLUSTERD_FORMAT_NODE_NAME 1 /* a node name: the rule of node_name.h (name@host) */
-#define CLUSTERD_FORMAT_HOST_PORT 2 /* host or host:port; IPv6 as [v6]:port or bare v6 */
-#define CLUSTERD_FORMAT_IPV4 3      /* dotted quad, a.b.c.d */
-#define CLUSTERD_FORMAT_IPV6 4      /* IPv6 literal, without brackets */
-#define CLUSTERD_FORMAT_IP 5        /* IPV4 or IPV6 */
-#define CLUSTERD_FORMAT_HTTPS_URL 6 /* https://host[:port][/path], nothing else */
-#define CLUSTERD_FORMAT_URL 7       /* http:// or https:// URL with a host */
-#define CLUSTERD_FORMAT_IP_PORT 8   /* IP:PORT, port 0..65535 (0: any); IPv6 as [v6]:PORT */
+#define CLUSTERD_FORMAT_ANY 0           /* no format */
+#define CLUSTERD_FORMAT_NODE_NAME 1     /* a node name: the rule of node_name.h (name@host) */
+#define CLUSTERD_FORMAT_HOST_PORT 2     /* host or host:port; IPv6 as [v6]:port or bare v6 */
+#define CLUSTERD_FORMAT_IPV4 3          /* dotted quad, a.b.c.d */
+#define CLUSTERD_FORMAT_IPV6 4          /* IPv6 literal, without brackets */
+#define CLUSTERD_FORMAT_IP 5            /* IPV4 or IPV6 */
+#define CLUSTERD_FORMAT_HTTPS_URL 6     /* https://host[:port][/path], nothing else */
+#define CLUSTERD_FORMAT_URL 7           /* http:// or https:// URL with a host */
+#define CLUSTERD_FORMAT_IP_PORT 8       /* IP:PORT, port 0..65535 (0: any); IPv6 as [v6]:PORT */
 #define CLUSTERD_FORMAT_NODE_BASENAME 9 /* the name part of a node name, before '@' */
 
 /* One declared option. Plugins describe their options as a static array of these; the host

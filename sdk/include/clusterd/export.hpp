@@ -1,5 +1,5 @@
-// clusterd plugin SDK — CLUSTERD_EXPORT_PLUGIN: the descriptor, vtables and noexcept trampolines of a
-// plugin class, checked at compile time (options, constraints, names).
+// clusterd plugin SDK — CLUSTERD_EXPORT_PLUGIN: the descriptor, vtables and noexcept trampolines of
+// a plugin class, checked at compile time (options, constraints, names).
 #ifndef CLUSTERD_EXPORT_HPP
 #define CLUSTERD_EXPORT_HPP
 
@@ -421,7 +421,7 @@ struct Exporter {
     }
   }
   static constexpr void(CLUSTERD_ABI *validator() noexcept)(const clusterd_config_t *,
-                                                           const clusterd_problems_t *) {
+                                                            const clusterd_problems_t *) {
     if constexpr (has_validate<T>::value) {
       static_assert(std::is_same_v<decltype(&T::validate), void (*)(const Config &, Problems &)>,
                     "validate must be `static void validate(const clusterd::Config &, "

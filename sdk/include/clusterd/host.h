@@ -19,7 +19,7 @@ typedef void(CLUSTERD_ABI *clusterd_task_fn)(void *user_data);
 
 /* The host table. Owned by the host; valid from create() until destroy() returns. */
 struct clusterd_host {
-  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
+  uint32_t struct_size;      /* sizeof at the producer's build; fields are appended only */
   uint32_t abi_major;        /* CLUSTERD_ABI_MAJOR of the host */
   uint32_t abi_minor;        /* CLUSTERD_ABI_MINOR of the host */
   uint32_t reserved;         /* 0 */

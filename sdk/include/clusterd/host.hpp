@@ -1,5 +1,5 @@
-// clusterd plugin SDK — the C++ side of the host table: status codes and Error, the Host a plugin calls
-// (log, post, services), and the callback bookkeeping the RAII handles share.
+// clusterd plugin SDK — the C++ side of the host table: status codes and Error, the Host a plugin
+// calls (log, post, services), and the callback bookkeeping the RAII handles share.
 #ifndef CLUSTERD_HOST_HPP
 #define CLUSTERD_HOST_HPP
 

@@ -106,7 +106,9 @@ constexpr clusterd_option_t range(clusterd_option_t o, int64_t min, int64_t max)
 }
 /// `o` above zero: an INT of at least 1, a DURATION of at least 1 ms ("infinity" passes; add
 /// finite() to refuse it).
-constexpr clusterd_option_t positive(clusterd_option_t o) noexcept { return at_least(o, 1); }
+constexpr clusterd_option_t positive(clusterd_option_t o) noexcept {
+  return at_least(o, 1);
+}
 /// A DURATION `o` that refuses "infinity".
 constexpr clusterd_option_t finite(clusterd_option_t o) noexcept {
   o.flags |= CLUSTERD_OPT_FINITE;

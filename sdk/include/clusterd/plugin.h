@@ -23,7 +23,7 @@ typedef struct clusterd_plugin clusterd_plugin_t;
 
 /* Static description of the plugin. Valid as long as the library is loaded. */
 typedef struct clusterd_plugin_descriptor {
-  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
+  uint32_t struct_size;             /* sizeof at the producer's build; fields are appended only */
   uint32_t kind;                    /* CLUSTERD_KIND_* */
   uint32_t flags;                   /* CLUSTERD_PLUGIN_* */
   uint32_t option_count;            /* entries in `options` */
@@ -92,8 +92,8 @@ typedef struct clusterd_loader_info {
  * the host's minor. */
 typedef struct clusterd_plugin_entry {
   uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
-  uint32_t abi_major; /* CLUSTERD_ABI_MAJOR the plugin was built against */
-  uint32_t abi_minor; /* CLUSTERD_ABI_MINOR the plugin was built against */
+  uint32_t abi_major;   /* CLUSTERD_ABI_MAJOR the plugin was built against */
+  uint32_t abi_minor;   /* CLUSTERD_ABI_MINOR the plugin was built against */
   uint32_t reserved;
   /* Library-wide set-up, once after loading. Must tolerate being called again after deinit.
    * May be NULL. Returns CLUSTERD_OK or an error. [loop-thread] */

@@ -1,5 +1,5 @@
-// clusterd plugin SDK — the base classes a plugin derives from: Plugin, Strategy, Transport, with the
-// calls the host makes into them and the sinks they report through.
+// clusterd plugin SDK — the base classes a plugin derives from: Plugin, Strategy, Transport, with
+// the calls the host makes into them and the sinks they report through.
 #ifndef CLUSTERD_PLUGIN_BASE_HPP
 #define CLUSTERD_PLUGIN_BASE_HPP
 

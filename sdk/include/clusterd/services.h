@@ -27,7 +27,7 @@ extern "C" {
 typedef void(CLUSTERD_ABI *clusterd_timer_fn)(void *user_data, clusterd_id_t timer_id);
 
 typedef struct clusterd_timer_service {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t reserved;
   /* Fires after delay_ms, then every period_ms if period_ms > 0 (until cancelled). A periodic
    * timer is re-armed relative to its previous deadline, so it does not drift. */
@@ -47,7 +47,7 @@ typedef void(CLUSTERD_ABI *clusterd_fd_fn)(void *user_data, clusterd_id_t watch_
                                            uint32_t ready_events);
 
 typedef struct clusterd_fd_service {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t reserved;
   /* Level-triggered: fn runs whenever the fd is ready for one of `events`, until unwatched.
    * The plugin keeps ownership of the fd and must unwatch before closing it. */
@@ -66,7 +66,7 @@ typedef void(CLUSTERD_ABI *clusterd_work_fn)(void *user_data);
 typedef void(CLUSTERD_ABI *clusterd_work_done_fn)(void *user_data, clusterd_id_t work_id);
 
 typedef struct clusterd_work_service {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t reserved;
   /* Runs work(user_data) on a host pool thread (it may block, but must finish in bounded
    * time), then done(user_data) on the loop thread. */
@@ -92,7 +92,7 @@ typedef int32_t(CLUSTERD_ABI *clusterd_http_data_fn)(void *user_data, clusterd_i
                                                      const char *data, uint64_t length);
 
 typedef struct clusterd_http_request {
-  uint32_t struct_size;
+  uint32_t struct_size;       /* sizeof at the producer's build; fields are appended only */
   uint32_t flags;             /* CLUSTERD_HTTP_* */
   const char *method;         /* "GET" when NULL */
   const char *url;            /* http:// or https:// */
@@ -121,7 +121,7 @@ typedef struct clusterd_http_request {
 } clusterd_http_request_t;
 
 struct clusterd_http_response {
-  uint32_t struct_size;
+  uint32_t struct_size;     /* sizeof at the producer's build; fields are appended only */
   clusterd_status_t status; /* CLUSTERD_OK if an HTTP response arrived (any HTTP status) */
   int32_t http_status;      /* 200, 403, ...; 0 when none arrived */
   uint32_t header_count;
@@ -132,7 +132,7 @@ struct clusterd_http_response {
 };
 
 typedef struct clusterd_http_service {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t reserved;
   clusterd_status_t(CLUSTERD_ABI *request)(const clusterd_host_t *host,
                                            const clusterd_http_request_t *request,
@@ -149,20 +149,20 @@ typedef struct clusterd_http_service {
 #define CLUSTERD_DNS_SRV 33
 
 typedef struct clusterd_dns_query {
-  uint32_t struct_size;
-  uint32_t type;       /* CLUSTERD_DNS_A, _AAAA or _SRV */
-  const char *name;    /* the name to look up */
-  const char *server;  /* "ADDRESS" or "ADDRESS:PORT" ("[v6]:PORT"); NULL = system resolver */
-  uint64_t timeout_ms; /* 0 = the host default (5 s) */
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
+  uint32_t type;        /* CLUSTERD_DNS_A, _AAAA or _SRV */
+  const char *name;     /* the name to look up */
+  const char *server;   /* "ADDRESS" or "ADDRESS:PORT" ("[v6]:PORT"); NULL = system resolver */
+  uint64_t timeout_ms;  /* 0 = the host default (5 s) */
 } clusterd_dns_query_t;
 
 typedef struct clusterd_dns_record {
-  uint32_t struct_size;
-  uint32_t type;     /* CLUSTERD_DNS_* */
-  uint32_t ttl;      /* seconds */
-  uint16_t priority; /* SRV only */
-  uint16_t weight;   /* SRV only */
-  uint16_t port;     /* SRV only */
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
+  uint32_t type;        /* CLUSTERD_DNS_* */
+  uint32_t ttl;         /* seconds */
+  uint16_t priority;    /* SRV only */
+  uint16_t weight;      /* SRV only */
+  uint16_t port;        /* SRV only */
   uint16_t reserved;
   uint32_t reserved2;  /* explicit padding: 0 */
   const char *address; /* A / AAAA: the address as text (IPv6 in compressed form) */
@@ -172,7 +172,7 @@ typedef struct clusterd_dns_record {
 /* status: CLUSTERD_OK (records may be empty: NODATA), CLUSTERD_E_NOT_FOUND (NXDOMAIN),
  * CLUSTERD_E_TIMEOUT, CLUSTERD_E_IO (SERVFAIL, refused, malformed reply). */
 typedef struct clusterd_dns_result {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   clusterd_status_t status;
   const clusterd_dns_record_t *records; /* stride = records[0].struct_size */
   uint32_t record_count;
@@ -184,7 +184,7 @@ typedef void(CLUSTERD_ABI *clusterd_dns_done_fn)(void *user_data, clusterd_id_t 
                                                  const clusterd_dns_result_t *result);
 
 typedef struct clusterd_dns_service {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t reserved;
   clusterd_status_t(CLUSTERD_ABI *resolve)(const clusterd_host_t *host,
                                            const clusterd_dns_query_t *query,
@@ -197,7 +197,7 @@ typedef struct clusterd_dns_service {
 #define CLUSTERD_SERVICE_STATUS "clusterd.status/1"
 
 typedef struct clusterd_status_service {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t reserved;
   /* Sets a key/value detail shown under this instance by `clusterctl status` (e.g. "hosts
    * without node" = "b@10.0.0.2"). value NULL removes the key. Never pass secrets. */
@@ -216,7 +216,7 @@ typedef struct clusterd_status_service {
  * name used as a gauge fails with CLUSTERD_E_TYPE. Bad names or labels give
  * CLUSTERD_E_INVALID_ARG. A plugin's series go away when its instance stops. */
 typedef struct clusterd_metrics_service {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t reserved;
   /* Adds `delta` to a counter (Prometheus type counter: name it ..._total). */
   clusterd_status_t(CLUSTERD_ABI *counter_add)(const clusterd_host_t *host, const char *name,

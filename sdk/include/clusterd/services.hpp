@@ -1,5 +1,5 @@
-// clusterd plugin SDK — RAII handles for the host services: Timer, FdWatch, Work, HttpCall, DnsQuery,
-// Process; destroying a handle cancels its registration.
+// clusterd plugin SDK — RAII handles for the host services: Timer, FdWatch, Work, HttpCall,
+// DnsQuery, Process; destroying a handle cancels its registration.
 #ifndef CLUSTERD_SERVICES_HPP
 #define CLUSTERD_SERVICES_HPP
 

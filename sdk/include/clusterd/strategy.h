@@ -14,7 +14,7 @@ extern "C" {
 #define CLUSTERD_INTERFACE_STRATEGY "clusterd.strategy/1"
 
 typedef struct clusterd_strategy {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t reserved;
   /* Asks for a discovery round now (e.g. `clusterctl` or a transport event). Optional:
    * NULL means the strategy only discovers on its own schedule. [loop-thread] */
@@ -25,10 +25,10 @@ typedef struct clusterd_strategy {
 #define CLUSTERD_SERVICE_STRATEGY_SINK "clusterd.strategy-sink/1"
 
 /* Node names follow the rule of node_name.h ("name@host[:port]"); the host refuses, counts
- * and logs names that break it, and they never reach the topology. All functions are [loop-thread]; arguments are borrowed for the call. A node array may be
- * NULL when its count is 0. */
+ * and logs names that break it, and they never reach the topology. All functions are [loop-thread];
+ * arguments are borrowed for the call. A node array may be NULL when its count is 0. */
 typedef struct clusterd_strategy_sink {
-  uint32_t struct_size;
+  uint32_t struct_size; /* sizeof at the producer's build; fields are appended only */
   uint32_t reserved;
   /* A complete discovery round: exactly these nodes exist now. An empty list is a real
    * answer ("no members"); a round that failed must call discovery_failed instead. */

@@ -1,4 +1,4 @@
-#include "app/hooks.hpp"
+#include "hooks/runner.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -11,7 +11,7 @@
 
 extern char **environ;
 
-namespace clusterd::app {
+namespace clusterd::hooks {
 
 namespace {
 
@@ -54,31 +54,31 @@ std::string printable(std::string_view text) {
 
 }  // namespace
 
-Hooks::Hooks(boost::asio::io_context &io) : processes_(io) {}
+Runner::Runner(boost::asio::io_context &io) : processes_(io) {}
 
-Hooks::~Hooks() {
+Runner::~Runner() {
   stop();
 }
 
-void Hooks::configure(const config::HooksSpec &spec) {
+void Runner::configure(const config::HooksSpec &spec) {
   spec_ = spec;
   pump();  // a larger max_running takes queued events at once
 }
 
-Hooks::Counters Hooks::counters() const {
+Runner::Counters Runner::counters() const {
   Counters c = counters_;
   c.queued = queue_.size();
   c.running = running_.size();
   return c;
 }
 
-nlohmann::json Hooks::status() const {
+nlohmann::json Runner::status() const {
   auto c = counters();
   return {{"queued", c.queued}, {"running", c.running},     {"ran", c.ran},
           {"failed", c.failed}, {"timed_out", c.timed_out}, {"dropped", c.dropped}};
 }
 
-void Hooks::fire(HookEvent event) {
+void Runner::fire(Event event) {
   if (stopped_ || !wants(event.up)) return;
   auto argv = event.up ? spec_.on_nodeup : spec_.on_nodedown;
   Job job{std::move(event), std::move(argv), spec_.timeout};
@@ -95,7 +95,7 @@ void Hooks::fire(HookEvent event) {
         queue_.size(), running_.size(), hook_name(job.event.up), job.event.node);
 }
 
-void Hooks::pump() {
+void Runner::pump() {
   while (!stopped_ && !queue_.empty() && running_.size() < spec_.max_running) {
     Job job = std::move(queue_.front());
     queue_.pop_front();
@@ -108,8 +108,8 @@ void Hooks::pump() {
   }
 }
 
-void Hooks::spawn(Job job) {
-  const HookEvent &e = job.event;
+void Runner::spawn(Job job) {
+  const Event &e = job.event;
   if (!safe_arg(e.node)) {
     ++counters_.failed;
     spdlog::warn(
@@ -154,7 +154,7 @@ void Hooks::spawn(Job job) {
   running_.emplace(id, std::move(job));
 }
 
-void Hooks::finish(const Job &job, const services::ProcessService::Result &r) {
+void Runner::finish(const Job &job, const services::ProcessService::Result &r) {
   const auto &e = job.event;
   std::string what = std::string(hook_name(e.up)) + " for " + e.node + " (topology " + e.topology;
   if (r.pid > 0) what += ", pid " + std::to_string(r.pid);
@@ -174,7 +174,7 @@ void Hooks::finish(const Job &job, const services::ProcessService::Result &r) {
   }
 }
 
-void Hooks::stop() {
+void Runner::stop() {
   if (stopped_ && running_.empty()) return;
   stopped_ = true;
   if (!queue_.empty() || !running_.empty())
@@ -187,9 +187,9 @@ void Hooks::stop() {
   running_.clear();
 }
 
-void fire_hooks(Hooks &hooks, const std::string &transport,
-                const std::map<std::string, std::unique_ptr<Topology>> &topologies,
-                const std::vector<ConnectedChange> &changes) {
+void fire(Runner &hooks, const std::string &transport,
+          const std::map<std::string, std::unique_ptr<Topology>> &topologies,
+          const std::vector<ConnectedChange> &changes) {
   if (!hooks.wants(true) && !hooks.wants(false)) return;
   // Each topology's discovered set, once per batch: a listing may change thousands of nodes.
   std::vector<std::pair<std::string, std::set<std::string>>> users;
@@ -209,4 +209,4 @@ void fire_hooks(Hooks &hooks, const std::string &transport,
   }
 }
 
-}  // namespace clusterd::app
+}  // namespace clusterd::hooks

@@ -18,12 +18,12 @@
 #include "reconcile/topology.hpp"
 #include "services/process_service.hpp"
 
-namespace clusterd::app {
+namespace clusterd::hooks {
 
 using reconcile::ConnectedChange;
 using reconcile::Topology;
 
-struct HookEvent {
+struct Event {
   bool up = false;
   std::string node;
   std::string topology;  // comma-separated
@@ -31,7 +31,7 @@ struct HookEvent {
   std::string reason;  // nodedown, when known
 };
 
-class Hooks {
+class Runner {
  public:
   // Counters of `clusterctl status --json`. queued and running are current; the rest are
   // totals. Every run ends as exactly one of ran (exit 0), failed or timed_out.
@@ -39,17 +39,17 @@ class Hooks {
     std::uint64_t queued = 0, running = 0, ran = 0, failed = 0, timed_out = 0, dropped = 0;
   };
 
-  explicit Hooks(boost::asio::io_context &io);
-  ~Hooks();
-  Hooks(const Hooks &) = delete;
-  Hooks &operator=(const Hooks &) = delete;
+  explicit Runner(boost::asio::io_context &io);
+  ~Runner();
+  Runner(const Runner &) = delete;
+  Runner &operator=(const Runner &) = delete;
 
   // New settings apply to events fired from now on; running hooks are left to finish.
   void configure(const config::HooksSpec &spec);
   // True when a command is configured for this kind of event.
   bool wants(bool up) const { return !(up ? spec_.on_nodeup : spec_.on_nodedown).empty(); }
   // Runs the event's command now, queues it, or drops and counts it when the queue is full.
-  void fire(HookEvent event);
+  void fire(Event event);
   // Daemon stop: queued events are dropped; running hooks get SIGTERM (SIGKILL after a grace
   // period) and are reaped, waiting a bounded time. Later events are dropped.
   void stop();
@@ -59,7 +59,7 @@ class Hooks {
 
  private:
   struct Job {
-    HookEvent event;
+    Event event;
     std::vector<std::string> argv;
     std::chrono::milliseconds timeout;
   };
@@ -79,8 +79,8 @@ class Hooks {
 
 // Fires the hooks of `transport`'s connected-set changes. TOPOLOGY is the topologies using
 // the transport whose discovered set holds the node, or all of them if none does.
-void fire_hooks(Hooks &hooks, const std::string &transport,
-                const std::map<std::string, std::unique_ptr<Topology>> &topologies,
-                const std::vector<ConnectedChange> &changes);
+void fire(Runner &hooks, const std::string &transport,
+          const std::map<std::string, std::unique_ptr<Topology>> &topologies,
+          const std::vector<ConnectedChange> &changes);
 
-}  // namespace clusterd::app
+}  // namespace clusterd::hooks
