@@ -299,7 +299,8 @@ class Ready(unittest.TestCase):
             r = subprocess.run([exe, "check", "-c", path], capture_output=True, text=True,
                                timeout=20)
             self.assertEqual(r.returncode, 1, r.stderr)
-            self.assertIn(f"{path}:2:18: clusterd.metrics_listen: expected \"IP:PORT\"", r.stderr)
+            self.assertIn(f"{path}:2:18: clusterd.metrics_listen: "
+                          f"\"localhost:9568\" is not IP:PORT", r.stderr)
 
     def test_port_in_use_stops_the_start(self):
         with socket.socket() as taken:

@@ -169,9 +169,15 @@ void read_hooks(Reader &in, const toml::table &table, HooksSpec &hooks) {
   auto values = in.keys("hooks", table, "hooks.");
   for (auto [key, argv] :
        {std::pair{"on_nodeup", &hooks.on_nodeup}, std::pair{"on_nodedown", &hooks.on_nodedown}}) {
+    const toml::node *node = table.get(key);
+    // An argv: a bare string would read as a program named after the whole command line.
+    if (node && node->is_string()) {
+      in.problem(*node, "hooks." + std::string(key),
+                 "expected an array of strings: [\"/path/program\", \"arg\"]");
+      continue;
+    }
     *argv = values->list(key);
-    if (!argv->empty())
-      check_hook_program(in, *table.get(key), "hooks." + std::string(key), argv->front());
+    if (!argv->empty()) check_hook_program(in, *node, "hooks." + std::string(key), argv->front());
   }
   hooks.timeout = ms(*values, "timeout");
   hooks.max_running = static_cast<std::uint32_t>(values->integer("max_running"));

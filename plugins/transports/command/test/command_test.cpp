@@ -135,8 +135,8 @@ TEST_F(CommandTest, Descriptor) {
   ASSERT_EQ(opts.size(), 5u);
   EXPECT_EQ(opts["connect"]->flags & CLUSTERD_OPT_REQUIRED, CLUSTERD_OPT_REQUIRED);
   EXPECT_EQ(opts["connect"]->type, static_cast<uint32_t>(CLUSTERD_OPT_STRING_LIST));
-  EXPECT_EQ(opts["disconnect"]->flags, 0u);
-  EXPECT_EQ(opts["list_nodes"]->flags, 0u);
+  EXPECT_EQ(opts["disconnect"]->flags & CLUSTERD_OPT_REQUIRED, 0u);
+  EXPECT_EQ(opts["list_nodes"]->flags & CLUSTERD_OPT_REQUIRED, 0u);
   EXPECT_EQ(opts["timeout"]->type, static_cast<uint32_t>(CLUSTERD_OPT_DURATION));
   EXPECT_STREQ(opts["timeout"]->default_value, "\"10s\"");
   EXPECT_EQ(opts["local_node"]->type, static_cast<uint32_t>(CLUSTERD_OPT_STRING));
