@@ -75,7 +75,7 @@ class Reader {
   std::vector<Problem> &problems_;
 };
 
-std::chrono::milliseconds ms(const OptionValues &values, const std::string &key) {
+std::chrono::milliseconds duration_of(const OptionValues &values, const std::string &key) {
   return std::chrono::milliseconds(values.integer(key));
 }
 
@@ -103,7 +103,7 @@ void read_transport(Reader &in, const std::string &name, const toml::table &tabl
       plugin_keys.emplace_back(k.str());
   auto values = in.keys("transports.NAME", table, "transports." + name + ".", plugin_keys);
   spec.plugin = values->text("plugin");
-  spec.resync_interval = ms(*values, "resync_interval");
+  spec.resync_interval = duration_of(*values, "resync_interval");
   out.transports.push_back(std::move(spec));
 }
 
@@ -122,10 +122,10 @@ void read_topology(Reader &in, const std::string &name, const toml::table &table
   if (values->is_set("disconnect"))
     spec.disconnect = values->text("disconnect") == "removed" ? DisconnectPolicy::removed
                                                               : DisconnectPolicy::never;
-  spec.connect_timeout = ms(*values, "connect_timeout");
+  spec.connect_timeout = duration_of(*values, "connect_timeout");
   spec.max_parallel = static_cast<std::uint32_t>(values->integer("max_parallel"));
-  spec.backoff_initial = ms(*values, "backoff_initial");
-  spec.backoff_max = ms(*values, "backoff_max");
+  spec.backoff_initial = duration_of(*values, "backoff_initial");
+  spec.backoff_max = duration_of(*values, "backoff_max");
   if (spec.backoff_max < spec.backoff_initial)
     in.problem(table.get("backoff_max") ? *table.get("backoff_max") : table, prefix + "backoff_max",
                "must not be shorter than backoff_initial (" +
@@ -179,7 +179,7 @@ void read_hooks(Reader &in, const toml::table &table, HooksSpec &hooks) {
     *argv = values->list(key);
     if (!argv->empty()) check_hook_program(in, *node, "hooks." + std::string(key), argv->front());
   }
-  hooks.timeout = ms(*values, "timeout");
+  hooks.timeout = duration_of(*values, "timeout");
   hooks.max_running = static_cast<std::uint32_t>(values->integer("max_running"));
   hooks.queue_size = static_cast<std::uint32_t>(values->integer("queue_size"));
 }

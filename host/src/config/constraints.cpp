@@ -81,7 +81,7 @@ bool is_url(std::string_view text, bool https_only) {
 }
 
 // The value as the message quotes it: escaped and bounded, so a message stays one short line.
-std::string quoted(std::string_view text) {
+std::string quote_for_message(std::string_view text) {
   std::string out = "\"";
   for (unsigned char c : text.substr(0, 80)) {
     if (c == '"' || c == '\\') {
@@ -131,7 +131,7 @@ std::string check_element(const OptionSpec &spec, const std::string &text,
   if (spec.format == CLUSTERD_FORMAT_ANY || text.empty()) return "";
   auto why = check_format(spec.format, text);
   if (why.empty()) return "";
-  return prefix + (spec.secret() ? "" : quoted(text) + " ") + why;
+  return prefix + (spec.secret() ? "" : quote_for_message(text) + " ") + why;
 }
 
 }  // namespace
