@@ -467,6 +467,11 @@ std::shared_ptr<DnsResolver::Impl::Channel> DnsResolver::Impl::channel_for(
   if (system) {
     mask |= ARES_OPT_RESOLVCONF;
     options.resolvconf_path = resolv_conf_.data();
+  } else {
+    // One server, nothing to fail over to: hand back its SERVFAIL or REFUSED as such (c-ares
+    // would skip the server and report "Could not contact DNS servers", although it answered).
+    mask |= ARES_OPT_FLAGS;
+    options.flags = ARES_FLAG_NOCHECKRESP;
   }
   int rc = ares_init_options(&channel->channel, &options, mask);
   if (rc == ARES_SUCCESS && !system) rc = ares_set_servers_ports(channel->channel, &address);
