@@ -7,8 +7,11 @@ and disconnect (the helper script of test_command_transport.py).
 Checks: A, AAAA and SRV answers give libcluster's node names (IPv6 compressed); a removed
 record is disconnected (disconnect = "removed") and a re-added one connected again; NXDOMAIN, a
 dead resolver and a resolver that never answers keep the last good set (no disconnect), are
-shown as discovery_error and logged once; the TTL rule; CLUSTER_DOMAIN; bad configuration
-fails the topology with the key and its position.
+shown as discovery_error and logged once; partial answers (A answered, AAAA refused by dnsmasq)
+connect the answered part, keep the failed part's nodes and name it in the status; an SRV name
+that starts failing keeps its nodes; a round every 5 s by default whatever the TTL, TTL-driven
+only with follow_ttl; CLUSTER_DOMAIN; bad configuration fails the topology with the key and its
+position.
 
     test_dns.py --bin-dir <dir of clusterd, clusterctl>
 """
@@ -45,7 +48,8 @@ def topology_table(name, strategy, disconnect=None, **config):
     if disconnect:
         lines.append(f"disconnect = {toml_string(disconnect)}")
     lines.append(f"[topologies.{name}.config]")
-    lines += [f"{k} = {toml_string(v)}" for k, v in config.items()]
+    lines += [f"{k} = {str(v).lower() if isinstance(v, bool) else toml_string(v)}"
+              for k, v in config.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -210,6 +214,104 @@ class DnsPoll(WithDns):
         self.assert_set_kept(before)
 
 
+# ---- partial answers: A answered, AAAA refused ----------------------------------------------
+
+# Outside its --local domains dnsmasq answers what its hosts file and --srv-host options have,
+# and, having no upstream, REFUSES the rest: AAAA of a name with only IPv4 addresses, or a name
+# it does not know at all.
+PART = "app.partial"
+P4A, P4B, P6 = "app@198.18.3.1", "app@198.18.3.2", "app@fd00::31"
+PART_ALL = {PART: ["198.18.3.1", "198.18.3.2", "fd00::31"]}
+SRV_PART = "srvapp.prod.svc.partial"
+PODS_PART = {"srvapp@srvapp-0." + SRV_PART, "srvapp@srvapp-1." + SRV_PART}
+
+
+class PartialAnswers(WithDns):
+    HOSTS = {PART: ["198.18.3.1"]}
+    SRV = {SRV_PART: ["srvapp-0." + SRV_PART, "srvapp-1." + SRV_PART]}
+
+    @classmethod
+    def config(cls):
+        r = cls.dns.address
+        return "\n".join([
+            command_transport(cls.work),
+            # ip_family unset: "both", as libcluster.
+            topology_table("part", "dns_poll", query=PART, node_basename="app", resolver=r,
+                           polling_interval="200ms", query_timeout="300ms"),
+            topology_table("srvpart", "kubernetes_dnssrv", service="srvapp", namespace="prod",
+                           cluster_domain="partial", application_name="srvapp", resolver=r,
+                           polling_interval="200ms", query_timeout="300ms"),
+        ])
+
+    def failed_part(self, st):
+        return topology(st, "part")["details"].get("failed lookups", "")
+
+    def more_rounds(self, name, rounds=3):
+        """Waits until dnsmasq has logged `rounds` more rounds (A and AAAA) for `name`."""
+        seen = self.queries_logged(name)
+        poll(lambda: self.queries_logged(name) >= seen + 2 * rounds, WAIT, f"{rounds} rounds")
+
+    def test_1_a_answered_aaaa_refused_connects_the_a_nodes(self):
+        st = self.wait_nodes("part", {P4A}, "the A node connected although AAAA is refused")
+        self.assertIn(P4A, self.work.state())  # connect ran
+        t = topology(st, "part")
+        self.assertEqual((t["state"], t["error"], t["discovery_error"]), ("running", "", ""))
+        self.assertRegex(self.failed_part(st), rf"^DNS AAAA query for '{re.escape(PART)}' "
+                                               r"via 127\.0\.0\.1:\d+: .*refused")
+        self.more_rounds(PART)
+        self.assertEqual(self.d.log_text().count("some DNS lookups failed"), 1, self.d.log_tail())
+
+    def test_2_all_answered_clears_the_failed_part(self):
+        self.dns.set_hosts(PART_ALL)
+        st = self.wait_nodes("part", {P4A, P4B, P6}, "all three once AAAA answers")
+        self.assertNotIn("failed lookups", topology(st, "part")["details"])
+        self.assertIn("DNS lookups answer again", self.d.log_text())
+
+    def test_3_a_failed_lookup_keeps_its_nodes_the_answered_one_removes(self):
+        self.wait_nodes("part", {P4A, P4B, P6}, "all three connected")
+        before = len(self.work.argv_records("disconnect"))
+        self.dns.set_hosts({PART: ["198.18.3.1"]})  # A drops .2; AAAA is refused again
+        st = self.wait_nodes("part", {P4A, P6}, ".2 removed by the A answer, fd00::31 kept")
+        self.assertIn("AAAA query", self.failed_part(st))
+        poll(lambda: self.work.runs_for("disconnect", P4B) == 1, WAIT, "disconnect of .2")
+        self.more_rounds(PART)
+        st = self.d.status()
+        self.assertEqual(connected_nodes(st, "part"), {P4A, P6}, st)
+        self.assertEqual(len(self.work.argv_records("disconnect")), before + 1)
+        self.assertEqual(self.work.runs_for("disconnect", P6), 0)
+
+    def test_4_every_lookup_failing_keeps_everything(self):
+        self.wait_nodes("part", {P4A, P6}, "the set of test 3")
+        before = len(self.work.argv_records("disconnect"))
+        self.dns.set_hosts({})  # A refused too
+        st = self.d.wait_until(lambda s: "refused" in topology(s, "part")["discovery_error"],
+                               WAIT, "the failed round reported")
+        self.assertIn(f"DNS A query for '{PART}'", topology(st, "part")["discovery_error"])
+        self.assertNotIn("failed lookups", topology(st, "part")["details"])  # all failed
+        self.more_rounds(PART)
+        st = self.d.status()
+        self.assertEqual(connected_nodes(st, "part"), {P4A, P6}, st)
+        self.assertEqual(len(self.work.argv_records("disconnect")), before)
+
+    def test_5_srv_name_that_starts_failing_keeps_its_nodes(self):
+        self.wait_nodes("srvpart", PODS_PART, "both SRV targets")
+        before = len(self.work.argv_records("disconnect"))
+        self.dns.restart(srv={})  # SRV refused from now on
+        st = self.d.wait_until(lambda s: "refused" in topology(s, "srvpart")["discovery_error"],
+                               WAIT, "the refused SRV lookup reported")
+        self.assertIn(f"DNS SRV query for '{SRV_PART}'", topology(st, "srvpart")["discovery_error"])
+        seen = self.queries_logged(SRV_PART)
+        poll(lambda: self.queries_logged(SRV_PART) >= seen + 3, WAIT, "3 more SRV rounds")
+        st = self.d.status()
+        self.assertEqual(connected_nodes(st, "srvpart"), PODS_PART, st)
+        self.assertEqual(len(self.work.argv_records("disconnect")), before)
+        self.dns.restart(srv=self.SRV)
+        st = self.d.wait_until(lambda s: topology(s, "srvpart")["discovery_error"] == "", WAIT,
+                               "the error cleared once SRV answers again")
+        self.assertEqual(connected_nodes(st, "srvpart"), PODS_PART, st)
+        self.assertEqual(len(self.work.argv_records("disconnect")), before)
+
+
 # ---- kubernetes_dns and kubernetes_dnssrv: names, namespace, CLUSTER_DOMAIN, TTL rule, SRV ----
 
 SVC = "myapp-headless.prod.svc.cluster.test"
@@ -232,9 +334,13 @@ class Kubernetes(WithDns):
             topology_table("k8s_ns", "kubernetes_dns", service="myapp-headless", namespace="prod",
                            cluster_domain="cluster.test", application_name="myapp", resolver=r,
                            polling_interval="200ms"),
-            # service as given, A and AAAA, no polling_interval: the TTL rule.
+            # service as given, A and AAAA, no polling_interval: every 5 s whatever the TTL.
             topology_table("k8s_both", "Cluster.Strategy.Kubernetes.DNS", service="headless.test",
                            ip_family="both", application_name="web", resolver=r),
+            # follow_ttl: the next round when the TTL runs out (polling_interval the floor).
+            topology_table("k8s_ttl", "kubernetes_dns", service="headless.test",
+                           application_name="ttl", resolver=r, polling_interval="200ms",
+                           follow_ttl=True),
             # SRV; the cluster domain from $CLUSTER_DOMAIN, as libcluster.
             topology_table("srv", "kubernetes_dnssrv", service="myapp-headless",
                            namespace="prod", application_name="myapp", resolver=r,
@@ -245,20 +351,29 @@ class Kubernetes(WithDns):
         self.wait_nodes("k8s_ns", {"myapp@198.18.1.1", "myapp@198.18.1.2"}, "A records only")
         self.wait_nodes("k8s_both", {"web@198.18.2.1", "web@fd00::21"}, "A and AAAA")
 
-    def test_2_ttl_rule_and_polling_interval(self):
+    def test_2_default_interval_is_5s_whatever_the_ttl(self):
         st = self.d.wait_until(
             lambda s: "last answer" in topology(s, "k8s_both")["details"] and
             "last answer" in topology(s, "k8s_ns")["details"], WAIT, "answers")
         both = topology(st, "k8s_both")["details"]["last answer"]
-        self.assertIn("min TTL 30 s, next round in 30000 ms", both)
+        self.assertIn("min TTL 30 s, next round in 5000 ms", both)  # libcluster's 5 s
         ns = topology(st, "k8s_ns")["details"]["last answer"]
-        self.assertIn("min TTL 30 s, next round in 200 ms", ns)  # polling_interval wins
+        self.assertIn("min TTL 30 s, next round in 200 ms", ns)  # polling_interval as given
+        # dnsmasq sees k8s_both's second round long before the 30 s TTL runs out.
+        poll(lambda: self.dns.log_tail(100000).count("query[AAAA] headless.test from") >= 2,
+             WAIT, "a second k8s_both round (AAAA queries are only k8s_both's)")
 
-    def test_3_dnssrv_targets(self):
+    def test_3_follow_ttl_waits_out_the_ttl(self):
+        st = self.d.wait_until(lambda s: "last answer" in topology(s, "k8s_ttl")["details"],
+                               WAIT, "an answer")
+        self.assertIn("1 record(s), 1 node(s), min TTL 30 s, next round in 30000 ms",
+                      topology(st, "k8s_ttl")["details"]["last answer"])
+
+    def test_4_dnssrv_targets(self):
         st = self.wait_nodes("srv", {"myapp@" + POD0, "myapp@" + POD1}, "SRV targets")
         self.assertIn("SRV " + SVC + " via", topology(st, "srv")["details"]["lookups"])
 
-    def test_4_srv_record_removed_and_readded(self):
+    def test_5_srv_record_removed_and_readded(self):
         self.wait_nodes("srv", {"myapp@" + POD0, "myapp@" + POD1}, "both pods")
         self.dns.restart(srv={SVC: [POD0]})
         self.wait_nodes("srv", {"myapp@" + POD0}, "myapp-1 removed")
@@ -308,7 +423,8 @@ class ConfigErrors(unittest.TestCase):
 
 
 def main(argv=None):
-    return harness.run_tests([DnsPoll, Kubernetes, ConfigErrors], argv, description=__doc__)
+    return harness.run_tests([DnsPoll, PartialAnswers, Kubernetes, ConfigErrors], argv,
+                             description=__doc__)
 
 
 if __name__ == "__main__":

@@ -81,8 +81,38 @@ std::optional<uint32_t> min_ttl(const std::vector<DnsRecord> &records) {
   return ttl;
 }
 
-milliseconds next_delay(milliseconds interval, bool interval_set, std::optional<uint32_t> ttl) {
-  if (interval_set || !ttl) return interval;
+RoundOutcome apply_round(std::string_view basename, const std::vector<Lookup> &lookups,
+                         const std::vector<DnsResult> &results,
+                         std::vector<std::vector<std::string>> &kept) {
+  RoundOutcome out;
+  kept.resize(lookups.size());
+  for (std::size_t i = 0; i < lookups.size() && i < results.size(); ++i) {
+    const DnsResult &r = results[i];
+    if (r.status != CLUSTERD_OK) {
+      ++out.failed;
+      out.failures += (out.failures.empty() ? "" : "; ") +
+                      (r.error.empty() ? std::string(type_name(lookups[i].type)) + " lookup of '" +
+                                             lookups[i].name + "': " + status_name(r.status)
+                                       : r.error);
+      continue;
+    }
+    std::vector<std::string> nodes = node_names(basename, r.records);
+    // A capped answer may miss records (and a rotating server gives another subset each time):
+    // add what it has, drop nothing, instead of disconnecting whatever it left out.
+    if (r.records.size() >= kHostAnswerCap) {
+      out.capped += std::string(out.capped.empty() ? "" : ", ") + type_name(lookups[i].type);
+      nodes = merge_partial(kept[i], nodes);
+    }
+    kept[i] = std::move(nodes);
+    out.records += r.records.size();
+    if (const auto ttl = min_ttl(r.records); ttl && (!out.ttl || *ttl < *out.ttl)) out.ttl = ttl;
+  }
+  for (const auto &nodes : kept) out.nodes = merge_partial(out.nodes, nodes);
+  return out;
+}
+
+milliseconds next_delay(milliseconds interval, bool follow_ttl, std::optional<uint32_t> ttl) {
+  if (!follow_ttl || !ttl) return interval;
   return std::max(interval, milliseconds(static_cast<int64_t>(*ttl) * 1000));
 }
 
@@ -167,7 +197,7 @@ void PollingStrategy::validate_common(const Config &config, Problems &problems) 
 
 void PollingStrategy::read_common(const Config &config, Settings &s) {
   s.interval = config.duration("polling_interval");
-  s.interval_set = config.is_set("polling_interval");
+  s.follow_ttl = config.boolean("follow_ttl");
   s.query_timeout = config.duration("query_timeout");
   s.server = config.optional_string("resolver").value_or("");
 }
@@ -227,43 +257,48 @@ void PollingStrategy::answered(std::size_t i, const DnsResult &result) {
 }
 
 void PollingStrategy::finish() {
-  std::string failures, capped;
-  std::vector<DnsRecord> records;
-  for (std::size_t i = 0; i < results_.size(); ++i) {
-    const DnsResult &r = results_[i];
-    if (r.status != CLUSTERD_OK) {
-      failures += (failures.empty() ? "" : "; ") +
-                  (r.error.empty() ? std::string(status_name(r.status)) : r.error);
-    } else {
-      records.insert(records.end(), r.records.begin(), r.records.end());
-      if (r.records.size() >= kHostAnswerCap)
-        capped += std::string(capped.empty() ? "" : ", ") + type_name(settings_.lookups[i].type);
-    }
-  }
+  const RoundOutcome out = apply_round(settings_.basename, settings_.lookups, results_, kept_);
   // The handles are spent (their callbacks ran); free them before the next round.
   queries_.clear();
   results_.clear();
-  if (!failures.empty()) {
-    failing_ = true;
-    discovery_failed(failures);  // the host logs it once per change of reason
+  show_failed(out);
+  if (out.failed == settings_.lookups.size()) {
+    discovery_failed(out.failures);  // the host keeps the last set, logs once per change
     return schedule(settings_.interval);
   }
-  if (failing_) host().info("DNS lookups answer again");
-  failing_ = false;
-  std::vector<std::string> nodes = node_names(settings_.basename, records);
-  // A capped answer may miss records (and a rotating server gives another subset each time):
-  // add what it has, drop nothing, instead of disconnecting whatever it left out.
-  if (!capped.empty()) nodes = merge_partial(reported_, nodes);
-  show_partial(capped);
-  const std::optional<uint32_t> ttl = min_ttl(records);
-  const milliseconds next = next_delay(settings_.interval, settings_.interval_set, ttl);
-  host().set_status("last answer", std::to_string(records.size()) + " record(s), " +
-                                       std::to_string(nodes.size()) + " node(s)" +
-                                       (ttl ? ", min TTL " + std::to_string(*ttl) + " s" : "") +
-                                       ", next round in " + std::to_string(next.count()) + " ms");
-  report_nodes(nodes);
-  reported_ = std::move(nodes);
+  show_partial(out.capped);
+  // A failed lookup is retried after the interval, whatever the TTLs of the others.
+  const milliseconds next = out.failed > 0
+                                ? settings_.interval
+                                : next_delay(settings_.interval, settings_.follow_ttl, out.ttl);
+  host().set_status("last answer",
+                    std::to_string(out.records) + " record(s), " +
+                        std::to_string(out.nodes.size()) + " node(s)" +
+                        (out.ttl ? ", min TTL " + std::to_string(*out.ttl) + " s" : "") +
+                        ", next round in " + std::to_string(next.count()) + " ms");
+  report_nodes(out.nodes);
   schedule(next);
+}
+
+// The lookups that failed in a round that others answered: their nodes are kept, the rest is
+// reported, and the status says which part failed. A round where all failed is the host's
+// discovery_error instead.
+void PollingStrategy::show_failed(const RoundOutcome &out) {
+  if (out.failed > 0)
+    host().count("dns_failed_lookups_total", "DNS lookups that failed", nullptr, nullptr,
+                 out.failed);
+  else if (failing_)
+    host().info("DNS lookups answer again");
+  failing_ = out.failed > 0;
+  const std::string failures = out.failed < settings_.lookups.size() ? out.failures : "";
+  if (failures == failures_) return;  // log once per change
+  failures_ = failures;
+  if (failures.empty()) return host().clear_status("failed lookups");
+  host().set_status("failed lookups", failures + " (the nodes they found before are kept)");
+  host().warn(
+      "some DNS lookups failed; reporting the others' nodes and keeping the ones the "
+      "failed lookups found before: " +
+      failures);
 }
 
 void PollingStrategy::show_partial(const std::string &capped) {

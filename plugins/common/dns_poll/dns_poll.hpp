@@ -3,17 +3,23 @@
 // poll loop on the host's clusterd.dns/1 service that each of the three plugins configures.
 //
 // Rules every DNS strategy follows (documented in conf/plugins/<name>.toml.example):
-//  - A round sends every lookup of the strategy (A, AAAA or SRV) at once. Only a round in
-//    which every lookup answered (records, or NODATA = "no such records") is reported; a
-//    round with any NXDOMAIN, SERVFAIL, refusal, timeout or malformed reply is a failed round:
-//    discovery_failed with the resolver's reason, and the host keeps the last good node set
-//    (libcluster reports [] and disconnects everything).
+//  - A round sends every lookup of the strategy (A, AAAA or SRV; one name or several) at once.
+//    A lookup succeeds with records or NODATA ("no such records"); NXDOMAIN, SERVFAIL, a
+//    refusal, a timeout or a malformed reply fail it.
+//  - Each lookup keeps the nodes of its last successful answer. A round reports the union of
+//    those sets: a lookup that succeeded replaces its own nodes (adds and removes), a failed one
+//    keeps what it found before (removes nothing). So A answered + AAAA refused still reports
+//    the A nodes. The failed part shows as the status detail "failed lookups" (logged once per
+//    change); a round in which every lookup failed is discovery_failed, and the host keeps the
+//    last node set (libcluster counts a failed lookup as "no records": it disconnects the
+//    nodes that lookup found).
 //  - Partial answers: an answer of kHostAnswerCap records or more may have been cut by the
-//    host; its nodes are added to the last reported set, none is removed (libcluster drops
-//    whatever a partial answer leaves out, #190).
-//  - Re-query rule: with `polling_interval` set, a round every polling_interval (libcluster).
-//    Without it, the next round comes after the smallest TTL of the last answer, but never
-//    sooner than 5 s (libcluster's default interval). Failed rounds retry after the interval.
+//    host; its nodes are added to that lookup's set, none is removed (libcluster drops whatever
+//    a partial answer leaves out, #190).
+//  - Re-query rule: a round every polling_interval (default 5 s, libcluster). With follow_ttl,
+//    the next round after a fully answered one comes after the smallest TTL of the answer, but
+//    never sooner than polling_interval. A round with a failed lookup retries after the
+//    interval.
 //  - One timer chain (libcluster's Kubernetes.DNS/DNSSRV run two and poll twice as often).
 #pragma once
 
@@ -31,7 +37,7 @@ namespace clusterd::dns_poll {
 
 using std::chrono::milliseconds;
 
-/// libcluster's polling interval, and the floor of the TTL rule.
+/// libcluster's polling interval, the default of polling_interval.
 inline constexpr milliseconds kDefaultInterval{5000};
 
 /// One lookup of a round.
@@ -66,13 +72,31 @@ std::optional<uint32_t> min_ttl(const std::vector<DnsRecord> &records);
 /// drops the rest silently; an answer this long is treated as partial (see PollingStrategy).
 inline constexpr std::size_t kHostAnswerCap = 256;
 
-/// `previous` and `current` merged (sorted, without duplicates): the set reported for a
-/// partial answer, which may add nodes but never drops one.
+/// `previous` and `current` merged (sorted, without duplicates): the set kept for a partial
+/// answer, which may add nodes but never drops one.
 std::vector<std::string> merge_partial(const std::vector<std::string> &previous,
                                        const std::vector<std::string> &current);
 
-/// When the next round after a successful one is due (the re-query rule above).
-milliseconds next_delay(milliseconds interval, bool interval_set, std::optional<uint32_t> ttl);
+/// One round's outcome (see the rules above), from the lookups' results in the order of the
+/// lookups.
+struct RoundOutcome {
+  std::vector<std::string> nodes;  ///< the set to report: the union of every lookup's set
+  std::size_t failed = 0;          ///< lookups that failed
+  std::string failures;            ///< their reasons (the resolver's), joined by "; "
+  std::string capped;              ///< types of the answers that hit kHostAnswerCap
+  std::size_t records = 0;         ///< records in the successful answers
+  std::optional<uint32_t> ttl;     ///< their smallest TTL
+};
+
+/// Applies one round's results: `kept[i]` (the nodes of lookup i's last successful answer;
+/// resized to the lookups) is replaced for each lookup that succeeded, merged for a capped
+/// answer, and left alone for one that failed.
+RoundOutcome apply_round(std::string_view basename, const std::vector<Lookup> &lookups,
+                         const std::vector<DnsResult> &results,
+                         std::vector<std::vector<std::string>> &kept);
+
+/// When the next round after a fully answered one is due (the re-query rule above).
+milliseconds next_delay(milliseconds interval, bool follow_ttl, std::optional<uint32_t> ttl);
 
 /// libcluster's Kubernetes service name: "<service>.<namespace>.svc.<cluster_domain>".
 std::string kubernetes_service_name(std::string_view service, std::string_view ns,
@@ -95,8 +119,12 @@ std::string read_cluster_domain(const Config &config);
 inline constexpr clusterd_option_t kPollingIntervalOption =
     option::finite(option::positive(option::duration(
         "polling_interval",
-        "Time between DNS rounds; unset: the smallest TTL of the last answer, at least 5 s",
-        "\"5s\"")));
+        "Time between DNS rounds (with follow_ttl: the shortest time between them)", "\"5s\"")));
+inline constexpr clusterd_option_t kFollowTtlOption = option::boolean(
+    "follow_ttl",
+    "Poll again when the smallest TTL of the last answer runs out (never sooner than "
+    "polling_interval) instead of every polling_interval",
+    "false");
 inline constexpr clusterd_option_t kResolverOption =
     option::string("resolver",
                    "DNS server \"ADDRESS[:PORT]\" ([v6]:PORT) asked instead of the system resolver "
@@ -126,12 +154,12 @@ class PollingStrategy : public Strategy {
     std::vector<Lookup> lookups;  ///< sent together each round
     std::string server;           ///< "" = system resolver
     milliseconds interval = kDefaultInterval;
-    bool interval_set = false;  ///< polling_interval given: the TTL rule is off
+    bool follow_ttl = false;  ///< the next round after the smallest TTL (at least interval)
     milliseconds query_timeout{5000};
   };
 
-  /// Reads polling_interval, resolver and query_timeout into `s`; throws Error(CONFIG) with the
-  /// key and its file:line:column.
+  /// Reads polling_interval, follow_ttl, resolver and query_timeout into `s`; throws Error(CONFIG)
+  /// with the key and its file:line:column.
   static void read_common(const Config &config, Settings &s);
   /// Checks the shared options beyond their constraints (the plugin's validate() calls it).
   static void validate_common(const Config &config, Problems &problems);
@@ -144,15 +172,17 @@ class PollingStrategy : public Strategy {
   void finish();
   void schedule(milliseconds delay);
   void show_partial(const std::string &capped);
+  void show_failed(const RoundOutcome &outcome);
 
   Settings settings_;
   Timer timer_;
   std::vector<DnsQuery> queries_;
   std::vector<DnsResult> results_;
   std::size_t pending_ = 0;
-  std::vector<std::string> reported_;  // the last reported set (sorted)
-  bool partial_ = false;               // the last answer hit kHostAnswerCap
-  bool failing_ = false;               // the last round failed: log when answers come back
+  std::vector<std::vector<std::string>> kept_;  // per lookup: its last good nodes (sorted)
+  bool partial_ = false;                        // the last answer hit kHostAnswerCap
+  bool failing_ = false;  // a lookup failed last round: log when all answer again
+  std::string failures_;  // the failed lookups of the last partly answered round
 };
 
 }  // namespace clusterd::dns_poll

@@ -1,9 +1,10 @@
 // Strategy "dns_poll": libcluster's Cluster.Strategy.DNSPoll. Each round looks up `query` (A
 // then AAAA, in parallel) and reports node_basename@ADDRESS for every address, IPv6 in
 // compressed lower-case form ("node@2a09:8280:1:a270:b8f5:b9f7:8891:f3"), as libcluster does.
-// Unlike libcluster, a failed lookup keeps the last good node set instead of reporting [] (which
-// disconnected everything, silently), a missing or empty key fails the topology at start
-// instead of crashing or idling, and the TTL rule of dns_poll.hpp applies.
+// Unlike libcluster, a failed lookup removes no node instead of counting as "no records" (which
+// disconnected what it had found, silently), and a missing or empty key fails the topology at
+// start instead of crashing or idling. The rules
+// (partial failures, polling, follow_ttl) are in dns_poll.hpp.
 #include <dns_poll.hpp>
 
 namespace {
@@ -30,6 +31,7 @@ class DnsPollStrategy final : public dns::PollingStrategy {
                       "\"both\""),
           "ipv4|ipv6|both"),
       dns::kPollingIntervalOption,
+      dns::kFollowTtlOption,
       dns::kResolverOption,
       dns::kQueryTimeoutOption,
   };

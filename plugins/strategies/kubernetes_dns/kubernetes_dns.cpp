@@ -3,8 +3,8 @@
 // or, when `namespace` is set, as "<service>.<namespace>.svc.<cluster_domain>". `ip_family`
 // adds AAAA for IPv6 and dual-stack clusters (libcluster: A only, the default here).
 // Fixed against libcluster: a failed lookup (NXDOMAIN when no endpoint is ready, a timeout)
-// keeps the last good set instead of disconnecting everyone; a CNAME in the answer is followed
-// instead of crashing; one polling chain instead of two. The TTL rule of dns_poll.hpp applies.
+// removes no node instead of disconnecting everyone; a CNAME in the answer is followed instead
+// of crashing; one polling chain instead of two. The rules are in dns_poll.hpp.
 #include <dns_poll.hpp>
 
 namespace {
@@ -36,6 +36,7 @@ class KubernetesDnsStrategy final : public dns::PollingStrategy {
                       "\"ipv4\""),
           "ipv4|ipv6|both"),
       dns::kPollingIntervalOption,
+      dns::kFollowTtlOption,
       dns::kResolverOption,
       dns::kQueryTimeoutOption,
   };

@@ -4,7 +4,8 @@
 // port are ignored, as in libcluster). cluster_domain: the option, else $CLUSTER_DOMAIN, else
 // "cluster.local." (libcluster reads only the variable).
 // Fixed against libcluster: a failed lookup keeps the last good set instead of disconnecting
-// everyone; one polling chain instead of two; "." targets are skipped. TTL rule: dns_poll.hpp.
+// everyone; one polling chain instead of two; "." targets are skipped. The targets are names,
+// not looked up (libcluster), so a round is one lookup. Rules: dns_poll.hpp.
 #include <dns_poll.hpp>
 
 namespace {
@@ -29,6 +30,7 @@ class KubernetesDnsSrvStrategy final : public dns::PollingStrategy {
       opt::string("cluster_domain",
                   "Cluster domain; default $CLUSTER_DOMAIN, else \"cluster.local.\""),
       dns::kPollingIntervalOption,
+      dns::kFollowTtlOption,
       dns::kResolverOption,
       dns::kQueryTimeoutOption,
   };
