@@ -22,6 +22,7 @@ import socket
 import sys
 import threading
 import unittest
+import urllib.request
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -92,6 +93,7 @@ class WithDns(unittest.TestCase):
     SRV = {}
     TTL = 0
     ENV = None
+    HOST_KEYS = ""  # more [clusterd] keys
 
     @classmethod
     def config(cls):
@@ -106,7 +108,8 @@ class WithDns(unittest.TestCase):
             cls.dns = Dnsmasq(cls.work.path, local_domains=("test", "cluster.test"), ttl=cls.TTL,
                               srv=cls.SRV, hosts=cls.HOSTS)
             env = dict(os.environ, **cls.ENV) if cls.ENV else None
-            cls.d = harness.Daemon('[clusterd]\nlog_level = "debug"\n\n' + cls.config(),
+            cls.d = harness.Daemon('[clusterd]\nlog_level = "debug"\n' + cls.HOST_KEYS + "\n" +
+                                   cls.config(),
                                    harness.ARGS.bin_dir, env=env)
             cls.d.start()
         except BaseException:
@@ -229,6 +232,7 @@ PODS_PART = {"srvapp@srvapp-0." + SRV_PART, "srvapp@srvapp-1." + SRV_PART}
 class PartialAnswers(WithDns):
     HOSTS = {PART: ["198.18.3.1"]}
     SRV = {SRV_PART: ["srvapp-0." + SRV_PART, "srvapp-1." + SRV_PART]}
+    HOST_KEYS = 'metrics_listen = "127.0.0.1:0"\n'
 
     @classmethod
     def config(cls):
@@ -246,6 +250,14 @@ class PartialAnswers(WithDns):
     def failed_part(self, st):
         return topology(st, "part")["details"].get("failed lookups", "")
 
+    def metric(self, name, topo):
+        """The value of counter `name` for topology `topo` on /metrics (0 when absent)."""
+        url = "http://" + self.d.status()["metrics"] + "/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+        m = re.search(rf'(?m)^{name}{{topology="{topo}"}} (\S+)$', text)
+        return float(m.group(1)) if m else 0.0
+
     def more_rounds(self, name, rounds=3):
         """Waits until dnsmasq has logged `rounds` more rounds (A and AAAA) for `name`."""
         seen = self.queries_logged(name)
@@ -260,6 +272,10 @@ class PartialAnswers(WithDns):
                                                r"via 127\.0\.0\.1:\d+: .*refused")
         self.more_rounds(PART)
         self.assertEqual(self.d.log_text().count("some DNS lookups failed"), 1, self.d.log_tail())
+        # Counted as failed lookups, not as failed rounds.
+        poll(lambda: self.metric("clusterd_dns_failed_lookups_total", "part") >= 3, WAIT,
+             "failed AAAA lookups counted")
+        self.assertEqual(self.metric("clusterd_discovery_errors_total", "part"), 0)
 
     def test_2_all_answered_clears_the_failed_part(self):
         self.dns.set_hosts(PART_ALL)
