@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""clusterd against real BEAM nodes: local_epmd + the erlang transport (nodes = "local").
+"""clusterd against real BEAM nodes: local_epmd + the erlang transport (nodes = "local"), and
+the partial-answer rule of erlang_hosts and epmd (a host whose EPMD refuses never stops the
+others' nodes from being connected, and shows in the status).
 
 Every node, the epmd and clusterd are started by the test on 127.0.0.1 (a private epmd on a
-free port, so nothing touches a system epmd); the mesh is checked by rpc from an independent
-hidden probe node, not only through clusterd.
+free port, bound to 127.0.0.1 only, so nothing touches a system epmd and 127.0.0.2 refuses);
+the mesh is checked by rpc from an independent hidden probe node, not only through clusterd.
 """
 import os
 import re
@@ -16,7 +18,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from beam import Cluster, wait_for  # noqa: E402
-from harness import Daemon, toml_string, topology, transport  # noqa: E402
+from harness import Daemon, node_states, toml_string, topology, transport  # noqa: E402
 
 MESH_TIMEOUT = 30
 
@@ -122,6 +124,49 @@ epmd_port = {self.cluster.epmd_port}
         self.assertRegex(topology(st, "hosts")["error"], re.escape(hosts) + r":[34]\b")
         self.wait_mesh(nodes)  # the other topology goes on
         self.assertEqual(topology(d.status(), "local")["state"], "running")
+
+    def strategy_only(self, strategy, config_lines):
+        """The erlang transport with one topology of `strategy` (no local_epmd topology: the
+        mesh can only come from it)."""
+        return "\n".join([
+            "[clusterd]", 'log_level = "debug"', "", "[transports.beam]", 'plugin = "erlang"',
+            'nodes = "local"', f"epmd_port = {self.cluster.epmd_port}",
+            f"cookie_file = {toml_string(self.cluster.cookie_file)}",
+            'local_poll_interval = "200ms"', "", "[topologies.t]", f"strategy = {toml_string(strategy)}",
+            'transport = "beam"', "[topologies.t.config]", f"epmd_port = {self.cluster.epmd_port}",
+            *config_lines, ""])
+
+    def test_erlang_hosts_partial_round_adds_the_answering_hosts_nodes(self):
+        nodes = self.cluster.start_many(["a", "b"])
+        hosts = os.path.join(self.work.name, "hosts.erlang")
+        with open(hosts, "w") as f:
+            f.write("'127.0.0.2'.\n'127.0.0.1'.\n")  # 127.0.0.2 refuses: no epmd there
+        d = self.daemon(self.strategy_only("erlang_hosts", [
+            f"hosts_file = {toml_string(hosts)}", 'timeout = "300ms"', 'epmd_timeout = "2s"']))
+        self.wait_mesh(nodes)
+        refused = f"127.0.0.2:{self.cluster.epmd_port}: connection refused"
+        st = d.wait_until(lambda s: refused in topology(s, "t")["details"].get(
+            "epmd unreachable", ""), timeout=10, what="the refusing host in the status")
+        self.assertEqual(topology(st, "t")["discovery_error"], "")
+        nodes += self.cluster.start_many(["c"])  # found by a later round
+        self.wait_mesh(nodes)
+        self.assertEqual(d.log_text().count(f"EPMD query failed (keeping the names these hosts "
+                                            f"last reported): {refused}"), 1, "logged once")
+
+    def test_epmd_strategy_connects_the_reachable_hosts_and_shows_the_refusing_one(self):
+        nodes = self.cluster.start_many(["a", "b"])
+        d = self.daemon(self.strategy_only("epmd", [
+            'hosts = ["a@127.0.0.1", "b@127.0.0.1", "x@127.0.0.2", "late@127.0.0.1"]']))
+        self.wait_mesh(nodes)
+        port = self.cluster.epmd_port
+        st = d.wait_until(
+            lambda s: topology(s, "t")["details"].get("epmd unreachable") ==
+            f"127.0.0.2:{port}: connection refused" and
+            topology(s, "t")["details"].get("not registered in epmd") == "late@127.0.0.1",
+            timeout=10, what="the refusing host and the missing node in the status")
+        self.assertIn("x@127.0.0.2", node_states(st, "t"))  # desired, retried with backoff
+        nodes += self.cluster.start_many(["late"])  # the host's reconciler retries it
+        self.wait_mesh(nodes)
 
     def test_managed_node_absent_at_start(self):
         d = self.daemon(config(self.cluster))

@@ -18,7 +18,9 @@ other-tag instances absent; an instance that goes away is disconnected; HTTP 500
 body and AuthFailure keep the last good set and show as discovery_error; credentials from
 the configuration (secret via secret_access_key_file), from the environment (with a session
 token) and from the instance role (with the region and this instance's own tag value from
-the metadata) each work; the secret keys never appear in the daemon's log or status.
+the metadata) each work; the secret keys never appear in the daemon's log or status; a page 2
+that fails after a good page 1 adds page 1's nodes, removes none, and shows as "partial
+round" until a complete round.
 
     test_ec2.py --bin-dir <dir of clusterd, clusterctl> --build-dir <clusterd build tree>
                 --cmake <cmake>
@@ -139,7 +141,7 @@ class FakeAws:
                                           role["Token"])
         self.role_secret = role["SecretAccessKey"]
         self.has_role = True
-        self.mode = None     # None | "500" | "garbage" | "authfailure"
+        self.mode = None     # None | "500" | "garbage" | "authfailure" | "page2-503"
         self.hidden = set()  # instance ids left out of every answer
         self.log = []        # (kind, detail) of every request
         self.pages = {"": read("describe-instances-page1.xml"),
@@ -285,6 +287,10 @@ class FakeAws:
                 "Filter.2.Value.1": "running"}
         if any(form.get(k) != v for k, v in want.items()) or "Filter.1.Value.1" not in form:
             return self.reply(h, 400, f"unexpected filters {form}")
+        if mode == "page2-503" and form.get("NextToken"):
+            return self.reply(h, 503, "<Response><Errors><Error><Code>Unavailable</Code>"
+                              "<Message>The service is unavailable</Message></Error>"
+                              "</Errors></Response>", "text/xml")
         page = self.pages.get(form.get("NextToken", ""))
         if page is None:
             return self.reply(h, 400, "bad NextToken")
@@ -404,6 +410,28 @@ class Ec2(unittest.TestCase):
                           "the error cleared")
         self.assertEqual(len(self.work.argv_records("disconnect")), disconnects)
         self.assert_no_secret(CONFIG_KEY[1])
+
+    def test_1b_a_failed_page_adds_the_good_pages_nodes_and_removes_none(self):
+        self.aws.mode = "page2-503"  # from the start: nothing was ever discovered
+        self.start(region=REGION, ec2_tagvalue="web", access_key_id=CONFIG_KEY[0],
+                   secret_access_key=CONFIG_KEY[1])
+        st = self.wait_nodes({N11, N12}, "page 1's instances, although page 2 fails")
+        partial = topology(st, "e")["details"].get("partial round", "")
+        self.assertIn("EC2 DescribeInstances (page 2) answered HTTP 503: Unavailable", partial)
+        self.assertIn("the nodes of pages 1-1 were added", partial)
+        # A page-1 instance that goes away while page 2 fails is not removed: it may have
+        # moved to the page that failed.
+        self.aws.hidden = {"i-0a1b2c3d4e5f60011"}
+        calls = len(self.ec2_calls())
+        poll(lambda: len(self.ec2_calls()) >= calls + 4, WAIT, "two more rounds")
+        st = self.wait_nodes({N11, N12}, "nothing removed")
+        self.assertEqual(self.work.argv_records("disconnect"), [])
+        # The next complete round decides: page 2's node is added, the gone one removed.
+        self.aws.mode = None
+        st = self.wait_nodes({N12, N21}, "the complete listing")
+        poll(lambda: self.work.runs_for("disconnect", N11) == 1, WAIT, "its disconnect")
+        self.assertNotIn("partial round", topology(st, "e")["details"])
+        self.assertEqual(topology(st, "e")["discovery_error"], "")
 
     def test_2_environment_credentials_with_session_token_region_from_imds(self):
         self.start(ec2_tagvalue="web",

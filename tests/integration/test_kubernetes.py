@@ -4,7 +4,10 @@
 recorded API answers of tests/fixtures/kubernetes, with the `command` transport recording every
 connect and disconnect (the helper of test_command_transport.py).
 
-Covers: node names for every mode x lookup mode; the request (path, RFC 3986 selector, bearer
+Covers: node names for every mode x lookup mode (pods mode takes every pod with a podIP by
+default, as libcluster; readiness = "ready" filters), the cluster domain
+(kubernetes_cluster_name, kubernetes_cluster_domain); `plugins describe` tells the defaults the
+code uses; the request (path, RFC 3986 selector, bearer
 token re-read per request); 403 / 503 / malformed JSON keep the node set and show the reason
 (logged once); token rotation; a node removed from the list is disconnected (disconnect =
 "removed"); watch: list, then events on cue (ready pod connected, deleted slice disconnected),
@@ -187,11 +190,16 @@ class Names(DaemonCase):
         "endpoints_dns": {"app@10-48-33-136.airatel-service-localization.pod.cluster.local"},
         "endpoints_hostname":
             {"app@my-hostname-0.svc.airatel-service-localization.svc.cluster.local"},
-        "pods_ip": {"app@10.4.0.11", "app@10.4.1.12"},
+        # libcluster's pods mode, the default: every pod with an IP (ready or not, terminating
+        # or not; the Pending myapp-2 has none). myapp-4 has no hostname.
+        "pods_ip": {"app@10.4.0.11", "app@10.4.1.12", "app@10.4.0.14", "app@10.4.3.15"},
         "pods_dns": {"app@10-4-0-11.prod.pod.cluster.local",
-                     "app@10-4-1-12.prod.pod.cluster.local"},
+                     "app@10-4-1-12.prod.pod.cluster.local",
+                     "app@10-4-0-14.prod.pod.cluster.local",
+                     "app@10-4-3-15.prod.pod.cluster.local"},
         "pods_hostname": {"app@myapp-0.svc.prod.svc.cluster.local",
-                          "app@myapp-1.svc.prod.svc.cluster.local"},
+                          "app@myapp-1.svc.prod.svc.cluster.local",
+                          "app@myapp-3.svc.prod.svc.cluster.local"},
         "endpointslices_ip": SLICE_NODES,
         "endpointslices_dns": {"app@10-4-0-11.prod.pod.cluster.local",
                                "app@10-4-1-12.prod.pod.cluster.local",
@@ -199,8 +207,15 @@ class Names(DaemonCase):
                                "app@fd00-10-4--12.prod.pod.cluster.local"},
         "endpointslices_hostname": {"app@myapp-0.svc.prod.svc.cluster.local",
                                     "app@myapp-1.svc.prod.svc.cluster.local"},
-        # libcluster's pods mode: every pod with an IP.
-        "pods_all": {"app@10.4.0.11", "app@10.4.1.12", "app@10.4.0.14", "app@10.4.3.15"},
+        # Readiness filtering, on request: ready and not terminating.
+        "pods_ready": {"app@10.4.0.11", "app@10.4.1.12"},
+        # The cluster domain: libcluster's <kubernetes_cluster_name>.local, or any domain.
+        "cluster_name": {"app@10-4-0-11.prod.pod.prod-eu.local",
+                         "app@10-4-1-12.prod.pod.prod-eu.local",
+                         "app@fd00-10-4--11.prod.pod.prod-eu.local",
+                         "app@fd00-10-4--12.prod.pod.prod-eu.local"},
+        "cluster_domain": {"app@myapp-0.myapp.prod.svc.k8s.example.com",
+                           "app@myapp-1.myapp.prod.svc.k8s.example.com"},
         "slices_serving": SLICE_NODES | {"app@10.4.0.14"},
         "master_url": SLICE_NODES,
         "token_option": SLICE_NODES,
@@ -215,8 +230,14 @@ class Names(DaemonCase):
                 tables[f"{lookup}_{mode}"] = base(
                     "app=myapp", cls.sa, kubernetes_ip_lookup_mode=lookup, mode=mode,
                     kubernetes_service_name="svc")
-        tables["pods_all"] = base("app=myapp", cls.sa, kubernetes_ip_lookup_mode="pods",
-                                  readiness="all")
+        tables["pods_ready"] = base("app=myapp", cls.sa, kubernetes_ip_lookup_mode="pods",
+                                    readiness="ready")
+        tables["cluster_name"] = base("app=myapp", cls.sa, kubernetes_cluster_name="prod-eu",
+                                      kubernetes_ip_lookup_mode="endpointslices", mode="dns")
+        tables["cluster_domain"] = base("app=myapp", cls.sa,
+                                        kubernetes_cluster_domain="k8s.example.com",
+                                        kubernetes_ip_lookup_mode="endpointslices",
+                                        mode="hostname")
         tables["slices_serving"] = base("app=myapp", cls.sa,
                                         kubernetes_ip_lookup_mode="endpointslices",
                                         readiness="serving")
@@ -246,6 +267,21 @@ class Names(DaemonCase):
             self.assertEqual(discovery_error(st, t), "", t)
             self.assertEqual(topology(st, t)["details"].get("api"),
                              f"https://127.0.0.1:{API_PORT}", t)
+
+    def test_describe_tells_the_defaults_the_code_uses(self):
+        r = subprocess.run([os.path.join(harness.ARGS.bin_dir, "clusterd"), "plugins",
+                            "describe", "kubernetes"], capture_output=True, text=True,
+                           timeout=30, stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        out = " ".join(r.stdout.split())  # descriptions are wrapped
+        # kubernetes_master: no literal default (KUBERNETES_SERVICE_HOST/PORT win).
+        self.assertIn("default: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT "
+                      "when set (every pod has them), else kubernetes.default.svc", out)
+        self.assertIn('Default as libcluster: "all" with pods (every pod with a podIP), '
+                      '"ready" otherwise', out)
+        self.assertIn("kubernetes_cluster_domain (string)", out)
+        self.assertNotIn("kubernetes_master (string, default", out)
+        self.assertNotIn("readiness (string, default", out)
 
     def test_request(self):
         self.d.wait_until(lambda s: set(node_states(s, "pods_ip")) == self.EXPECTED["pods_ip"],
@@ -478,6 +514,9 @@ class ConfigErrors(unittest.TestCase):
                 "bad_basename": base("app=myapp", sa, kubernetes_node_basename="a@b"),
                 "http_master": base("app=myapp", sa, kubernetes_master="http://127.0.0.1:1"),
                 "empty_selector": base("", sa),
+                "two_domains": base("app=myapp", sa, kubernetes_cluster_name="eu",
+                                    kubernetes_cluster_domain="eu.example"),
+                "bad_domain": base("app=myapp", sa, kubernetes_cluster_domain="a b"),
                 "good": base("app=myapp", sa, kubernetes_ip_lookup_mode="pods"),
             }).config_text
         finally:
@@ -487,12 +526,15 @@ class ConfigErrors(unittest.TestCase):
         for key, value, message in [
                 ("kubernetes_node_basename", '"a@b"', '"a@b" is not the name part of a node name'),
                 ("kubernetes_master", '"http://', "only https:// is allowed"),
-                ("kubernetes_selector", '""', "must not be empty")]:
+                ("kubernetes_selector", '""', "must not be empty"),
+                ("kubernetes_cluster_domain", '"eu.example"',
+                 "set either 'kubernetes_cluster_domain' or 'kubernetes_cluster_name', not both"),
+                ("kubernetes_cluster_domain", '"a b"', "'a b' is not a DNS name")]:
             at = harness.problem_at(lines, path, f"{key} = {value}", value)
             self.assertRegex(out, rf"(?m)^{re.escape(at)}topologies\.\w+\.config\.{key}: .*"
                                   rf"{re.escape(message)}")
         self.assertNotIn("topologies.good", out)
-        self.assertIn("3 problem(s)", out)
+        self.assertIn("5 problem(s)", out)
 
 
 def main(argv=None):

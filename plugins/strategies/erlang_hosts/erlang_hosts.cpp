@@ -8,14 +8,15 @@
 // OTP root, so that step is left out). The first file found wins. It is re-read when it changes
 // (path, device, inode, size or mtime, checked every round). Syntax: see hosts_erlang.hpp.
 //
-// Rounds: at start, then every `timeout` (libcluster's idle timeout); "infinity" (libcluster:
-// one round only) polls every 5 s here, so that nodes started later join. A tick while a round
-// is still running is skipped.
+// Rounds: at start, then every `timeout` (libcluster's idle timeout); "infinity" (libcluster's
+// default) is one round at start only, as in libcluster (`clusterctl refresh` runs another).
+// A tick while a round is still running is skipped.
 //
-// Errors never shrink the set: a host whose EPMD fails keeps the names it last answered
-// (libcluster skips it silently, which would drop them), and the failure shows in the status
-// ("epmd unreachable"). A round in which every EPMD failed, a missing file, or a file that no
-// longer parses is reported with discovery_failed (the host keeps the last good set). A syntax
+// Partial answers: a host whose EPMD fails keeps the names it last answered (libcluster skips
+// it silently, which would drop them) while the names of the hosts that answered are reported;
+// the failure shows in the status ("epmd unreachable"). A round in which every EPMD failed, a
+// missing file, or a file that no longer parses is reported with discovery_failed (the host
+// keeps the last good set). A syntax
 // error at start fails the topology ("FILE:LINE:COLUMN: ..."); a missing file at start does not
 // (libcluster warns "couldn't find .hosts.erlang file" and does nothing; here every round looks
 // again). Never disconnects.
@@ -41,7 +42,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr milliseconds kPollWhenInfinite{5000};
 constexpr std::size_t kMaxParallelQueries = 16;
 constexpr std::size_t kMaxFileBytes = 1 << 20;
 constexpr const char *kFileName = ".hosts.erlang";
@@ -76,7 +76,8 @@ class ErlangHostsStrategy final : public clusterd::Strategy {
       clusterd::option::at_least(
           clusterd::option::duration("timeout",
                                      "How often to ask the hosts' EPMDs (libcluster's idle "
-                                     "timeout); \"infinity\" polls every 5 s",
+                                     "timeout); \"infinity\": once at start, as libcluster "
+                                     "(set e.g. \"5s\" to find nodes started later)",
                                      "\"infinity\""),
           1),
       clusterd::option::nonempty(clusterd::option::string(
@@ -88,8 +89,7 @@ class ErlangHostsStrategy final : public clusterd::Strategy {
   };
 
   void init(const clusterd::Config &config) override {
-    const milliseconds timeout = config.duration("timeout");
-    period_ = clusterd::is_infinite(timeout) ? kPollWhenInfinite : timeout;
+    period_ = config.duration("timeout");
     epmd_port_ = static_cast<std::uint16_t>(config.integer("epmd_port"));
     epmd_timeout_ = config.duration("epmd_timeout");
     explicit_file_ = config.optional_string("hosts_file").value_or("");
@@ -106,7 +106,8 @@ class ErlangHostsStrategy final : public clusterd::Strategy {
 
   void start() override {
     round();
-    timer_ = clusterd::Timer::every(host(), period_, [this] { round(); });
+    if (!clusterd::is_infinite(period_))
+      timer_ = clusterd::Timer::every(host(), period_, [this] { round(); });
   }
 
   void stop() override {
@@ -297,7 +298,7 @@ class ErlangHostsStrategy final : public clusterd::Strategy {
     last_failures_ = failures;
   }
 
-  milliseconds period_{kPollWhenInfinite};
+  milliseconds period_{clusterd::kInfinite};
   std::uint16_t epmd_port_ = clusterd::epmd::kDefaultPort;
   milliseconds epmd_timeout_{5000};
   std::string explicit_file_;

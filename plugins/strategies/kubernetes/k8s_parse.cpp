@@ -476,7 +476,7 @@ bool valid_dns_name(std::string_view text) {
 }
 
 std::string node_name(const Endpoint &e, const Naming &naming, std::string &why) {
-  const std::string domain = naming.cluster_name + ".local";
+  const std::string &domain = naming.domain;
   switch (naming.mode) {
     case Mode::kIp:
       return naming.basename + "@" + e.ip;

@@ -71,8 +71,8 @@ std::string parse_event(std::string_view line, Lookup lookup, Event &out);
 struct Naming {
   std::string basename;
   Mode mode = Mode::kIp;
-  std::string service_name;  // kubernetes_service_name; "" = the one the API gives
-  std::string cluster_name = "cluster";
+  std::string service_name;              // kubernetes_service_name; "" = the one the API gives
+  std::string domain = "cluster.local";  // <kubernetes_cluster_name>.local, or the configured one
   Readiness readiness = Readiness::kReady;
 };
 
@@ -84,8 +84,11 @@ bool included(const Endpoint &e, Readiness readiness);
 // libcluster's node name for `e`, or "" with `why` when it cannot be built (hostname mode
 // without a hostname or service name).
 //   ip:       basename@IP
-//   dns:      basename@IP-with-dashes.NAMESPACE.pod.CLUSTER.local  (IPv6: ':' become '-')
-//   hostname: basename@HOSTNAME.SERVICE.NAMESPACE.svc.CLUSTER.local
+//   dns:      basename@IP-with-dashes.NAMESPACE.pod.DOMAIN
+//   hostname: basename@HOSTNAME.SERVICE.NAMESPACE.svc.DOMAIN
+// IPv6 in dns mode: ':' become '-' too (fd00-10-4--11, the label Kubernetes' DNS answers for a
+// pod's IPv6 address). libcluster keeps the colons ("fd00:10:4::11.NS.pod..."), which is no
+// host name: no BEAM node can carry it and the host's node-name rule refuses it.
 std::string node_name(const Endpoint &e, const Naming &naming, std::string &why);
 
 // Node names of every included endpoint of `objects`, sorted and deduplicated. `skipped` /

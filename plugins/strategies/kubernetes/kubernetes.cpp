@@ -1,6 +1,8 @@
 // Strategy "kubernetes": libcluster's Cluster.Strategy.Kubernetes. Lists Endpoints, Pods or
 // EndpointSlices matching a label selector through the Kubernetes API and names a node for
-// each ready endpoint (mode ip | dns | hostname, libcluster's names). Either polls (a list
+// each endpoint that counts (mode ip | dns | hostname, libcluster's names). What counts is
+// libcluster's rule by default: every pod with an IP in pods mode, the ready addresses of
+// Endpoints (and ready endpoints of slices); `readiness` changes it. Either polls (a list
 // every polling_interval, libcluster's way) or, with `watch = true`, lists once and then
 // watches from the list's resourceVersion (bookmarks on; a 410 Expired re-lists), so a pod that
 // becomes ready is reported as soon as the API server says so.
@@ -107,12 +109,18 @@ class KubernetesStrategy final : public clusterd::Strategy {
           "endpoints|pods|endpointslices"),
       clusterd::option::nonempty(clusterd::option::string(
           "kubernetes_master",
-          "API server host (libcluster's rule appends the cluster domain), "
-          "HOST:PORT, or an https:// URL; default: KUBERNETES_SERVICE_HOST/"
-          "PORT, else kubernetes.default.svc",
-          "\"kubernetes.default.svc\"")),
+          "API server host (libcluster's rule appends the cluster domain), HOST:PORT, or an "
+          "https:// URL; default: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT "
+          "when set (every pod has them), else kubernetes.default.svc")),
       clusterd::option::string("kubernetes_cluster_name",
-                               "Cluster name: node names end in <name>.local", "\"cluster\""),
+                               "Cluster name: the cluster domain is <name>.local (libcluster)",
+                               "\"cluster\""),
+      clusterd::option::conflicts(
+          clusterd::option::nonempty(clusterd::option::string(
+              "kubernetes_cluster_domain",
+              "The cluster domain, for clusters not named <name>.local (libcluster #137); "
+              "default: <kubernetes_cluster_name>.local")),
+          "kubernetes_cluster_name"),
       clusterd::option::string("kubernetes_service_account_path",
                                "Directory of token, ca.crt and namespace",
                                "\"/var/run/secrets/kubernetes.io/serviceaccount\""),
@@ -123,10 +131,12 @@ class KubernetesStrategy final : public clusterd::Strategy {
       clusterd::option::boolean(
           "watch", "List once, then watch for changes (needs the 'watch' verb)", "false"),
       clusterd::option::choices(
-          clusterd::option::string("readiness",
-                                   "Which endpoints count: ready; serving (also terminating "
-                                   "ones that still serve); all (every endpoint with an IP)",
-                                   "\"ready\""),
+          clusterd::option::string(
+              "readiness",
+              "Which endpoints count: ready; serving (also terminating ones that still "
+              "serve); all (every endpoint with an IP). Default as libcluster: \"all\" with "
+              "pods (every pod with a podIP), \"ready\" otherwise (Endpoints' addresses, not "
+              "notReadyAddresses)"),
           "ready|serving|all"),
       clusterd::option::boolean("insecure_skip_tls_verify",
                                 "Do not verify the API server's certificate (logs a warning)",
@@ -145,10 +155,14 @@ class KubernetesStrategy final : public clusterd::Strategy {
   static void validate(const clusterd::Config &config, clusterd::Problems &problems) {
     if (!k8s::valid_dns_name(config.string("kubernetes_cluster_name")))
       problems.add("kubernetes_cluster_name", "is not a DNS name");
+    if (auto domain = config.optional_string("kubernetes_cluster_domain");
+        domain && !k8s::valid_dns_name(*domain))
+      problems.add("kubernetes_cluster_domain",
+                   "'" + *domain + "' is not a DNS name (such as \"cluster.local\")");
     if (auto service = config.optional_string("kubernetes_service_name");
         service && !service->empty() && !k8s::valid_dns_name(*service))
       problems.add("kubernetes_service_name", "is not a DNS name");
-    const std::string master = config.string("kubernetes_master");
+    const std::string master = config.optional_string("kubernetes_master").value_or("");
     if (master.find("://") != std::string::npos && master.rfind("https://", 0) != 0)
       problems.add(
           "kubernetes_master",
@@ -160,7 +174,10 @@ class KubernetesStrategy final : public clusterd::Strategy {
     selector_ = config.string("kubernetes_selector");
     namespace_ = config.optional_string("kubernetes_namespace").value_or("");
     naming_.service_name = config.optional_string("kubernetes_service_name").value_or("");
-    naming_.cluster_name = config.string("kubernetes_cluster_name");
+    configured_domain_ = config.optional_string("kubernetes_cluster_domain").value_or("");
+    naming_.domain = configured_domain_.empty()
+                         ? config.string("kubernetes_cluster_name") + ".local"
+                         : configured_domain_;
 
     const std::string mode = config.string("mode");
     naming_.mode = mode == "dns"        ? k8s::Mode::kDns
@@ -171,7 +188,9 @@ class KubernetesStrategy final : public clusterd::Strategy {
               : lookup == "endpointslices" ? k8s::Lookup::kEndpointSlices
                                            : k8s::Lookup::kEndpoints;
     resource_ = lookup;
-    const std::string readiness = config.string("readiness");
+    // libcluster's rule unless told otherwise: pods mode takes every pod with a podIP.
+    const std::string readiness = config.optional_string("readiness")
+                                      .value_or(lookup_ == k8s::Lookup::kPods ? "all" : "ready");
     naming_.readiness = readiness == "serving" ? k8s::Readiness::kServing
                         : readiness == "all"   ? k8s::Readiness::kAll
                                                : k8s::Readiness::kReady;
@@ -211,8 +230,8 @@ class KubernetesStrategy final : public clusterd::Strategy {
  private:
   // The API server's base URL (scheme, host, port), decided once: the environment is fixed.
   std::string api_base(const clusterd::Config &config) const {
-    const std::string master = config.string("kubernetes_master");
-    if (config.is_set("kubernetes_master")) {
+    if (auto configured = config.optional_string("kubernetes_master")) {
+      const std::string &master = *configured;
       if (master.rfind("https://", 0) == 0) {
         std::string url = master;
         while (url.size() > 8 && url.back() == '/') url.pop_back();
@@ -229,13 +248,15 @@ class KubernetesStrategy final : public clusterd::Strategy {
       const bool v6 = service_host.find(':') != std::string::npos;
       return "https://" + (v6 ? "[" + service_host + "]" : service_host) + ":" + port;
     }
-    return "https://" + k8s::api_host(master, domain());
+    return "https://" + k8s::api_host("kubernetes.default.svc", domain());
   }
 
-  // libcluster: $CLUSTER_DOMAIN, else <kubernetes_cluster_name>.local (for the API host only).
+  // The API host's domain: kubernetes_cluster_domain, else (libcluster) $CLUSTER_DOMAIN, else
+  // <kubernetes_cluster_name>.local. Node names ignore $CLUSTER_DOMAIN, as in libcluster.
   std::string domain() const {
+    if (!configured_domain_.empty()) return configured_domain_;
     const std::string d = env("CLUSTER_DOMAIN");
-    return d.empty() ? naming_.cluster_name + ".local" : d;
+    return d.empty() ? naming_.domain : d;
   }
 
   // ---- requests ----
@@ -463,6 +484,7 @@ class KubernetesStrategy final : public clusterd::Strategy {
   k8s::Lookup lookup_ = k8s::Lookup::kEndpoints;
   std::string resource_;  // "endpoints" | "pods" | "endpointslices", for messages
   std::string selector_, namespace_, sa_path_ = kDefaultSaPath, token_, base_url_;
+  std::string configured_domain_;  // kubernetes_cluster_domain, "" when not set
   bool cached_ = false, watch_ = false, insecure_ = false;
   milliseconds polling_interval_{5000}, request_timeout_{15000}, watch_timeout_{300000};
 

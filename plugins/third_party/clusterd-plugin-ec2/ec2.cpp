@@ -9,6 +9,12 @@
 // before they expire). Differences from libcluster_ec2: pages after the first are followed
 // (NextToken), any failure keeps the last good set and shows why, requests have a time limit,
 // endpoints are configurable.
+//
+// Partial answers: when page N fails after good pages, the nodes of pages 1..N-1 are added
+// to the last reported set and nothing is removed (a node missing from the good pages may be
+// on the failed one); the status shows the failure under "partial round" until a round
+// completes.
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -32,6 +38,7 @@ constexpr std::size_t kMaxExcerpt = 200;
 constexpr int64_t kRefreshBefore = 300;   // s: renew role credentials this long before expiry
 constexpr int64_t kImdsTokenTtl = 21600;  // s: the longest IMDSv2 allows
 constexpr const char *kSkippedKey = "instances skipped";
+constexpr const char *kPartialKey = "partial round";
 
 std::string excerpt(std::string_view body) {
   std::string out;
@@ -190,8 +197,7 @@ class Ec2Strategy final : public clusterd::Strategy {
   void round() {
     if (role_ && creds_.expiration != 0 && now_s() >= creds_.expiration - kRefreshBefore)
       creds_ = {};  // renew role credentials before they expire
-    need_region(
-        [this] { need_credentials([this] { need_tag_value([this] { describe({}, 1); }); }); });
+    need_region([this] { need_credentials([this] { need_tag_value([this] { describe(1); }); }); });
   }
 
   // ---- instance metadata (IMDSv2: a session token first, then GETs carrying it) ----
@@ -297,33 +303,38 @@ class Ec2Strategy final : public clusterd::Strategy {
     fetch(std::move(request), std::move(what), std::move(next));
   }
 
-  void describe(std::vector<api::Instance> so_far, int page) {
+  // Page `page` of the listing; pages_ holds the instances of the pages before it.
+  void describe(int page) {
+    if (page == 1) pages_.clear();
+    page_ = page;
     const std::string what = "EC2 DescribeInstances (page " + std::to_string(page) + ")";
     ec2(api::describe_tagged_form(tag_name_, tag_value_, next_token_), what,
-        [this, what, page, so_far = std::move(so_far)](std::string_view xml) mutable {
+        [this, what, page](std::string_view xml) {
           api::DescribeResult result;
           std::string error;
           if (!api::parse_describe_instances(xml, result, error))
             return failed(what + ": malformed reply: " + error);
-          for (auto &i : result.instances) so_far.push_back(std::move(i));
+          for (auto &i : result.instances) pages_.push_back(std::move(i));
           next_token_ = result.next_token;
           if (!next_token_.empty()) {
             if (page >= kMaxPages)
               return failed("EC2 DescribeInstances: more than " + std::to_string(kMaxPages) +
                             " pages");
-            return describe(std::move(so_far), page + 1);
+            return describe(page + 1);
           }
-          finished(so_far);
+          finished();
         });
   }
 
-  void finished(const std::vector<api::Instance> &instances) {
+  void finished() {
+    page_ = 0;
     std::vector<std::string> skipped;
-    auto nodes = api::node_names(instances, app_prefix_, name_type_, skipped);
+    reported_ = api::node_names(pages_, app_prefix_, name_type_, skipped);
     show_skipped(skipped);
     if (failing_) host().info("EC2 discovery works again");
     failing_ = false;
-    report_nodes(nodes);
+    show_partial("");
+    report_nodes(reported_);
     schedule();
   }
 
@@ -333,8 +344,34 @@ class Ec2Strategy final : public clusterd::Strategy {
     if (role_ && (http_status == 401 || http_status == 403)) creds_ = {};
     if (reason.rfind("instance metadata", 0) == 0) imds_token_.clear();
     failing_ = true;
-    discovery_failed(reason);  // the host keeps the last good set and logs once per reason
+    if (page_ > 1) {
+      partial(reason);
+    } else {
+      discovery_failed(reason);  // the host keeps the last good set and logs once per reason
+    }
+    page_ = 0;
     schedule();
+  }
+
+  // Page page_ failed after good pages: their nodes are added, nothing is removed.
+  void partial(const std::string &reason) {
+    std::vector<std::string> skipped;
+    auto found = api::node_names(pages_, app_prefix_, name_type_, skipped);
+    const std::size_t before = reported_.size();
+    for (auto &n : found)
+      if (std::find(reported_.begin(), reported_.end(), n) == reported_.end())
+        reported_.push_back(std::move(n));
+    show_partial(reason + "; the nodes of pages 1-" + std::to_string(page_ - 1) + " were added (" +
+                 std::to_string(reported_.size() - before) + " new), none removed");
+    report_nodes(reported_);
+  }
+
+  void show_partial(const std::string &text) {
+    if (text == last_partial_) return;  // log once per change, not every round
+    last_partial_ = text;
+    if (text.empty()) return host().clear_status(kPartialKey);
+    host().set_status(kPartialKey, text);
+    host().warn(text);
   }
 
   void show_skipped(const std::vector<std::string> &skipped) {
@@ -363,7 +400,10 @@ class Ec2Strategy final : public clusterd::Strategy {
   clusterd::Timer timer_;
   clusterd::HttpCall call_;
   bool failing_ = false;
-  std::string last_skipped_;
+  std::string last_skipped_, last_partial_;
+  std::vector<api::Instance> pages_;  // of the round in flight, the pages so far
+  int page_ = 0;                      // the page in flight, 0 outside the listing
+  std::vector<std::string> reported_;
 };
 
 }  // namespace

@@ -131,11 +131,18 @@ TEST(KubernetesNames, EndpointSlicesIPv4AndIPv6) {
                    "app@myapp-1.myapp.prod.svc.cluster.local"}));
 }
 
-TEST(KubernetesNames, ClusterName) {
+TEST(KubernetesNames, ClusterDomain) {
   k8s::Naming n = naming(kDns);
-  n.cluster_name = "prod-eu";
+  n.domain = "prod-eu.local";  // kubernetes_cluster_name = "prod-eu", as libcluster
   EXPECT_EQ(names("endpoints-list-gke-2018.json", kEndpoints, n),
             Names{"app@10-48-33-136.airatel-service-localization.pod.prod-eu.local"});
+  n.domain = "k8s.example.com";  // kubernetes_cluster_domain (libcluster #137)
+  EXPECT_EQ(names("endpoints-list-gke-2018.json", kEndpoints, n),
+            Names{"app@10-48-33-136.airatel-service-localization.pod.k8s.example.com"});
+  n.mode = kHostname;
+  EXPECT_EQ(names("endpoints-list-gke-2018.json", kEndpoints, n),
+            Names{"app@my-hostname-0.development-development.airatel-service-localization.svc."
+                  "k8s.example.com"});
 }
 
 TEST(KubernetesNames, ConditionsFollowTheApisNilRules) {
