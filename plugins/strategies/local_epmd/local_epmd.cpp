@@ -6,10 +6,17 @@
 // sink's local_node()). The `host` option overrides it. While neither is known, a round fails
 // (discovery_failed) instead of guessing: a wrong host part gives names that never connect.
 //
-// Differences from libcluster, on purpose: libcluster scans once at start; this re-scans every
-// `polling_interval` (so nodes started later join; "infinity" scans once). An unreachable EPMD
-// fails the round (the host keeps the last good set); libcluster crashes its start instead.
-// Like libcluster, it never asks the host to disconnect a node that left EPMD.
+// Differences from libcluster, on purpose: libcluster scans once at start; this re-scans (so
+// nodes started later join) on an adaptive schedule: every 100 ms for 3 s after start-up and
+// after any change of the names, then backing off, doubling, to `polling_interval`
+// (plugins/common/epmd/poll_schedule.hpp). "infinity" scans once at start and then only on
+// refresh(): the host calls it whenever the transport's local nodes change, and the erlang
+// transport with nodes = "local" watches this same EPMD and reports every node that comes or
+// goes, so beside it (the shipped configuration) a schedule of our own would only poll the
+// same EPMD twice. An unreachable EPMD fails the round (the host keeps the last good set);
+// libcluster crashes its start instead. Like libcluster, it never asks the host to disconnect a
+// node that left EPMD.
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -20,6 +27,7 @@
 #include <clusterd/plugin.hpp>
 
 #include "epmd_client.hpp"
+#include "poll_schedule.hpp"
 
 namespace {
 
@@ -41,10 +49,14 @@ class LocalEpmdStrategy final : public clusterd::Strategy {
   static constexpr uint32_t kFlags = 0;
   static constexpr clusterd_option_t kOptions[] = {
       clusterd::option::at_least(
-          clusterd::option::duration("polling_interval",
-                                     "How often to ask the local EPMD for its names "
-                                     "(\"infinity\": once at start, as libcluster does)",
-                                     "\"5s\""),
+          clusterd::option::duration(
+              "polling_interval",
+              "How often to ask the local EPMD for its names once they stop changing (every "
+              "100 ms for 3 s after start-up and after any change, then backing off, doubling, "
+              "to this). \"infinity\": once at start, as libcluster does, and again whenever "
+              "the transport's local nodes change (enough beside the erlang transport with "
+              "nodes = \"local\", which watches the same EPMD)",
+              "\"5s\""),
           1),
       clusterd::epmd::port_option("TCP port of the local EPMD (ERL_EPMD_PORT)"),
       clusterd::option::string("host",
@@ -69,9 +81,8 @@ class LocalEpmdStrategy final : public clusterd::Strategy {
   }
 
   void start() override {
+    if (!clusterd::is_infinite(interval_)) schedule_.emplace(interval_);
     scan();
-    if (!clusterd::is_infinite(interval_))
-      timer_ = clusterd::Timer::every(host(), interval_, [this] { scan(); });
   }
 
   void stop() override {
@@ -82,9 +93,15 @@ class LocalEpmdStrategy final : public clusterd::Strategy {
   void refresh() override { scan(); }
 
  private:
-  // One NAMES query at a time; a tick while one runs is skipped.
+  // One NAMES query at a time; asked again while one runs, it runs once more afterwards (the
+  // reason to ask, a change, may be newer than the running query's answer).
   void scan() {
-    if (query_.active()) return;
+    if (query_.active()) {
+      again_ = true;
+      return;
+    }
+    again_ = false;
+    timer_.reset();
     clusterd::epmd::Target target;
     target.host = kLocalEpmdHost;
     target.port = epmd_port_;
@@ -94,6 +111,23 @@ class LocalEpmdStrategy final : public clusterd::Strategy {
   }
 
   void scanned(const clusterd::epmd::NamesOutcome &outcome) {
+    if (again_) return scan();
+    std::optional<std::vector<std::string>> names;  // none: the round failed
+    if (outcome.status == CLUSTERD_OK) {
+      names.emplace();
+      for (const auto &entry : outcome.names) names->push_back(entry.name);
+      std::sort(names->begin(), names->end());
+    }
+    if (schedule_) {
+      const bool changed = !scanned_once_ || (names && names != last_names_);
+      timer_ = clusterd::Timer::after(host(), schedule_->next(changed), [this] { scan(); });
+    }
+    scanned_once_ = true;
+    last_names_ = names;
+    report(outcome);
+  }
+
+  void report(const clusterd::epmd::NamesOutcome &outcome) {
     if (outcome.status != CLUSTERD_OK) return discovery_failed(outcome.error());
     const std::optional<std::string> suffix = node_host();
     // At start the transport is usually still connecting to its node: wait for it quietly
@@ -140,8 +174,12 @@ class LocalEpmdStrategy final : public clusterd::Strategy {
   std::uint16_t epmd_port_ = clusterd::epmd::kDefaultPort;
   std::optional<std::string> host_;
   milliseconds epmd_timeout_{5000};
-  clusterd::Timer timer_;
+  std::optional<clusterd::epmd::PollSchedule> schedule_;  // none: "infinity"
+  clusterd::Timer timer_;                                 // the next scheduled scan
   clusterd::epmd::Client query_;
+  bool again_ = false;  // scan() was called while query_ ran
+  bool scanned_once_ = false;
+  std::optional<std::vector<std::string>> last_names_;  // sorted; none after a failed round
   unsigned unnamed_rounds_ = 0;  // rounds that found names but no local node to name them by
   std::string shown_;
 };

@@ -13,8 +13,10 @@
 // (100 ms doubling to 5 s, jittered).
 //
 // Managed nodes. `node = "app@host"` manages one node. `nodes = "local"` manages every node
-// registered in the local EPMD (127.0.0.1:epmd_port, re-read every local_poll_interval), each
-// over its own connection; nodes registered as hidden (remote shells, probes) are left alone.
+// registered in the local EPMD (127.0.0.1:epmd_port; asked every 100 ms for 3 s after start-up
+// and after every change of its names, then less and less often, down to every
+// local_poll_interval), each over its own connection; nodes registered as hidden (remote
+// shells, probes) are left alone.
 // In that mode:
 //   - connect(X) runs on every connected managed node except X itself (every pair is
 //     connected directly; we never wait for `global` to connect nodes transitively);
@@ -72,6 +74,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <clusterd/plugin.hpp>
@@ -79,6 +82,7 @@
 #include "dist_connection.hpp"
 #include "epmd_query.hpp"
 #include "io.hpp"
+#include "poll_schedule.hpp"  // plugins/common/epmd
 #include "session.hpp"
 
 namespace {
@@ -196,7 +200,11 @@ class ErlangTransport final : public clusterd::Transport, private erl::SessionOw
                                   "\"10s\"")),
       up_to_a_day(opt::duration(
           "local_poll_interval",
-          "nodes = \"local\": how often the local epmd is asked for its nodes", "\"2s\"")),
+          "nodes = \"local\": how often the local epmd is asked for its nodes once they stop "
+          "changing (every 100 ms for 3 s after start-up and after any change, then backing "
+          "off, doubling, to this). Topologies on this transport rescan when a local node comes "
+          "or goes",
+          "\"2s\"")),
       opt::range(opt::integer("epmd_port", "The port of epmd (on the managed node's host)", "4369"),
                  1, 65535),
       opt::string("name_prefix", "Start of our hidden node's name: PREFIX_<pid>_<random>@<host>",
@@ -405,25 +413,42 @@ class ErlangTransport final : public clusterd::Transport, private erl::SessionOw
       if (v.session) v.session->join();
   }
 
-  // nodes = "local": the EPMD poller (its own thread).
+  // nodes = "local": the EPMD poller (its own thread), on the adaptive schedule (quick after
+  // start-up and after every change of the registered names, backing off to
+  // local_poll_interval). Each managed node that comes up or goes away calls local_changed(),
+  // which makes the host refresh the topologies on this transport: a local_epmd strategy
+  // beside us needs no schedule of its own.
   void discover() noexcept {
     sockaddr_in epmd{};
     epmd.sin_family = AF_INET;
     epmd.sin_port = htons(epmd_port_);
     epmd.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    clusterd::epmd::PollSchedule schedule(local_poll_interval_);
+    // The previous answer (a node restarted between two polls has a new port); none after a
+    // failure. An unchanged answer is not handed to the loop: nothing would change there.
+    std::optional<std::set<std::pair<std::string, uint16_t>>> last;
+    bool first = true;  // start-up counts as a change (the epmd may not be running yet)
     while (!discovery_cancel_.fired()) {
+      bool changed = std::exchange(first, false);
       try {
         try {
           auto names = erl::epmd_names(epmd, discovery_cancel_, connect_timeout_);
-          post([this, names = std::move(names)]() mutable { on_names(std::move(names), {}); });
+          std::set<std::pair<std::string, uint16_t>> now;
+          for (const auto &n : names) now.emplace(n.alive, n.port);
+          const bool different = now != last;
+          changed = changed || different;
+          last = std::move(now);
+          if (different)
+            post([this, names = std::move(names)]() mutable { on_names(std::move(names), {}); });
         } catch (const erl::DistError &e) {
           if (e.kind() == erl::DistError::Kind::kCancelled) break;
+          last.reset();
           post([this, error = std::string(e.what())] { on_names({}, error); });
         }
       } catch (...) {
         // out of memory: try again next round
       }
-      if (!erl::sleep_until(discovery_cancel_, erl::Clock::now() + local_poll_interval_)) break;
+      if (!erl::sleep_until(discovery_cancel_, erl::Clock::now() + schedule.next(changed))) break;
     }
   }
 

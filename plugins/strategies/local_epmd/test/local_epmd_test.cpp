@@ -117,6 +117,37 @@ TEST_F(LocalEpmdTest, RescansSoThatLaterNodesJoin) {
   EXPECT_EQ(loop_.reports.back(), (std::vector<std::string>{"a@h", "late@h"}));
 }
 
+// The schedule is quick after start-up (and after any change), so a node registering just
+// after clusterd started is found long before one polling_interval.
+TEST_F(LocalEpmdTest, QuickAfterStartUpThoughTheIntervalIsLong) {
+  FakeEpmd epmd(loop_);
+  epmd.names = {{"a", 4001}};
+  start(epmd.port(), {{"host", std::string("h")}, {"polling_interval", Duration{600000}}});
+  ASSERT_TRUE(run_until_event(1));
+  epmd.names.push_back({"late", 4002});
+  ASSERT_TRUE(
+      loop_.run_until([&] { return !loop_.reports.empty() && loop_.reports.back().size() == 2; },
+                      milliseconds(5000)));
+  EXPECT_EQ(loop_.reports.back(), (std::vector<std::string>{"a@h", "late@h"}));
+}
+
+// A refresh (the transport's local nodes changed) while a scan runs is not lost: the scan runs
+// again, and the older answer is not reported.
+TEST_F(LocalEpmdTest, ARefreshWhileAScanRunsScansAgainAfterIt) {
+  FakeEpmd epmd(loop_, Mode::hang);
+  epmd.names = {{"a", 4001}};
+  start(epmd.port(), {{"host", std::string("h")},
+                      {"polling_interval", Duration{-1}},
+                      {"epmd_timeout", Duration{300}}});
+  ASSERT_TRUE(loop_.run_until([&] { return epmd.requests.size() == 1; }));
+  epmd.set_mode(Mode::answer);
+  EXPECT_EQ(instance_->refresh(), CLUSTERD_OK);
+  ASSERT_TRUE(run_until_event(1));
+  EXPECT_EQ(epmd.accepted, 2u);
+  EXPECT_EQ(loop_.events, (std::vector<std::string>{"set_nodes"})) << "no failure for the old scan";
+  EXPECT_EQ(loop_.reports.back(), (std::vector<std::string>{"a@h"}));
+}
+
 TEST_F(LocalEpmdTest, InfinityScansOnce) {
   FakeEpmd epmd(loop_);
   epmd.names = {{"a", 4001}};
