@@ -131,9 +131,14 @@ class LocalEpmdStrategy final : public clusterd::Strategy {
     if (outcome.status != CLUSTERD_OK) return discovery_failed(outcome.error());
     const std::optional<std::string> suffix = node_host();
     // At start the transport is usually still connecting to its node: wait for it quietly
-    // (the host calls refresh() when the local node becomes known); complain from the
-    // second round on.
-    if (!suffix && ++unnamed_rounds_ == 1) return;
+    // (the host calls refresh() when the local node becomes known) for one polling_interval
+    // (the quick rounds after start-up must not complain), or one round with "infinity";
+    // complain afterwards.
+    if (!suffix) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!unnamed_since_) unnamed_since_ = now;
+      if (schedule_ ? now - *unnamed_since_ < interval_ : ++unnamed_rounds_ == 1) return;
+    }
     if (!suffix)
       return discovery_failed(
           "cannot name the " + std::to_string(outcome.names.size()) +
@@ -180,7 +185,9 @@ class LocalEpmdStrategy final : public clusterd::Strategy {
   bool again_ = false;  // scan() was called while query_ ran
   bool scanned_once_ = false;
   std::optional<std::vector<std::string>> last_names_;  // sorted; none after a failed round
-  unsigned unnamed_rounds_ = 0;  // rounds that found names but no local node to name them by
+  // The first round that found names but no local node to name them by; such rounds.
+  std::optional<std::chrono::steady_clock::time_point> unnamed_since_;
+  unsigned unnamed_rounds_ = 0;
   std::string shown_;
 };
 

@@ -92,7 +92,12 @@ TEST_F(LocalEpmdTest, HostOptionWins) {
 TEST_F(LocalEpmdTest, UnknownLocalNodeFailsTheRoundInsteadOfGuessing) {
   FakeEpmd epmd(loop_);
   epmd.names = {{"a", 4001}};
-  start(epmd.port());
+  start(epmd.port(), {{"polling_interval", Duration{400}}});
+  // Quiet for one polling_interval (the transport is usually still connecting), although
+  // the quick rounds after start-up ask the EPMD every 100 ms.
+  loop_.run_for(milliseconds(300));
+  EXPECT_GE(epmd.accepted, 2u);
+  EXPECT_TRUE(loop_.events.empty());
   ASSERT_TRUE(run_until_event(1));
   ASSERT_EQ(loop_.failures.size(), 1u);
   EXPECT_TRUE(contains(loop_.failures[0], "local node's name is not known")) << loop_.failures[0];
