@@ -15,6 +15,7 @@ would. Nothing leaves 127.0.0.1.
 
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -33,9 +34,11 @@ from local_servers import Dnsmasq  # noqa: E402
 from test_command_transport import Workdir  # noqa: E402
 
 WAIT = 30.0
-# Prints "NODEUP name" for every visible node that connects (erl -eval; the node keeps running).
-NODEUP_LOGGER = ("spawn(fun() -> net_kernel:monitor_nodes(true), (fun L() -> receive "
-                 "{nodeup, N} -> io:format(\"NODEUP ~s~n\", [N]), L() end end)() end).")
+# Prints "WATCHING", then "NODEUP name" for every visible node that connects (erl -eval; the
+# node keeps running).
+NODEUP_LOGGER = ("spawn(fun() -> net_kernel:monitor_nodes(true), io:format(\"WATCHING~n\"), "
+                 "(fun L() -> receive {nodeup, N} -> io:format(\"NODEUP ~s~n\", [N]), L() end "
+                 "end)() end).")
 
 
 class NotifySocket:
@@ -94,15 +97,18 @@ def formation(status, name="local"):
 
 class Base(unittest.TestCase):
     def setUp(self):
-        self.work = tempfile.TemporaryDirectory(prefix="clusterd-form-")
-        self.notify = NotifySocket(self.work.name)
+        self.dir = tempfile.mkdtemp(prefix="clusterd-form-")
+        self.notify = NotifySocket(self.dir)
         self.daemons = []
 
     def tearDown(self):
         for d in self.daemons:
             d.close(keep=harness.any_test_failed())
         self.notify.close()
-        self.work.cleanup()
+        if harness.any_test_failed():
+            print(f"[test] kept {self.dir} (node logs)", file=sys.stderr)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def daemon(self, text):
         d = Daemon(text, harness.ARGS.bin_dir,
@@ -117,7 +123,7 @@ class Base(unittest.TestCase):
 class Beam(Base):
     def setUp(self):
         super().setUp()
-        self.cluster = Cluster(self.work.name)
+        self.cluster = Cluster(self.dir)
 
     def tearDown(self):
         super().tearDown()
@@ -149,11 +155,16 @@ polling_interval = "100ms"
         """A node that logs every visible node connecting to it (NODEUP name); hidden ones, such
         as clusterd's own node, do not count. (A probe node would register in the epmd that
         local_epmd reads, and count as a discovered node.)"""
-        return self.cluster.start(name, args=["-eval", NODEUP_LOGGER])
+        node = self.cluster.start(name, args=["-eval", NODEUP_LOGGER])
+        wait_for(lambda: "WATCHING" in self.node_log(node), WAIT, f"{node} to watch")
+        return node
+
+    def node_log(self, node):
+        with open(os.path.join(self.dir, node.split("@")[0] + ".log")) as f:
+            return f.read()
 
     def nodeups(self, node):
-        with open(os.path.join(self.work.name, node.split("@")[0] + ".log")) as f:
-            return re.findall(r"^NODEUP (\S+)$", f.read(), re.M)
+        return re.findall(r"^NODEUP (\S+)$", self.node_log(node), re.M)
 
     def assert_no_connection(self, d, nodes):
         """Nothing connected, as the nodes themselves and as clusterd see it, after a few more
@@ -189,9 +200,9 @@ polling_interval = "100ms"
         c = self.start("c")
         message, _ = self.notify.wait_ready()
         # READY=1 came once the mesh was made: the release may start now and join.
-        wait_for(lambda: sorted(self.nodeups(a)) == [b, c] and
-                 sorted(self.nodeups(b) + self.nodeups(c)) == [a, a, b, c], 5,
-                 "every node to log the other two")
+        # (c may be connected before its watcher runs: a and b show every pair.)
+        wait_for(lambda: set(self.nodeups(a)) == {b, c} and set(self.nodeups(b)) == {a, c}, 5,
+                 "a and b to log the other two")
         self.assertRegex(message, r"^READY=1\nSTATUS=1/1 topologies running, [0-9]+ node\(s\) "
                                   r"connected$")
         st = d.status()

@@ -175,7 +175,10 @@ void Reconciler::node_down(const std::string &name) {
 
 void Reconciler::set_local(const std::vector<std::string> &names) {
   std::set<std::string> local(names.begin(), names.end());
-  if (local != local_) formation_.changed(now_());  // the gate counts the local node too
+  if (local != local_) {  // the gate counts the local node too
+    formation_.changed(now_());
+    runtime_.request_step();
+  }
   local_ = std::move(local);
   for (const auto &name : local_) {
     auto it = nodes_.find(name);
