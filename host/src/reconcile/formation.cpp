@@ -41,10 +41,10 @@ std::string seconds(std::int64_t ms) {
 std::string formation_text(const nlohmann::json &f) {
   if (!f.is_object()) return "-";
   if (f.value("formed", false)) return "formed";
+  if (!f.value("discovered", false)) return "waiting for a successful discovery";
   if (f.value("gate", "") == "open")
     return fmt::format("connecting: {} of {} node(s) connected", f.value("connected", 0),
                        f.value("desired", 0));
-  if (!f.value("discovered", false)) return "waiting for a successful discovery";
   std::string text = "waiting: ";
   auto min_nodes = f.value("min_nodes", 1);
   if (min_nodes > 1) text += fmt::format("{} of {} nodes", f.value("nodes", 0), min_nodes);
