@@ -9,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "control/control_server.hpp"
+#include "reconcile/formation.hpp"
 
 namespace {
 
@@ -82,6 +83,8 @@ void print_status(const nlohmann::json &status) {
     std::printf(
         "  last discovery: %s ms ago%s%s\n", text(t["last_discovery_ms_ago"]).c_str(),
         t["discovery_error"] == "" ? "" : ", failing: ", text(t["discovery_error"]).c_str());
+    if (t.contains("formation"))
+      std::printf("  formation: %s\n", clusterd::reconcile::formation_text(t["formation"]).c_str());
     for (const auto &[k, v] : t["details"].items())
       std::printf("  %s: %s\n", k.c_str(), text(v).c_str());
     if (const auto refused = t.value("refused_names", nlohmann::json::object());

@@ -71,15 +71,16 @@ class Cluster:
                 names.add(parts[1])
         return names
 
-    def start(self, name, cookie=None, wait=True, embedded=False):
+    def start(self, name, cookie=None, wait=True, embedded=False, args=()):
         """Starts name@127.0.0.1 and (by default) waits until epmd has it. `embedded` starts
-        the node in embedded mode (code preloaded, as releases run)."""
+        the node in embedded mode (code preloaded, as releases run); `args` are added to erl's
+        command line."""
         node = f"{name}@127.0.0.1"
         log = open(os.path.join(self.dir, f"{name}.log"), "w")
         mode = ["-mode", "embedded"] if embedded else []
         self.nodes[node] = subprocess.Popen(
             ["erl", "-name", node, "-setcookie", cookie or self.cookie, "-noshell", "-noinput",
-             "-kernel", "inet_dist_use_interface", "{127,0,0,1}"] + mode,
+             "-kernel", "inet_dist_use_interface", "{127,0,0,1}"] + mode + list(args),
             env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         if wait:
             wait_for(lambda: name in self.registered(), 20, f"{node} to register")

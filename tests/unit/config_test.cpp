@@ -89,7 +89,7 @@ TEST(Config, UnknownKeysAreErrorsWithPosition) {
             "test.toml:2:13: clusterd.log_levle: unknown key (did you mean 'log_level'?)");
   EXPECT_EQ(only_problem("[clusterd]\nwhatever = 1\n"),
             "test.toml:2:12: clusterd.whatever: unknown key (known here: plugin_path, log_level, "
-            "log_format, control_socket, metrics_listen)");
+            "log_format, control_socket, metrics_listen, ready_when, ready_timeout)");
   EXPECT_NE(
       only_problem("[clusterdd]\n").find("clusterdd: unknown table (did you mean [clusterd]?)"),
       std::string::npos);
@@ -207,6 +207,7 @@ TEST(HostKeys, EveryDocumentedKeyIsAccepted) {
     std::string text;
     if (k.table == "clusterd" || k.table == "hooks") {
       text = "[" + std::string(k.table) + "]\n" + key + " = " + value + "\n";
+      if (key == "ready_timeout") text += "ready_when = \"formed\"\n";  // only used with it
     } else if (k.table == "transports.NAME") {
       text = "[transports.t]\n" + std::string(key == "plugin" ? "" : "plugin = \"command\"\n") +
              key + " = " + value + "\n";
@@ -257,4 +258,16 @@ TEST(HostKeys, DefaultsAreTheTables) {
   EXPECT_EQ(c.topologies[0].backoff_max, topology.backoff_max);
   static_assert(host_default_int("topologies.NAME", "backoff_initial") == 500);
   static_assert(host_default("clusterd", "log_format") == "text");
+}
+
+TEST(HostKeys, ReadyTimeoutOnlyWithReadyWhenFormed) {
+  auto result = parse("[clusterd]\nready_timeout = \"30s\"\n", "keys.toml");
+  ASSERT_EQ(result.problems.size(), 1u);
+  EXPECT_EQ(result.problems[0].str(),
+            "keys.toml:2:17: clusterd.ready_timeout: only used with ready_when = \"formed\" "
+            "(READY=1 is sent at start otherwise)");
+  result = parse("[clusterd]\nready_when = \"formed\"\nready_timeout = \"30s\"\n", "keys.toml");
+  ASSERT_TRUE(result.config);
+  EXPECT_EQ(result.config->settings.ready_when, "formed");
+  EXPECT_EQ(result.config->settings.ready_timeout.count(), 30'000);
 }

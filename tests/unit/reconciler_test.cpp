@@ -62,9 +62,10 @@ class ReconcilerTest : public ::testing::Test {
  protected:
   ReconcilerTest() { use(DisconnectPolicy::never); }
   // A fresh reconciler under `disconnect` (the policy is fixed at construction).
-  void use(DisconnectPolicy disconnect) {
+  void use(DisconnectPolicy disconnect, FormationRule formation = {}) {
     Policy p = make_policy();
     p.disconnect = disconnect;
+    p.formation = formation;
     reconciler = std::make_unique<Reconciler>(p, fake, fake, 42);
     reconciler->set_clock(fake_now);
   }
@@ -343,7 +344,11 @@ TEST(PolicyOf, FillsEveryFieldFromTheSpecAndTheModuleDefault) {
   spec.max_parallel = 7;
   spec.backoff_initial = 2s;
   spec.backoff_max = 9s;
+  spec.min_nodes = 3;
+  spec.stable_for = 4s;
   auto p = policy_of(spec, true);
+  EXPECT_EQ(p.formation.min_nodes, 3u);
+  EXPECT_EQ(p.formation.stable_for, 4s);
   EXPECT_EQ(p.disconnect, DisconnectPolicy::removed);
   EXPECT_EQ(p.connect_timeout, 3s);
   EXPECT_EQ(p.max_parallel, 7u);
@@ -352,4 +357,107 @@ TEST(PolicyOf, FillsEveryFieldFromTheSpecAndTheModuleDefault) {
   EXPECT_EQ(policy_of(spec, false).disconnect, DisconnectPolicy::never);
   spec.disconnect = DisconnectPolicy::never;
   EXPECT_EQ(policy_of(spec, true).disconnect, DisconnectPolicy::never);  // the spec wins
+}
+
+// ---- the formation gate (min_nodes, stable_for) ----------------------------------------------
+
+TEST_F(ReconcilerTest, WithoutAGateItFormsAtTheFirstDiscovery) {
+  EXPECT_FALSE(reconciler->formed());  // no discovery yet
+  reconciler->set_desired({});
+  step();
+  EXPECT_TRUE(reconciler->formed());  // nothing to connect
+  reconciler->set_desired({"a@h"});
+  step();
+  EXPECT_EQ(fake.connect_log, std::vector<std::string>{"a@h"});
+  EXPECT_FALSE(reconciler->formed());  // a@h is not connected yet (Topology latches the first)
+  complete("a@h", true);
+  EXPECT_TRUE(reconciler->formed());
+}
+
+TEST_F(ReconcilerTest, MinNodesHoldsEveryConnectUntilEnoughAreDiscovered) {
+  use(DisconnectPolicy::never, {3, 0ms});
+  reconciler->set_local({"me@h"});
+  reconciler->set_desired({"a@h", "me@h"});  // the local node counts once
+  step();
+  EXPECT_TRUE(fake.connect_log.empty());
+  EXPECT_FALSE(fake.wake) << "only a report can open a count gate: no wake-up";
+  auto status = reconciler->formation_status(g_now);
+  EXPECT_EQ(status["gate"], "waiting");
+  EXPECT_EQ(status["nodes"], 2);
+  EXPECT_EQ(formation_text(status), "waiting: 2 of 3 nodes");
+  EXPECT_EQ(state_of("a@h"), "pending");
+  reconciler->discovery_failed("timeout");  // a failed round changes nothing
+  step();
+  EXPECT_TRUE(fake.connect_log.empty());
+  reconciler->node_seen("b@h");
+  step();
+  EXPECT_EQ(fake.connect_log.size(), 2u);  // both at once, as without a gate
+  EXPECT_FALSE(reconciler->formed());
+  complete("a@h", true);
+  complete("b@h", true);
+  step();
+  EXPECT_TRUE(reconciler->formed());
+}
+
+TEST_F(ReconcilerTest, StableForWaitsUntilTheSetHasNotChangedForThatLong) {
+  use(DisconnectPolicy::never, {1, 5s});
+  const auto t0 = g_now;
+  reconciler->set_desired({"a@h"});
+  step();
+  EXPECT_TRUE(fake.connect_log.empty());
+  ASSERT_TRUE(fake.wake);
+  EXPECT_EQ(*fake.wake, t0 + 5s);  // the timer, not polling
+  g_now += 3s;
+  reconciler->set_desired({"a@h"});  // the same set again: the clock goes on
+  step();
+  EXPECT_EQ(*fake.wake, t0 + 5s);
+  g_now += 200ms;
+  reconciler->set_desired({"a@h", "b@h"});  // a change: it starts again
+  step();
+  EXPECT_EQ(*fake.wake, t0 + 3200ms + 5s);
+  g_now = t0 + 4200ms;
+  EXPECT_EQ(formation_text(reconciler->formation_status(g_now)), "waiting: stable 1 s of 5 s");
+  g_now = t0 + 8199ms;
+  step();
+  EXPECT_TRUE(fake.connect_log.empty()) << "opened 1 ms early";
+  g_now += 1ms;
+  step();
+  EXPECT_EQ(fake.connect_log.size(), 2u);
+}
+
+TEST_F(ReconcilerTest, BothRulesAndTheTextThatShowsThem) {
+  use(DisconnectPolicy::never, {3, 5s});
+  EXPECT_EQ(formation_text(reconciler->formation_status(g_now)),
+            "waiting for a successful discovery");
+  reconciler->set_local({"me@h"});
+  reconciler->set_desired({"a@h"});
+  g_now += 1200ms;
+  EXPECT_EQ(formation_text(reconciler->formation_status(g_now)),
+            "waiting: 2 of 3 nodes, stable 1.2 s of 5 s");
+  step();
+  EXPECT_FALSE(fake.wake) << "too few nodes: the stable clock alone cannot open it";
+  reconciler->set_desired({"a@h", "b@h"});
+  step();
+  ASSERT_TRUE(fake.wake);
+  g_now = *fake.wake;
+  step();
+  EXPECT_EQ(fake.connect_log.size(), 2u);
+  auto status = reconciler->formation_status(g_now);
+  EXPECT_EQ(formation_text(status), "connecting: 0 of 2 node(s) connected");
+  status["formed"] = true;
+  EXPECT_EQ(formation_text(status), "formed");
+}
+
+TEST_F(ReconcilerTest, OnceOpenTheGateStaysOpenWhenNodesLeave) {
+  use(DisconnectPolicy::never, {3, 0ms});
+  reconciler->set_desired({"a@h", "b@h", "c@h"});
+  step();
+  complete("a@h", true);
+  complete("b@h", true);
+  reconciler->set_desired({"a@h"});  // shrinks below min_nodes
+  g_now += 11s;                      // past stable_after: a drop is retried at once
+  node_down("a@h");
+  step();
+  EXPECT_EQ(fake.connect_log.back(), "a@h") << "reconnected although only 1 of 3 is discovered";
+  EXPECT_EQ(reconciler->formation_status(g_now)["gate"], "open");
 }

@@ -87,15 +87,7 @@ int Daemon::run(const std::string &path) {
   }
   apply(std::move(prepared));
   applied_ = true;
-  notifier_.ready(summary());
-  std::size_t running = 0;
-  for (const auto &[name, topology] : topologies_) running += topology->state() == "running";
-  // The monotonic timestamp lets bench/ measure exec → ready without polling.
-  spdlog::info("ready: {} of {} topology(ies) running (monotonic_ns={})", running,
-               topologies_.size(),
-               std::chrono::duration_cast<std::chrono::nanoseconds>(
-                   std::chrono::steady_clock::now().time_since_epoch())
-                   .count());
+  readiness_.start(settings_);  // READY=1 now, or once formed (ready_when)
   wait_signal();
   io_.run();
   spdlog::info("clusterd stopped");
@@ -124,7 +116,8 @@ control::DaemonView Daemon::view() const {
           applied_,
           [this] { return hooks_.status(); },
           metrics_ ? std::optional<std::string>(metrics_->address()) : std::nullopt,
-          started_at_};
+          started_at_,
+          readiness_.waiting()};
 }
 
 void Daemon::wait_signal() {
@@ -188,6 +181,7 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
     auto &unit = prepared->topologies[spec.name];
     auto topology = std::make_unique<reconcile::Topology>(
         services_, spec, *transports_.at(spec.transport), unit.module);
+    topology->on_formed([this] { readiness_.update(); });
     if (unit.module)
       topology->start(std::move(unit.values));
     else
@@ -198,14 +192,15 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
 
 void Daemon::reload() {
   spdlog::info("received SIGHUP, reloading {}", path_.empty() ? "<embedded>" : path_);
-  notifier_.send("RELOADING=1");
+  readiness_.reloading();
   std::vector<std::string> problems;
   std::unique_ptr<Prepared> prepared;
   if (!load(problems, prepared)) {
     for (const auto &p : problems) spdlog::error("config: {}", p);
     spdlog::error("reload rejected ({} problem(s)); the running configuration stays",
                   problems.size());
-    notifier_.ready(fmt::format("reload rejected ({} problem(s)); {}", problems.size(), summary()));
+    readiness_.reloaded(
+        settings_, fmt::format("reload rejected ({} problem(s)); {}", problems.size(), summary()));
     return;
   }
   auto &settings = prepared->config.settings;
@@ -225,7 +220,7 @@ void Daemon::reload() {
   settings_ = settings;
   apply(std::move(prepared));
   spdlog::info("reload done");
-  notifier_.ready(summary());
+  readiness_.reloaded(settings_, summary());
 }
 
 void Daemon::shutdown() {

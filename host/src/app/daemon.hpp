@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "app/notify.hpp"
+#include "app/readiness.hpp"
 #include "config/config.hpp"
 #include "control/commands.hpp"
 #include "control/control_server.hpp"
@@ -69,6 +70,7 @@ class Daemon {
   // Topologies hold references to transport links: declared after, so destroyed first.
   reconcile::Transports transports_;
   reconcile::Topologies topologies_;
+  Readiness readiness_{io_, notifier_, topologies_, [this] { return summary(); }};
   std::unique_ptr<control::ControlServer> control_;
   std::unique_ptr<metrics::HttpServer> metrics_;
   std::string metrics_address_;  // as configured (the listener's may resolve port 0)

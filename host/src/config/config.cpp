@@ -86,6 +86,11 @@ void read_settings(Reader &in, const toml::table &table, Settings &settings) {
   settings.log_format = values->text("log_format");
   settings.control_socket = values->text("control_socket");
   settings.metrics_listen = values->text("metrics_listen");
+  settings.ready_when = values->text("ready_when");
+  settings.ready_timeout = duration_of(*values, "ready_timeout");
+  if (values->is_set("ready_timeout") && settings.ready_when == "started")
+    in.problem(*table.get("ready_timeout"), "clusterd.ready_timeout",
+               "only used with ready_when = \"formed\" (READY=1 is sent at start otherwise)");
 }
 
 void read_transport(Reader &in, const std::string &name, const toml::table &table,
@@ -126,6 +131,8 @@ void read_topology(Reader &in, const std::string &name, const toml::table &table
   spec.max_parallel = static_cast<std::uint32_t>(values->integer("max_parallel"));
   spec.backoff_initial = duration_of(*values, "backoff_initial");
   spec.backoff_max = duration_of(*values, "backoff_max");
+  spec.min_nodes = static_cast<std::size_t>(values->integer("min_nodes"));
+  spec.stable_for = duration_of(*values, "stable_for");
   if (spec.backoff_max < spec.backoff_initial)
     in.problem(table.get("backoff_max") ? *table.get("backoff_max") : table, prefix + "backoff_max",
                "must not be shorter than backoff_initial (" +

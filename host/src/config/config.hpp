@@ -36,6 +36,9 @@ struct Settings {
   std::string log_format{host_default("clusterd", "log_format")};
   std::string control_socket{host_default("clusterd", "control_socket")};
   std::string metrics_listen;  // "HOST:PORT" of the Prometheus listener; empty = none
+  std::string ready_when{host_default("clusterd", "ready_when")};  // "started" or "formed"
+  std::chrono::milliseconds ready_timeout{
+      host_default_int("clusterd", "ready_timeout")};  // 0: none
 };
 
 struct TransportSpec {
@@ -63,6 +66,10 @@ struct TopologySpec {
       static_cast<std::uint32_t>(host_default_int("topologies.NAME", "max_parallel"));
   std::chrono::milliseconds backoff_initial{host_default_int("topologies.NAME", "backoff_initial")};
   std::chrono::milliseconds backoff_max{host_default_int("topologies.NAME", "backoff_max")};
+  // The formation gate before the first connect.
+  std::size_t min_nodes =
+      static_cast<std::size_t>(host_default_int("topologies.NAME", "min_nodes"));
+  std::chrono::milliseconds stable_for{host_default_int("topologies.NAME", "stable_for")};
   const toml::table *options = nullptr;  // [topologies.NAME.config], or null; into `document`
   std::shared_ptr<const toml::table> document;
   const toml::table *table = nullptr;  // the whole [topologies.NAME] table, into `document`

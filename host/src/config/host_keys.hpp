@@ -52,6 +52,26 @@ inline constexpr HostKey kHostKeys[] = {
                              "\"\""),
                  CLUSTERD_FORMAT_IP_PORT),
      "\"127.0.0.1:9568\"", "\"\" (none)"},
+    {"clusterd",
+     opt::choices(opt::string("ready_when",
+                              "When the daemon tells systemd READY=1 and /ready turns 200: "
+                              "\"started\" (every transport and topology runs) or \"formed\" "
+                              "(also every topology has had a successful discovery, passed its "
+                              "min_nodes/stable_for gate and connected every node it discovered), "
+                              "so that a unit ordered After= clusterd starts only once it can "
+                              "join the others. The first time counts: later losses do not make "
+                              "the daemon not ready again.",
+                              "\"started\""),
+                  "started|formed"),
+     "\"formed\""},
+    {"clusterd",
+     opt::finite(opt::duration(
+         "ready_timeout",
+         "With ready_when = \"formed\": READY=1 is sent anyway after this long, logging which "
+         "topology was not formed and where it stood; 0 = wait forever (then set the unit's "
+         "TimeoutStartSec=infinity). Keep it below TimeoutStartSec (90 s by default).",
+         "\"60s\"")),
+     "\"30s\""},
     {"hooks",
      opt::positive(opt::string_list(
          "on_nodeup",
@@ -121,6 +141,21 @@ inline constexpr HostKey kHostKeys[] = {
      opt::finite(opt::positive(opt::duration(
          "backoff_max", "Longest retry delay; not shorter than backoff_initial.", "\"30s\""))),
      "\"1m\""},
+    {"topologies.NAME",
+     opt::range(opt::integer("min_nodes",
+                             "Safe initial formation: no connect until this many nodes are "
+                             "discovered, the local node included (1: no wait). Once the "
+                             "topology has started connecting it goes on when nodes leave.",
+                             "1"),
+                1, 1'000'000),
+     "3"},
+    {"topologies.NAME",
+     opt::finite(opt::duration("stable_for",
+                               "Safe initial formation: no connect until the discovered set has "
+                               "not changed for this long (0: no wait). Checked before the first "
+                               "connect only, like min_nodes.",
+                               "\"0s\"")),
+     "\"5s\""},
 };
 
 // ---- Defaults, read from the table at compile time ------------------------------------------

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "build_info.hpp"
+#include "reconcile/formation.hpp"
 #include "util/strings.hpp"
 
 namespace clusterd::control {
@@ -30,7 +31,7 @@ std::string answer(const std::string &line, const DaemonView &daemon) {
 }  // namespace
 
 bool ready(const DaemonView &daemon) {
-  if (!daemon.applied) return false;
+  if (!daemon.applied || daemon.waiting) return false;
   for (const auto &[name, transport] : daemon.transports)
     if (!transport->running()) return false;
   for (const auto &[name, topology] : daemon.topologies)
@@ -52,6 +53,14 @@ std::string summary(const DaemonView &daemon) {
   auto text = fmt::format("{}/{} topologies running, {} node(s) connected", running,
                           daemon.topologies.size(), connected);
   if (!failed.empty()) text += "; failed: " + util::join(failed, ", ");
+  if (daemon.waiting) {  // ready_when = "formed": what it waits for
+    std::vector<std::string> forming;
+    for (const auto &[name, topology] : daemon.topologies)
+      if (topology->state() == "running" && !topology->formed())
+        forming.push_back(name + " (" + reconcile::formation_text(topology->status()["formation"]) +
+                          ")");
+    if (!forming.empty()) text += "; forming: " + util::join(forming, "; ");
+  }
   return text;
 }
 

@@ -24,9 +24,11 @@ struct DaemonView {
   std::function<nlohmann::json()> hooks;  // the hooks' counters, when asked for
   std::optional<std::string> metrics;     // the metrics listener's address, if any
   std::chrono::system_clock::time_point started_at;
+  bool waiting = false;  // ready_when = "formed" and not formed yet (nor timed out)
 };
 
-// True once the configuration is applied and every transport and topology runs.
+// True once the configuration is applied, every transport and topology runs, and ready_when's
+// condition has been met (app/readiness.hpp).
 bool ready(const DaemonView &daemon);
 // One line for systemd's STATUS= and /ready: topologies running, nodes connected.
 std::string summary(const DaemonView &daemon);

@@ -32,11 +32,16 @@ Policy policy_of(const config::TopologySpec &spec, bool module_disconnects_remov
   policy.max_parallel = spec.max_parallel;
   policy.backoff_initial = spec.backoff_initial;
   policy.backoff_max = spec.backoff_max;
+  policy.formation = {spec.min_nodes, spec.stable_for};
   return policy;
 }
 
 Reconciler::Reconciler(Policy policy, Link &link, Runtime &runtime, std::uint64_t seed)
-    : policy_(policy), link_(link), runtime_(runtime), random_(seed) {}
+    : policy_(policy),
+      link_(link),
+      runtime_(runtime),
+      random_(seed),
+      formation_(policy.formation) {}
 
 milliseconds Reconciler::backoff(unsigned attempts) {
   // The SDK's one retry rule, which plugins use for their own redials too.
@@ -47,6 +52,7 @@ milliseconds Reconciler::backoff(unsigned attempts) {
 
 void Reconciler::set_desired(const std::vector<std::string> &nodes) {
   auto now = now_();
+  const auto changes = changes_;
   last_discovery_ = now;
   discovery_error_.clear();
   std::unordered_set<std::string> wanted(nodes.begin(), nodes.end());
@@ -61,21 +67,29 @@ void Reconciler::set_desired(const std::vector<std::string> &nodes) {
     it = next;
   }
   for (const auto &node : wanted) desire(node, now);
-  runtime_.request_step();
+  reported(changes, now);
 }
 
 void Reconciler::node_seen(const std::string &node) {
   auto now = now_();
+  const auto changes = changes_;
   last_discovery_ = now;
   discovery_error_.clear();
   desire(node, now);
-  runtime_.request_step();
+  reported(changes, now);
 }
 
 void Reconciler::node_lost(const std::string &node) {
   auto now = now_();
+  const auto changes = changes_;
   last_discovery_ = now;
   if (auto it = nodes_.find(node); it != nodes_.end() && it->second.desired) undesire(it, now);
+  reported(changes, now);
+}
+
+void Reconciler::reported(std::uint64_t changes_before, TimePoint now) {
+  formation_.discovered(now);
+  if (changes_ != changes_before) formation_.changed(now);
   runtime_.request_step();
 }
 
@@ -89,6 +103,8 @@ void Reconciler::desire(const std::string &name, TimePoint now) {
   Node &node = it->second;
   if (node.desired) return;
   node.desired = true;
+  ++desired_count_;
+  ++changes_;
   node.attempts = 0;
   node.last_error.clear();
   if (!connected(name) && node.phase == Phase::idle) enqueue(it, now);
@@ -96,6 +112,8 @@ void Reconciler::desire(const std::string &name, TimePoint now) {
 
 void Reconciler::undesire(Nodes::iterator it, TimePoint now) {
   it->second.desired = false;
+  --desired_count_;
+  ++changes_;
   dequeue(it);
   (void)now;
   if (wants_disconnect(it))
@@ -156,11 +174,17 @@ void Reconciler::node_down(const std::string &name) {
 }
 
 void Reconciler::set_local(const std::vector<std::string> &names) {
-  local_ = std::set<std::string>(names.begin(), names.end());
+  std::set<std::string> local(names.begin(), names.end());
+  if (local != local_) {  // the gate counts the local node too
+    formation_.changed(now_());
+    runtime_.request_step();
+  }
+  local_ = std::move(local);
   for (const auto &name : local_) {
     auto it = nodes_.find(name);
     if (it == nodes_.end() || it->second.phase != Phase::idle) continue;
     dequeue(it);
+    desired_count_ -= it->second.desired;
     nodes_.erase(it);
   }
 }
@@ -273,14 +297,21 @@ void Reconciler::step(TimePoint now) {
     auto timeout = std::to_string(policy_.connect_timeout.count());
     on_result(op, false, "connect timed out after " + timeout + " ms");
   }
-  while (in_flight_ < policy_.max_parallel && !waiting_.empty() && waiting_.begin()->first <= now) {
+  // No connect before the formation gate opens; it says when to look again.
+  const bool was_open = formation_.is_open();
+  std::optional<TimePoint> recheck;
+  const bool open = formation_.open(discovered_count(), now, recheck);
+  if (open && !was_open) runtime_.gate_opened(discovered_count());
+  while (open && in_flight_ < policy_.max_parallel && !waiting_.empty() &&
+         waiting_.begin()->first <= now) {
     auto it = nodes_.find(waiting_.begin()->second);
     dequeue(it);
     start_connect(it, now);
   }
-  std::optional<TimePoint> wake;
-  if (!deadlines_.empty()) wake = deadlines_.begin()->first;
-  if (!waiting_.empty() && in_flight_ < policy_.max_parallel) {
+  std::optional<TimePoint> wake = recheck;
+  if (!deadlines_.empty())
+    wake = wake ? std::min(*wake, deadlines_.begin()->first) : deadlines_.begin()->first;
+  if (open && !waiting_.empty() && in_flight_ < policy_.max_parallel) {
     auto next = std::max(waiting_.begin()->first, now);
     wake = wake ? std::min(*wake, next) : next;
   }
@@ -314,6 +345,17 @@ std::vector<std::string> Reconciler::desired() const {
   std::vector<std::string> out;
   for (const auto &[name, node] : nodes_)
     if (node.desired) out.push_back(name);
+  return out;
+}
+
+bool Reconciler::formed() const {
+  return last_discovery_ && formation_.is_open() && connected_count() == desired_count_;
+}
+
+nlohmann::json Reconciler::formation_status(TimePoint now) const {
+  auto out = formation_.status(discovered_count(), now);
+  out["connected"] = connected_count();
+  out["desired"] = desired_count_;
   return out;
 }
 

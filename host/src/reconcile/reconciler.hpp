@@ -18,6 +18,7 @@
 
 #include "config/config.hpp"
 #include "reconcile/connected_set.hpp"
+#include "reconcile/formation.hpp"
 
 namespace clusterd::reconcile {
 
@@ -37,6 +38,8 @@ struct Policy {
   // A node that drops sooner than this after connecting counts as a failed attempt (backoff),
   // so a flapping peer is not hammered.
   milliseconds stable_after{10'000};
+  // The gate before the first connect (min_nodes, stable_for); the default opens at once.
+  FormationRule formation;
 };
 
 // The one place a topology's policy is made: every field from its spec; `disconnect` falls back
@@ -77,6 +80,8 @@ class Runtime {
                               milliseconds retry_in) = 0;
   virtual void disconnecting(const std::string &node) = 0;
   virtual void disconnected(const std::string &node, bool ok, const std::string &error) = 0;
+  // The formation gate opened (never called when the policy has no gate).
+  virtual void gate_opened(std::size_t nodes) { (void)nodes; }
 };
 
 enum class NodeState { pending, connecting, connected, backoff, disconnecting };
@@ -119,6 +124,12 @@ class Reconciler {
   std::optional<TimePoint> last_discovery() const { return last_discovery_; }
   const std::string &discovery_error() const { return discovery_error_; }
   std::size_t in_flight() const { return in_flight_; }
+  // Discovered nodes as the formation gate counts them: the desired ones and the local ones.
+  std::size_t discovered_count() const { return desired_count_ + local_.size(); }
+  // Formed: a successful discovery, the gate open, and every desired node connected.
+  bool formed() const;
+  // Formation::status plus "connected" and "desired" counts.
+  nlohmann::json formation_status(TimePoint now) const;
   // The backoff before attempt `attempts + 1` (jittered, within [d/2, d]).
   milliseconds backoff(unsigned attempts);
 
@@ -153,6 +164,8 @@ class Reconciler {
   void fail_attempt(Nodes::iterator it, const std::string &error, TimePoint now);
   void forget_if_unused(Nodes::iterator it);
   bool wants_disconnect(Nodes::const_iterator it) const;
+  // After a successful report: tells the gate, restarting its clock if the set changed.
+  void reported(std::uint64_t changes_before, TimePoint now);
 
   Policy policy_;
   Link &link_;
@@ -165,6 +178,9 @@ class Reconciler {
   std::unordered_map<std::uint64_t, std::string> ops_;       // op → node
   std::set<std::string> local_;
   std::size_t in_flight_ = 0;  // connects only; disconnects are not rate-limited
+  std::size_t desired_count_ = 0;
+  std::uint64_t changes_ = 0;  // of the desired set, for the gate's stable clock
+  Formation formation_;
   std::optional<TimePoint> last_discovery_;
   std::string discovery_error_;
 };

@@ -65,6 +65,8 @@ nlohmann::json Topology::status() const {
   nlohmann::json last = nullptr;
   if (auto at = reconciler_.last_discovery())
     last = std::chrono::duration_cast<std::chrono::milliseconds>(now - *at).count();
+  auto formation = reconciler_.formation_status(now);
+  formation["formed"] = formed_;
   nlohmann::json details = nlohmann::json::object();
   nlohmann::json refused = {{"count", 0}, {"recent", nlohmann::json::array()}};
   if (strategy_) {
@@ -83,6 +85,7 @@ nlohmann::json Topology::status() const {
           {"last_discovery_ms_ago", last},
           {"discovery_error", reconciler_.discovery_error()},
           {"refused_names", refused},
+          {"formation", formation},
           {"nodes", nodes}};
 }
 
@@ -147,7 +150,7 @@ void Topology::wake_at(std::optional<TimePoint> when) {
         auto a = alive.lock();
         if (ec || !a || !*a) return;
         wake_when_.reset();
-        reconciler_.step(Clock::now());
+        step();
       });
 }
 
@@ -158,8 +161,26 @@ void Topology::request_step() {
     auto a = alive.lock();
     if (!a || !*a) return;
     step_posted_ = false;
-    reconciler_.step(Clock::now());
+    step();
   });
+}
+
+void Topology::step() {
+  reconciler_.step(Clock::now());
+  if (formed_ || !reconciler_.formed()) return;
+  formed_ = true;
+  if (reconciler_.policy().formation.gates())
+    spdlog::info("[topology {}] formed: {} node(s) connected", spec_.name,
+                 reconciler_.connected_count());
+  if (on_formed_) on_formed_();
+}
+
+void Topology::gate_opened(std::size_t nodes) {
+  const auto &rule = reconciler_.policy().formation;
+  spdlog::info(
+      "[topology {}] formation gate open: {} node(s) discovered (min_nodes {}, "
+      "stable_for {} ms), connecting",
+      spec_.name, nodes, rule.min_nodes, rule.stable_for.count());
 }
 
 void Topology::connecting(const std::string &node) {

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -32,6 +33,10 @@ class Topology final : public plugin::StrategyEvents, public Runtime {
   const std::string &state() const { return state_; }
   nlohmann::json status() const;
   const Reconciler &reconciler() const { return reconciler_; }
+  // Formed once (a successful discovery, the formation gate passed, every discovered node
+  // connected); it stays formed. `f` runs once, when it becomes formed.
+  bool formed() const { return formed_; }
+  void on_formed(std::function<void()> f) { on_formed_ = std::move(f); }
   // The strategy instance (null before start or when it could not be created).
   const std::shared_ptr<plugin::Instance> &strategy() const { return strategy_; }
 
@@ -62,7 +67,9 @@ class Topology final : public plugin::StrategyEvents, public Runtime {
                       milliseconds retry_in) override;
   void disconnecting(const std::string &node) override;
   void disconnected(const std::string &node, bool ok, const std::string &error) override;
+  void gate_opened(std::size_t nodes) override;
 
+  void step();  // the reconciler's step, then whether it has formed
   void round_done(bool failed);
   void local_changed();
 
@@ -79,6 +86,8 @@ class Topology final : public plugin::StrategyEvents, public Runtime {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::shared_ptr<plugin::Instance> strategy_;
   Counters counters_;
+  bool formed_ = false;
+  std::function<void()> on_formed_;
 };
 
 using Transports = std::map<std::string, std::unique_ptr<TransportLink>>;
