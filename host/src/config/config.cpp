@@ -86,6 +86,12 @@ void read_settings(Reader &in, const toml::table &table, Settings &settings) {
   settings.log_format = values->text("log_format");
   settings.control_socket = values->text("control_socket");
   settings.metrics_listen = values->text("metrics_listen");
+  settings.restart_backoff = duration_of(*values, "restart_backoff");
+  settings.restart_max = duration_of(*values, "restart_max");
+  if (settings.restart_max < settings.restart_backoff)
+    in.problem(table.get("restart_max") ? *table.get("restart_max") : table, "clusterd.restart_max",
+               "must not be shorter than restart_backoff (" +
+                   duration_text(settings.restart_backoff.count()) + ")");
 }
 
 void read_transport(Reader &in, const std::string &name, const toml::table &table,

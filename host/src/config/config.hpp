@@ -36,6 +36,9 @@ struct Settings {
   std::string log_format{host_default("clusterd", "log_format")};
   std::string control_socket{host_default("clusterd", "control_socket")};
   std::string metrics_listen;  // "HOST:PORT" of the Prometheus listener; empty = none
+  // Supervised restarts of failed units: first wait, and the cap (also the stable period).
+  std::chrono::milliseconds restart_backoff{host_default_int("clusterd", "restart_backoff")};
+  std::chrono::milliseconds restart_max{host_default_int("clusterd", "restart_max")};
 };
 
 struct TransportSpec {
