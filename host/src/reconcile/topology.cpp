@@ -34,7 +34,9 @@ void Topology::fail(const std::string &error) {
   ++counters_.plugin_failures;
   error_ = last_failure_ = error;
   if (strategy_) strategy_->stop();  // no more reports; destroyed at the restart
-  if (!module_ || !options_) {
+  // Not restarted: a plugin that could not be loaded, or a transport that failed for good
+  // (both wait for a reload).
+  if (!module_ || !options_ || link_.state() == "failed") {
     state_ = "failed";
     spdlog::error("[topology {}] {}", spec_.name, error);
     return;
