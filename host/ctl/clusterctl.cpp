@@ -36,6 +36,16 @@ std::string text(const nlohmann::json &value) {
   return value.dump();
 }
 
+// "  restarts: 3 (next in 812 ms), last failure: ..." for a unit that was ever restarted.
+void print_restarts(const nlohmann::json &unit) {
+  auto restarts = unit.value("restarts", 0);
+  auto next = unit.value("next_restart_in_ms", nlohmann::json());
+  if (restarts == 0 && next.is_null()) return;
+  std::string when = next.is_null() ? "" : " (next in " + text(next) + " ms)";
+  std::printf("  restarts: %d%s, last failure: %s\n", restarts, when.c_str(),
+              text(unit.value("last_failure", nlohmann::json())).c_str());
+}
+
 int count_state(const nlohmann::json &nodes, const std::string &state) {
   int n = 0;
   for (const auto &node : nodes) n += node["state"] == state;
@@ -74,6 +84,7 @@ void print_status(const nlohmann::json &status) {
                 t["error"] == "" ? "" : ": ", text(t["error"]).c_str(),
                 text(t["local_node"]).c_str(), t["connected"].size(),
                 t.value("control", false) ? ", serves control sessions" : "");
+    print_restarts(t);
     for (const auto &[k, v] : t["details"].items())
       std::printf("  %s: %s\n", k.c_str(), text(v).c_str());
   }
@@ -85,6 +96,7 @@ void print_status(const nlohmann::json &status) {
     std::printf(
         "  last discovery: %s ms ago%s%s\n", text(t["last_discovery_ms_ago"]).c_str(),
         t["discovery_error"] == "" ? "" : ", failing: ", text(t["discovery_error"]).c_str());
+    print_restarts(t);
     for (const auto &[k, v] : t["details"].items())
       std::printf("  %s: %s\n", k.c_str(), text(v).c_str());
     if (const auto refused = t.value("refused_names", nlohmann::json::object());

@@ -154,6 +154,10 @@ class Restarts(unittest.TestCase):
             == "restarting" and topology(s, "t")["error"] == "fixture: start refused",
             WAIT, "start refused, restarting")
         self.assertFalse(st["ready"])
+        out = self.d.clusterctl("status").stdout
+        self.assertRegex(out, r"topology t \(.*\): (restarting|starting)")
+        self.assertRegex(out, r"restarts: \d+( \(next in \d+ ms\))?, last failure: fixture: "
+                              r"start refused")
         # Watch a window of 3 s: with 100 ms doubling to a 1 s cap (jitter: half to all of
         # it), at most 7 attempts fit once at the cap; a loop without backoff would make thousands.
         first = topology(st, "t")["restarts"]

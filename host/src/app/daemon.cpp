@@ -216,12 +216,6 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
         keep_transports.count(spec.transport) && it->second->state() == "running")
       keep_topologies.emplace(spec.name, std::move(it->second));
   }
-  for (auto &[name, transport] : keep_transports)
-    secrets_changed("transport " + name, *transport, prepared->transports[name],
-                    transport->instance());
-  for (auto &[name, topology] : keep_topologies)
-    secrets_changed("topology " + name, *topology, prepared->topologies[name],
-                    topology->strategy());
   // Stop what changed or went away: topologies first (they use the transports).
   for (auto &[name, topology] : topologies_)
     if (topology) spdlog::info("[topology {}] stopping", name);
@@ -231,6 +225,9 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
   transports_.clear();
 
   transports_ = std::move(keep_transports);
+  for (auto &[name, transport] : transports_)
+    secrets_changed("transport " + name, *transport, prepared->transports[name],
+                    transport->instance());
   for (auto &spec : config.transports) {
     if (transports_.count(spec.name)) continue;
     auto &unit = prepared->transports[spec.name];
@@ -247,6 +244,9 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
     transports_.emplace(spec.name, std::move(transport));
   }
   topologies_ = std::move(keep_topologies);
+  for (auto &[name, topology] : topologies_)
+    secrets_changed("topology " + name, *topology, prepared->topologies[name],
+                    topology->strategy());
   for (auto &spec : config.topologies) {
     if (topologies_.count(spec.name)) continue;
     auto &unit = prepared->topologies[spec.name];
