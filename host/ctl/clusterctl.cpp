@@ -21,10 +21,13 @@ commands:
                NODE STATE ADDRESS LAST-HEARD RTT; without such a transport, the nodes of
                each topology and their state
   topologies   one line per topology
+  refresh [TOPOLOGY]             a discovery round now, in TOPOLOGY or in every topology
+                                 whose strategy can refresh; exit 1 on error
   events [--transport T]         membership events, one JSON line each, until interrupted
   send T NODE CHANNEL TEXT       sends TEXT to NODE on CHANNEL of transport T; exit 1 on error
   receive T CHANNEL [--count N]  prints messages arriving on CHANNEL (exits after N)
-  request JSON                   sends one raw request line; prints every reply line
+  request JSON                   sends one raw request line; prints every reply line;
+                                 exit 1 if one is an error ({"error": ...} or "ok": false)
 The socket is --socket PATH, else control_socket from -c CONFIG, else /run/clusterd/clusterd.sock.
 )";
 
@@ -32,6 +35,16 @@ std::string text(const nlohmann::json &value) {
   if (value.is_null()) return "-";
   if (value.is_string()) return value.get<std::string>();
   return value.dump();
+}
+
+// "  restarts: 3 (next in 812 ms), last failure: ..." for a unit that was ever restarted.
+void print_restarts(const nlohmann::json &unit) {
+  auto restarts = unit.value("restarts", 0);
+  auto next = unit.value("next_restart_in_ms", nlohmann::json());
+  if (restarts == 0 && next.is_null()) return;
+  std::string when = next.is_null() ? "" : " (next in " + text(next) + " ms)";
+  std::printf("  restarts: %d%s, last failure: %s\n", restarts, when.c_str(),
+              text(unit.value("last_failure", nlohmann::json())).c_str());
 }
 
 int count_state(const nlohmann::json &nodes, const std::string &state) {
@@ -72,6 +85,7 @@ void print_status(const nlohmann::json &status) {
                 t["error"] == "" ? "" : ": ", text(t["error"]).c_str(),
                 text(t["local_node"]).c_str(), t["connected"].size(),
                 t.value("control", false) ? ", serves control sessions" : "");
+    print_restarts(t);
     for (const auto &[k, v] : t["details"].items())
       std::printf("  %s: %s\n", k.c_str(), text(v).c_str());
   }
@@ -85,6 +99,7 @@ void print_status(const nlohmann::json &status) {
         t["discovery_error"] == "" ? "" : ", failing: ", text(t["discovery_error"]).c_str());
     if (t.contains("formation"))
       std::printf("  formation: %s\n", clusterd::reconcile::formation_text(t["formation"]).c_str());
+    print_restarts(t);
     for (const auto &[k, v] : t["details"].items())
       std::printf("  %s: %s\n", k.c_str(), text(v).c_str());
     if (const auto refused = t.value("refused_names", nlohmann::json::object());
@@ -241,6 +256,37 @@ int events(const Ctl &ctl, const std::string &only) {
   });
 }
 
+// An answer line that reports an error: {"error": ...} or {"ok": false, ...}.
+bool is_error(const nlohmann::json &value) {
+  return value.is_object() && (value.contains("error") || value.value("ok", true) == false);
+}
+
+int refresh(const Ctl &ctl, const std::vector<std::string> &w) {
+  nlohmann::json request = {{"cmd", "refresh"}};
+  if (w.size() == 2) request["topology"] = w[1];
+  std::string response, error;
+  if (!clusterd::control::control_request(ctl.socket, request.dump(), response, error)) {
+    std::cerr << "clusterctl: " << error << "\n";
+    return 1;
+  }
+  auto answer = parse_object(response);
+  if (answer.is_discarded()) {
+    std::cerr << "clusterctl: the daemon sent something that is not a JSON object\n";
+    return 1;
+  }
+  if (ctl.json) {
+    std::cout << answer.dump(2) << "\n";
+  } else {
+    for (const auto &name : answer.value("refreshed", nlohmann::json::array()))
+      std::printf("refreshed %s\n", text(name).c_str());
+    for (const auto &name : answer.value("unsupported", nlohmann::json::array()))
+      if (w.size() == 1)
+        std::printf("skipped %s (its strategy cannot refresh)\n", text(name).c_str());
+  }
+  if (answer.contains("error")) std::cerr << "clusterctl: " << text(answer["error"]) << "\n";
+  return is_error(answer) ? 1 : 0;
+}
+
 int send(const Ctl &ctl, const std::vector<std::string> &w) {
   nlohmann::json request = {{"cmd", "send"},   {"transport", w[1]}, {"to", w[2]},
                             {"channel", w[3]}, {"data", w[4]},      {"id", 1}};
@@ -308,7 +354,8 @@ int main(int argc, char **argv) {
   bool valid = ((command == "status" || command == "topologies") && arity(1)) ||
                ((command == "members" || command == "events") && arity(1)) ||
                (command == "send" && arity(5)) || (command == "receive" && arity(3)) ||
-               (command == "request" && arity(2));
+               (command == "request" && arity(2)) ||
+               (command == "refresh" && (arity(1) || arity(2)));
   if (!valid || count < -1) return std::cerr << kUsage, 2;
   if (ctl.socket.empty() && !config_file.empty()) {
     auto parsed = clusterd::config::parse_file(config_file);
@@ -322,14 +369,19 @@ int main(int argc, char **argv) {
   if (command == "events") return events(ctl, transport);
   if (command == "send") return send(ctl, w);
   if (command == "receive") return receive(ctl, w, count);
-  if (command == "request")
-    return ctl.stream(
+  if (command == "refresh") return refresh(ctl, w);
+  if (command == "request") {
+    bool error_reply = false;
+    int failed = ctl.stream(
         w[1],
-        [](const nlohmann::json &, const std::string &line) {
+        [&](const nlohmann::json &value, const std::string &line) {
+          error_reply = error_reply || is_error(value);
           std::printf("%s\n", line.c_str());
           return true;
         },
         0, true);
+    return failed ? failed : error_reply ? 1 : 0;
+  }
   auto status = ctl.ask({{"cmd", command}});
   if (status.is_discarded()) return 1;
   if (ctl.json) {

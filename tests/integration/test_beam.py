@@ -120,7 +120,7 @@ hosts_file = {toml_string(hosts)}
 epmd_port = {self.cluster.epmd_port}
 """
         d = self.daemon(config(self.cluster, extra=extra))
-        st = d.wait_until(lambda s: topology(s, "hosts")["state"] == "failed", timeout=10)
+        st = d.wait_until(lambda s: topology(s, "hosts")["state"] == "restarting", timeout=10)
         self.assertRegex(topology(st, "hosts")["error"], re.escape(hosts) + r":[34]\b")
         self.wait_mesh(nodes)  # the other topology goes on
         self.assertEqual(topology(d.status(), "local")["state"], "running")

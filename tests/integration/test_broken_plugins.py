@@ -27,7 +27,9 @@ OLDER_NODES = ["o@127.0.0.1"]  # fx_abi12_strategy: a plugin built against ABI 1
 LEAKY_NODES = ["c@127.0.0.1"]
 SLEEPY_NODES = ["d@127.0.0.1"]
 
-# Topology name -> (fixture plugin, regex the topology's `error` must match).
+# Topology name -> (fixture plugin, regex the topology's `error` must match). A library that
+# cannot be loaded fails its topology for good ("failed"); an instance that fails its init or
+# start, or throws, is restarted with backoff ("restarting", test_lifecycle.py).
 BROKEN = {
     "no_entry": ("fx_no_entry", r"clusterd_plugin_entry_v1"),
     "wrong_major": ("fx_wrong_major", r"ABI 2|major"),
@@ -228,10 +230,15 @@ class RunningDaemon(unittest.TestCase):
         DAEMON.wait_until(sleepy_connected, WAIT, f"topology {SLEEPY}: d connected")
 
 
+RESTARTED = {"init_fails", "throws", "throws_later"}
+
+
 def _broken_test(name, fixture, pattern):
+    state = "restarting" if name in RESTARTED else "failed"
+
     def test(self):
-        st = DAEMON.wait_until(lambda s: topology(s, name)["state"] == "failed", WAIT,
-                               f"topology {name} ({fixture}) failed")
+        st = DAEMON.wait_until(lambda s: topology(s, name)["state"] == state, WAIT,
+                               f"topology {name} ({fixture}) {state}")
         t = topology(st, name)
         self.assertEqual(t["strategy"], fixture)
         # The error names the library file, so mask fixture names: "/major/" must not be
@@ -240,7 +247,7 @@ def _broken_test(name, fixture, pattern):
                          f"topology {name}: the error does not name the problem: {t['error']!r}")
         self.assertEqual(t.get("nodes") or [], [], f"topology {name} has nodes")
         self.assertTrue(DAEMON.running(), "the daemon died")
-    test.__doc__ = f"{fixture}: topology failed, error matches /{pattern}/"
+    test.__doc__ = f"{fixture}: topology {state}, error matches /{pattern}/"
     return test
 
 
@@ -258,7 +265,8 @@ class Shutdown(unittest.TestCase):
         names = ["healthy", LEAKY, SLEEPY] + list(BROKEN)
         try:
             DAEMON.wait_until(
-                lambda s: all(topology(s, n)["state"] in ("running", "failed") for n in names),
+                lambda s: all(topology(s, n)["state"] in ("running", "failed", "restarting")
+                              for n in names),
                 WAIT, "every topology running or failed")
         except (harness.WaitTimeout, harness.DaemonError):
             pass  # reported by RunningDaemon / the tests below

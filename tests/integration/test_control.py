@@ -7,7 +7,8 @@ Covers routing ("transport"/"topology"), one-shot and multi-line sessions, plugi
 client close (session_closed exactly once), the too-slow rule (bounded daemon memory while
 host commands still answer at once), line and session limits, the first-line timeout (and
 none once a session is open), a reload that replaces the transport (its sessions end) or keeps
-it (they survive), and clusterctl members / events / send / receive / request.
+it (they survive), and clusterctl members / events / send / receive / request (exit 1 on an
+error answer) / refresh.
 
     test_control.py --bin-dir <dir of clusterd> --fixtures-dir <dir of clusterd-fx_*.so>
 """
@@ -424,6 +425,66 @@ class ClusterctlTest(unittest.TestCase):
                          [{"seq": 1}, {"seq": 2}, {"seq": 3}])
         r = self.ctl("request", json.dumps({"cmd": "x", "transport": "nope"}))
         self.assertEqual(json.loads(r.stdout), {"error": "no transport 'nope'"})
+        self.assertEqual(r.returncode, 1, "an error answer exits 1 (clusterctl(1))")
+        r = self.ctl("request", json.dumps({"cmd": "nope"}))
+        self.assertEqual((r.returncode, json.loads(r.stdout)),
+                         (1, {"error": "unknown command 'nope'"}))
+        # An error line inside a session counts too; the lines before it are all printed.
+        r = self.ctl("request", json.dumps({"cmd": "fail", "transport": "fx"}))
+        self.assertEqual((r.returncode, json.loads(r.stdout)), (1, {"error": "fixture: refused"}))
+        r = self.ctl("request", json.dumps({"cmd": "ping"}))
+        self.assertEqual((r.returncode, json.loads(r.stdout)), (0, {"ok": True}))
+
+    def test_refresh(self):
+        quiet = "\n".join(["[topologies.quiet]", 'strategy = "fx_forgets_cancel"',
+                           'transport = "plain"', "[topologies.quiet.config]",
+                           'marker = "@TMPDIR@/quiet.marker"',
+                           f"nodes = {toml_list(['q@127.0.0.1'])}"])
+        with harness.Daemon(make_config(harness.ARGS.fixtures_dir, extra_topology=quiet),
+                            harness.ARGS.bin_dir) as d:
+            def discovered_long_ago(names):
+                return d.wait_until(
+                    lambda s: all((topology(s, n)["last_discovery_ms_ago"] or 0) >= 400
+                                  for n in names), WAIT, f"{names}: last discovery 400 ms ago")
+
+            def refreshed(st, name):
+                return topology(st, name)["last_discovery_ms_ago"] < 400
+
+            discovered_long_ago(["t", "p"])
+            r = d.clusterctl("refresh", "t")
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "refreshed t\n", ""))
+            st = d.status()
+            self.assertTrue(refreshed(st, "t"), "fx_good_strategy reports on refresh")
+            self.assertFalse(refreshed(st, "p"), "only t was asked")
+            self.assertIn("[topology t] refresh requested", d.log_text())
+
+            # Without a topology: every one whose strategy can; the others are skipped.
+            discovered_long_ago(["t", "p"])
+            r = d.clusterctl("refresh")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout.splitlines(), [
+                "refreshed p", "refreshed t", "skipped quiet (its strategy cannot refresh)"])
+            st = d.status()
+            self.assertTrue(refreshed(st, "t") and refreshed(st, "p"))
+            r = d.clusterctl("refresh", "--json")
+            self.assertEqual(json.loads(r.stdout),
+                             {"ok": True, "refreshed": ["p", "t"], "unsupported": ["quiet"]})
+
+            # Errors: a strategy without refresh, an unknown topology; exit 1.
+            r = d.clusterctl("refresh", "quiet")
+            self.assertEqual((r.returncode, r.stdout), (1, ""))
+            self.assertEqual(r.stderr, "clusterctl: topology 'quiet': strategy fx_forgets_cancel "
+                                       "does not implement refresh (it discovers on its own "
+                                       "schedule)\n")
+            r = d.clusterctl("refresh", "nope")
+            self.assertEqual((r.returncode, r.stderr), (1, "clusterctl: no topology 'nope'\n"))
+            # The raw protocol: a host command even though it names a topology.
+            r = d.clusterctl("request", json.dumps({"cmd": "refresh", "topology": "quiet"}))
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(json.loads(r.stdout)["ok"], False)
+            r = d.clusterctl("request", json.dumps({"cmd": "refresh", "topology": "p"}))
+            self.assertEqual((r.returncode, json.loads(r.stdout)),
+                             (0, {"ok": True, "refreshed": ["p"]}))
 
     def test_send_and_receive(self):
         before = self.requests()

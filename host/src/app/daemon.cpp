@@ -7,6 +7,7 @@
 #include "build_info.hpp"
 #include "log/log.hpp"
 #include "metrics/daemon_metrics.hpp"
+#include "util/strings.hpp"
 
 namespace clusterd::app {
 
@@ -133,11 +134,67 @@ void Daemon::wait_signal() {
   });
 }
 
+namespace {
+
+// The options whose resolved values differ between a running instance and a fresh check of the
+// same settings: secrets read from a file or the environment that changed since. Names only.
+std::vector<std::string> changed_options(config::OptionValues &fresh,
+                                         const std::shared_ptr<plugin::Instance> &instance) {
+  std::vector<std::string> changed;
+  const auto *running = instance ? instance->options() : nullptr;
+  for (const auto &[key, value] : fresh.values()) {
+    const auto *old = running ? running->find(key) : nullptr;
+    if (!old || old->text != value.text || old->integer != value.integer ||
+        old->number != value.number || old->list != value.list || old->set != value.set)
+      changed.push_back(key);
+  }
+  return changed;
+}
+
+}  // namespace
+
+reconcile::OptionsLoader Daemon::options_loader(const config::DaemonConfig &config,
+                                                const config::TransportSpec *transport,
+                                                const config::TopologySpec *topology) const {
+  // Only this unit in a configuration of its own (the specs share the parsed document).
+  config::DaemonConfig one;
+  one.file = config.file;
+  one.settings = config.settings;
+  if (transport) one.transports.push_back(*transport);
+  if (topology) one.topologies.push_back(*topology);
+  return [one = std::move(one), name = transport ? transport->name : topology->name,
+          is_transport =
+              transport != nullptr](std::string &error) -> std::unique_ptr<config::OptionValues> {
+    plugin::Registry registry(one.settings.plugin_path);
+    Prepared prepared;
+    auto problems = prepare(one, registry, prepared);
+    auto &unit = is_transport ? prepared.transports[name] : prepared.topologies[name];
+    if (!unit.module)
+      error = unit.load_error;
+    else if (!problems.empty())
+      error = "its options no longer check: " + problems.front().str();
+    else
+      return std::move(unit.values);
+    return nullptr;
+  };
+}
+
 void Daemon::apply(std::unique_ptr<Prepared> prepared) {
   auto &config = prepared->config;
   hooks_.configure(config.hooks);
-  // Which running units stay untouched: same name, same settings (comments and layout do not
-  // count), and for a topology, its transport kept too.
+  restart_policy_ = {config.settings.restart_backoff, config.settings.restart_max};
+  // Which running units stay: same name, same settings (comments and layout do not count), and
+  // for a topology, its transport kept too. A kept unit whose secrets changed gets a new
+  // instance in place (its topologies, or its reconciler, stay); the others are untouched.
+  auto secrets_changed = [](const std::string &label, auto &unit, Prepared::Unit &fresh,
+                            const std::shared_ptr<plugin::Instance> &instance) {
+    if (!fresh.values) return;
+    auto changed = changed_options(*fresh.values, instance);
+    if (changed.empty()) return;
+    spdlog::info("[{}] restarting: the resolved value of {} changed", label,
+                 util::join(changed, ", "));
+    unit.reconfigure(std::move(fresh.values));
+  };
   reconcile::Transports keep_transports;
   for (auto &spec : config.transports) {
     auto it = transports_.find(spec.name);
@@ -161,10 +218,14 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
   transports_.clear();
 
   transports_ = std::move(keep_transports);
+  for (auto &[name, transport] : transports_)
+    secrets_changed("transport " + name, *transport, prepared->transports[name],
+                    transport->instance());
   for (auto &spec : config.transports) {
     if (transports_.count(spec.name)) continue;
     auto &unit = prepared->transports[spec.name];
-    auto transport = std::make_unique<reconcile::TransportLink>(services_, spec);
+    auto transport = std::make_unique<reconcile::TransportLink>(
+        services_, spec, restart_policy_, options_loader(config, &spec, nullptr));
     transport->on_connected_changed([this, name = spec.name](const auto &changes) {
       hooks::fire(hooks_, name, topologies_, changes);
       if (applied_ && notifier_.enabled()) notifier_.status(summary());
@@ -176,11 +237,15 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
     transports_.emplace(spec.name, std::move(transport));
   }
   topologies_ = std::move(keep_topologies);
+  for (auto &[name, topology] : topologies_)
+    secrets_changed("topology " + name, *topology, prepared->topologies[name],
+                    topology->strategy());
   for (auto &spec : config.topologies) {
     if (topologies_.count(spec.name)) continue;
     auto &unit = prepared->topologies[spec.name];
     auto topology = std::make_unique<reconcile::Topology>(
-        services_, spec, *transports_.at(spec.transport), unit.module);
+        services_, spec, *transports_.at(spec.transport), unit.module, restart_policy_,
+        options_loader(config, nullptr, &spec));
     topology->on_formed([this] { readiness_.update(); });
     if (unit.module)
       topology->start(std::move(unit.values));

@@ -58,6 +58,11 @@ class Daemon {
   void wait_signal();
   // Starts, replaces or stops the metrics listener to match metrics_listen ("" = none).
   bool configure_metrics(const std::string &address, std::string &error);
+  // How a restart gets a unit's options: checked again from the applied configuration, so
+  // secrets (`*_file`, `*_env`) are read again too.
+  reconcile::OptionsLoader options_loader(const config::DaemonConfig &config,
+                                          const config::TransportSpec *transport,
+                                          const config::TopologySpec *topology) const;
 
   // First: it takes NOTIFY_SOCKET out of the environment before any thread starts.
   Notifier notifier_;
@@ -67,6 +72,7 @@ class Daemon {
   std::string path_;
   config::Settings settings_;
   hooks::Runner hooks_{io_};
+  reconcile::RestartPolicy restart_policy_;  // from settings_; the units hold a reference
   // Topologies hold references to transport links: declared after, so destroyed first.
   reconcile::Transports transports_;
   reconcile::Topologies topologies_;

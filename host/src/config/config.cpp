@@ -91,6 +91,12 @@ void read_settings(Reader &in, const toml::table &table, Settings &settings) {
   if (values->is_set("ready_timeout") && settings.ready_when == "started")
     in.problem(*table.get("ready_timeout"), "clusterd.ready_timeout",
                "only used with ready_when = \"formed\" (READY=1 is sent at start otherwise)");
+  settings.restart_backoff = duration_of(*values, "restart_backoff");
+  settings.restart_max = duration_of(*values, "restart_max");
+  if (settings.restart_max < settings.restart_backoff)
+    in.problem(table.get("restart_max") ? *table.get("restart_max") : table, "clusterd.restart_max",
+               "must not be shorter than restart_backoff (" +
+                   duration_text(settings.restart_backoff.count()) + ")");
 }
 
 void read_transport(Reader &in, const std::string &name, const toml::table &table,

@@ -39,6 +39,9 @@ struct Settings {
   std::string ready_when{host_default("clusterd", "ready_when")};  // "started" or "formed"
   std::chrono::milliseconds ready_timeout{
       host_default_int("clusterd", "ready_timeout")};  // 0: none
+  // Supervised restarts of failed units: first wait, and the cap (also the stable period).
+  std::chrono::milliseconds restart_backoff{host_default_int("clusterd", "restart_backoff")};
+  std::chrono::milliseconds restart_max{host_default_int("clusterd", "restart_max")};
 };
 
 struct TransportSpec {

@@ -72,6 +72,20 @@ inline constexpr HostKey kHostKeys[] = {
          "TimeoutStartSec=infinity). Keep it below TimeoutStartSec (90 s by default).",
          "\"60s\"")),
      "\"30s\""},
+    {"clusterd",
+     opt::finite(opt::positive(opt::duration(
+         "restart_backoff",
+         "Wait before restarting a transport or topology whose plugin failed (init, start, or "
+         "while running); doubles with jitter per failure up to restart_max.",
+         "\"1s\""))),
+     "\"500ms\""},
+    {"clusterd",
+     opt::finite(opt::positive(opt::duration(
+         "restart_max",
+         "Longest wait between restarts; not shorter than restart_backoff. A unit that ran "
+         "this long without failing starts again from restart_backoff.",
+         "\"30s\""))),
+     "\"1m\""},
     {"hooks",
      opt::positive(opt::string_list(
          "on_nodeup",

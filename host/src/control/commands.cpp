@@ -15,6 +15,37 @@ bool has_control(const std::shared_ptr<plugin::Instance> &instance) {
   return instance && instance->has_control();
 }
 
+// {"cmd":"refresh"[,"topology":"NAME"]}: a discovery round now, in one topology or in all.
+// Naming a topology whose strategy cannot refresh is an error; refreshing all skips those.
+nlohmann::json refresh(const nlohmann::json &request, const DaemonView &daemon) {
+  auto only = request.value("topology", nlohmann::json());
+  if (!only.is_null() && !only.is_string()) return {{"error", "\"topology\" must be a string"}};
+  if (only.is_string() && !daemon.topologies.count(only.get<std::string>()))
+    return {{"error", "no topology '" + only.get<std::string>() + "'"}};
+  nlohmann::json refreshed = nlohmann::json::array(), unsupported = nlohmann::json::array();
+  std::vector<std::string> errors;
+  for (const auto &[name, topology] : daemon.topologies) {
+    if (only.is_string() && only != name) continue;
+    std::string error;
+    switch (topology->refresh(error)) {
+      case plugin::Instance::Call::ok:
+        refreshed.push_back(name);
+        break;
+      case plugin::Instance::Call::unsupported:
+        if (only.is_string()) errors.push_back(error);
+        unsupported.push_back(name);
+        break;
+      case plugin::Instance::Call::failed:
+        errors.push_back(error);
+        break;
+    }
+  }
+  nlohmann::json answer = {{"ok", errors.empty()}, {"refreshed", refreshed}};
+  if (!unsupported.empty()) answer["unsupported"] = unsupported;
+  if (!errors.empty()) answer["error"] = util::join(errors, "; ");
+  return answer;
+}
+
 // A host command's answer line.
 std::string answer(const std::string &line, const DaemonView &daemon) {
   auto request = nlohmann::json::parse(line, nullptr, false);
@@ -25,6 +56,7 @@ std::string answer(const std::string &line, const DaemonView &daemon) {
   if (cmd == "ping") return R"({"ok":true})";
   if (cmd == "status" || cmd == "members" || cmd == "topologies")
     return status(daemon).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (cmd == "refresh") return refresh(request, daemon).dump();
   return nlohmann::json({{"error", "unknown command '" + cmd + "'"}}).dump();
 }
 
@@ -41,12 +73,14 @@ bool ready(const DaemonView &daemon) {
 
 std::string summary(const DaemonView &daemon) {
   std::size_t running = 0, connected = 0;
-  std::vector<std::string> failed;
+  std::vector<std::string> failed, restarting;
   for (const auto &[name, topology] : daemon.topologies) {
     if (topology->state() == "running")
       ++running;
     else if (topology->state() == "failed")
       failed.push_back(name);
+    else if (topology->state() == "restarting")
+      restarting.push_back(name);
   }
   for (const auto &[name, transport] : daemon.transports)
     connected += transport->connected().size();
@@ -61,6 +95,7 @@ std::string summary(const DaemonView &daemon) {
                           ")");
     if (!forming.empty()) text += "; forming: " + util::join(forming, "; ");
   }
+  if (!restarting.empty()) text += "; restarting: " + util::join(restarting, ", ");
   return text;
 }
 
@@ -76,6 +111,9 @@ nlohmann::json status(const DaemonView &daemon) {
          {"plugin", t->spec().plugin},
          {"state", t->state()},
          {"error", t->error()},
+         {"last_failure", t->last_failure()},
+         {"restarts", t->supervisor().restarts()},
+         {"next_restart_in_ms", t->supervisor().status()["next_restart_in_ms"]},
          {"local_node", local.empty() ? nlohmann::json() : nlohmann::json(local.front())},
          {"details", details},
          {"connected", t->connected().nodes()},
@@ -98,6 +136,9 @@ nlohmann::json status(const DaemonView &daemon) {
 
 Reply route(const std::string &line, const DaemonView &daemon) {
   auto request = nlohmann::json::parse(line, nullptr, false);
+  // "refresh" is the host's: it names a topology without opening a session with it.
+  if (request.is_object() && request.value("cmd", nlohmann::json()) == "refresh")
+    return {refresh(request, daemon).dump(), nullptr};
   for (std::string kind : {"transport", "topology"}) {
     if (!request.is_object() || !request.contains(kind)) continue;
     auto error = [](const std::string &text) {

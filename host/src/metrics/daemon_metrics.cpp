@@ -109,6 +109,16 @@ std::string daemon_text(const control::DaemonView &daemon) {
                {{"transport", name}, {"plugin", t->spec().plugin}},
                static_cast<double>(t->plugin_failures()));
 
+  out.family("clusterd_restarts_total",
+             "Times a failed transport or topology was restarted by the daemon's supervisor.",
+             "counter");
+  for (const auto &[name, t] : daemon.topologies)
+    out.sample("clusterd_restarts_total", {{"topology", name}, {"plugin", t->spec().strategy}},
+               static_cast<double>(t->supervisor().restarts()));
+  for (const auto &[name, t] : daemon.transports)
+    out.sample("clusterd_restarts_total", {{"transport", name}, {"plugin", t->spec().plugin}},
+               static_cast<double>(t->supervisor().restarts()));
+
   out.family("clusterd_transport_up", "1 when the transport runs.", "gauge");
   for (const auto &[name, t] : daemon.transports)
     out.sample("clusterd_transport_up", {{"transport", name}, {"plugin", t->spec().plugin}},

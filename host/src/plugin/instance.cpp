@@ -298,10 +298,12 @@ void Instance::log(int level, std::string_view message) const {
 
 void Instance::fail(const std::string &reason) {
   bool first = state_.load() != State::failed || error_.empty();
+  bool was_live = live();
   error_ = reason;
   if (state_ != State::stopping && state_ != State::stopped) state_ = State::failed;
   if (!first) return;
-  log(CLUSTERD_LOG_ERROR, reason);
+  // A live instance's owner logs the failure, with what it does about it (a restart).
+  if (!was_live || !failure_handler_) log(CLUSTERD_LOG_ERROR, reason);
   if (failure_handler_) {
     boost::asio::post(services_.io, [weak = weak_from_this(), reason] {
       if (auto self = weak.lock(); self && self->failure_handler_) self->failure_handler_(reason);

@@ -114,6 +114,9 @@ class Instance : public std::enable_shared_from_this<Instance>, public SessionTa
   const std::string &error() const { return error_; }
   const std::string &label() const { return label_; }
   const Module &module() const { return *module_; }
+  // The options it was initialised with (null before init): a reload compares their resolved
+  // values (secrets read from files and the environment) with fresh ones.
+  const config::OptionValues *options() const { return values_.get(); }
   const std::map<std::string, std::string> &details() const { return details_; }
   const metrics::PluginMetrics &metrics() const { return metrics_; }
   const RefusedNames &refused_names() const { return refused_names_; }

@@ -1,5 +1,6 @@
 #include "reconcile/topology.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
@@ -8,14 +9,19 @@
 namespace clusterd::reconcile {
 
 Topology::Topology(plugin::HostServices &services, config::TopologySpec spec, TransportLink &link,
-                   std::shared_ptr<const plugin::Module> module)
+                   std::shared_ptr<const plugin::Module> module, const RestartPolicy &restart,
+                   OptionsLoader options)
     : services_(services),
       spec_(std::move(spec)),
       link_(link),
       module_(std::move(module)),
       reconciler_(policy_of(spec_, module_ && module_->disconnects_removed()), link_, *this,
                   std::random_device{}()),
-      wake_(services.io) {}
+      wake_(services.io),
+      supervisor_(services.io, restart),
+      options_(std::move(options)) {
+  link_.subscribe(reconciler_, [this] { local_changed(); });
+}
 
 Topology::~Topology() {
   *alive_ = false;
@@ -24,31 +30,78 @@ Topology::~Topology() {
 }
 
 void Topology::fail(const std::string &error) {
+  if (state_ == "failed" || state_ == "restarting") return;  // once per start
   ++counters_.plugin_failures;
-  state_ = "failed";
-  error_ = error;
-  spdlog::error("[topology {}] {}", spec_.name, error);
+  error_ = last_failure_ = error;
+  if (strategy_) strategy_->stop();  // no more reports; destroyed at the restart
+  // Not restarted: a plugin that could not be loaded, or a transport that failed for good
+  // (both wait for a reload).
+  if (!module_ || !options_ || link_.state() == "failed") {
+    state_ = "failed";
+    spdlog::error("[topology {}] {}", spec_.name, error);
+    return;
+  }
+  state_ = "restarting";
+  auto wait = supervisor_.failed([this] { restart(); });
+  spdlog::error("[topology {}] {}; restart {} in {} ms", spec_.name, error,
+                supervisor_.restarts() + 1, wait.count());
+}
+
+void Topology::restart() {
+  strategy_.reset();
+  state_ = "starting";
+  std::string error;
+  auto values = options_(error);
+  if (!values) return fail(error);
+  start(std::move(values));
+}
+
+void Topology::reconfigure(std::unique_ptr<config::OptionValues> values) {
+  supervisor_.cancel();
+  strategy_.reset();
+  state_ = "starting";
+  start(std::move(values));
 }
 
 void Topology::start(std::unique_ptr<config::OptionValues> values) {
-  if (!link_.running())
-    return fail("transport '" + spec_.transport + "' is not running: " + link_.error());
-  link_.subscribe(reconciler_, [this] { local_changed(); });
+  waits_for_transport_ = !link_.running();
+  if (waits_for_transport_)
+    return fail("transport '" + spec_.transport + "' is not running" +
+                (link_.error().empty() ? "" : ": " + link_.error()));
   reconciler_.set_local(link_.local_nodes());
 
   std::string error;
   strategy_ =
       plugin::Instance::create(services_, module_, "topology " + spec_.name, this, nullptr, error);
   if (!strategy_) return fail(error);
-  strategy_->on_failure([this](const std::string &reason) {
-    fail(reason);
-    strategy_->stop();
+  strategy_->on_failure([this, instance = strategy_.get()](const std::string &reason) {
+    if (strategy_.get() == instance) fail(reason);  // not one replaced since
   });
   state_ = "running";
   if (!strategy_->init(std::move(values)) || !strategy_->start()) return fail(strategy_->error());
-  spdlog::info("[topology {}] running (strategy {} from {}, transport {}, disconnect {})",
+  if (state_ != "running") return;  // failed from inside start()
+  error_.clear();
+  supervisor_.running();
+  spdlog::info("[topology {}] running (strategy {} from {}, transport {}, disconnect {}{})",
                spec_.name, spec_.strategy, strategy_->module().path().string(), spec_.transport,
-               config::to_string(reconciler_.policy().disconnect));
+               config::to_string(reconciler_.policy().disconnect),
+               supervisor_.restarts() ? fmt::format(", restart {}", supervisor_.restarts()) : "");
+}
+
+plugin::Instance::Call Topology::refresh(std::string &error) {
+  if (state_ != "running" || !strategy_) {
+    error = "topology '" + spec_.name + "' is " + state_ + (error_.empty() ? "" : ": " + error_);
+    return plugin::Instance::Call::failed;
+  }
+  auto result = strategy_->refresh(error);
+  if (result == plugin::Instance::Call::unsupported)
+    error = "topology '" + spec_.name + "': strategy " + spec_.strategy +
+            " does not implement refresh (it discovers on its own schedule)";
+  else if (result == plugin::Instance::Call::failed)
+    error = "topology '" + spec_.name + "': refresh failed: " + error;
+  else
+    spdlog::info("[topology {}] refresh requested", spec_.name);
+  return result;
 }
 
 nlohmann::json Topology::status() const {
@@ -80,6 +133,9 @@ nlohmann::json Topology::status() const {
           {"transport", spec_.transport},
           {"state", state_},
           {"error", error_},
+          {"last_failure", last_failure_},
+          {"restarts", supervisor_.restarts()},
+          {"next_restart_in_ms", supervisor_.status()["next_restart_in_ms"]},
           {"disconnect", config::to_string(reconciler_.policy().disconnect)},
           {"details", details},
           {"last_discovery_ms_ago", last},
@@ -131,7 +187,10 @@ std::optional<std::string> Topology::local_node() {
 // Strategies that derive names from the local node (local_epmd's host part, gossip's announced
 // name) rediscover at once instead of waiting for their next round.
 void Topology::local_changed() {
-  if (!strategy_) return;
+  // Waiting for the transport (restarted or late)? It may be back: try now, not at the backoff.
+  if (state_ == "restarting" && waits_for_transport_ && link_.running())
+    return supervisor_.restart_now();
+  if (!strategy_ || state_ != "running") return;
   std::string error;
   if (strategy_->refresh(error) == plugin::Instance::Call::failed)
     spdlog::debug("[topology {}] refresh failed: {}", spec_.name, error);

@@ -14,6 +14,7 @@
 
 #include "metrics/exposition.hpp"
 #include "reconcile/reconciler.hpp"
+#include "reconcile/supervisor.hpp"
 #include "reconcile/transport_link.hpp"
 
 namespace clusterd::reconcile {
@@ -21,13 +22,21 @@ namespace clusterd::reconcile {
 class Topology final : public plugin::StrategyEvents, public Runtime {
  public:
   // `module` null: it could not be loaded (fail() follows). The policy is fixed here, from the
-  // spec and the module's default.
+  // spec and the module's default. A strategy that fails is restarted under `restart`, with
+  // options from `options` (null: never restarted).
   Topology(plugin::HostServices &services, config::TopologySpec spec, TransportLink &link,
-           std::shared_ptr<const plugin::Module> module);
+           std::shared_ptr<const plugin::Module> module, const RestartPolicy &restart,
+           OptionsLoader options);
   ~Topology() override;
 
   void start(std::unique_ptr<config::OptionValues> values);
+  // The strategy failed: "restarting" (after the supervisor's backoff), or "failed" for good
+  // when it cannot be restarted (its plugin could not be loaded).
   void fail(const std::string &error);
+  // A new strategy instance with `values` (same settings, a secret changed), at once.
+  void reconfigure(std::unique_ptr<config::OptionValues> values);
+  // A discovery round now (clusterctl refresh); `error` says why not.
+  plugin::Instance::Call refresh(std::string &error);
 
   const config::TopologySpec &spec() const { return spec_; }
   const std::string &state() const { return state_; }
@@ -44,11 +53,12 @@ class Topology final : public plugin::StrategyEvents, public Runtime {
   struct Counters {
     std::uint64_t connect_attempts = 0, connect_failures = 0;
     std::uint64_t discovery_rounds = 0, discovery_errors = 0;
-    std::uint64_t plugin_failures = 0;
-    std::size_t discovered = 0;  // names in the strategy's last report
+    std::uint64_t plugin_failures = 0;  // restarts: supervisor().restarts()
+    std::size_t discovered = 0;         // names in the strategy's last report
     metrics::Histogram discovery_seconds;
   };
   const Counters &counters() const { return counters_; }
+  const Supervisor &supervisor() const { return supervisor_; }
 
  private:
   // plugin::StrategyEvents: where a node name enters the core.
@@ -70,6 +80,7 @@ class Topology final : public plugin::StrategyEvents, public Runtime {
   void gate_opened(std::size_t nodes) override;
 
   void step();  // the reconciler's step, then whether it has formed
+  void restart();
   void round_done(bool failed);
   void local_changed();
 
@@ -78,7 +89,8 @@ class Topology final : public plugin::StrategyEvents, public Runtime {
   TransportLink &link_;
   std::shared_ptr<const plugin::Module> module_;
   std::string state_ = "starting";
-  std::string error_;
+  std::string error_, last_failure_;
+  bool waits_for_transport_ = false;  // the last start failed because the transport did not run
   Reconciler reconciler_;
   boost::asio::steady_timer wake_;
   std::optional<TimePoint> wake_when_;
@@ -88,6 +100,8 @@ class Topology final : public plugin::StrategyEvents, public Runtime {
   Counters counters_;
   bool formed_ = false;
   std::function<void()> on_formed_;
+  Supervisor supervisor_;
+  OptionsLoader options_;
 };
 
 using Transports = std::map<std::string, std::unique_ptr<TransportLink>>;

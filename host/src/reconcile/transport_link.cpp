@@ -1,5 +1,6 @@
 #include "reconcile/transport_link.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
@@ -9,8 +10,12 @@
 
 namespace clusterd::reconcile {
 
-TransportLink::TransportLink(plugin::HostServices &services, config::TransportSpec spec)
-    : services_(services), spec_(std::move(spec)) {}
+TransportLink::TransportLink(plugin::HostServices &services, config::TransportSpec spec,
+                             const RestartPolicy &restart, OptionsLoader options)
+    : services_(services),
+      spec_(std::move(spec)),
+      supervisor_(services.io, restart),
+      options_(std::move(options)) {}
 
 TransportLink::~TransportLink() {
   *alive_ = false;
@@ -27,31 +32,86 @@ void TransportLink::later(F &&f) {
 }
 
 void TransportLink::fail(const std::string &error) {
+  if (state_ == "failed" || state_ == "restarting") return;  // once per start
   ++plugin_failures_;
-  state_ = "failed";
-  error_ = error;
-  spdlog::error("[transport {}] {}", spec_.name, error);
+  error_ = last_failure_ = error;
+  stop_instance("transport '" + spec_.name + "' failed");
+  if (!module_ || !options_) {
+    state_ = "failed";
+    spdlog::error("[transport {}] {}", spec_.name, error);
+    return;
+  }
+  state_ = "restarting";
+  auto wait = supervisor_.failed([this] { restart(); });
+  spdlog::error("[transport {}] {}; restart {} in {} ms", spec_.name, error,
+                supervisor_.restarts() + 1, wait.count());
+}
+
+void TransportLink::stop_instance(const std::string &why) {
+  if (resync_timer_) services_.timers.cancel(resync_timer_);
+  resync_timer_ = 0;
+  list_op_ = 0;
+  changed_since_list_.clear();
+  if (instance_) instance_->stop();
+  // What was in flight will never complete: each reconciler counts it failed and retries.
+  std::vector<std::uint64_t> ops;
+  for (const auto &[op, _] : ops_) ops.push_back(op);
+  later([this, ops = std::move(ops), why] {
+    for (auto op : ops) {
+      auto it = ops_.find(op);  // still there: its reconciler did not unsubscribe since
+      if (it == ops_.end()) continue;
+      auto from = it->second.from;
+      ops_.erase(it);
+      from->on_result(op, false, why);
+    }
+  });
+}
+
+void TransportLink::restart() {
+  instance_.reset();
+  state_ = "starting";
+  std::string error;
+  auto values = options_(error);
+  if (!values) return fail(error);
+  start(module_, std::move(values));
+}
+
+void TransportLink::reconfigure(std::unique_ptr<config::OptionValues> values) {
+  supervisor_.cancel();
+  stop_instance("transport '" + spec_.name + "' restarted with new settings");
+  instance_.reset();
+  state_ = "starting";
+  start(module_, std::move(values));
 }
 
 void TransportLink::start(std::shared_ptr<const plugin::Module> module,
                           std::unique_ptr<config::OptionValues> values) {
+  bool again = instance_ == nullptr && module_ != nullptr;  // a restart, not the first start
+  module_ = std::move(module);
   std::string error;
-  instance_ = plugin::Instance::create(services_, std::move(module), "transport " + spec_.name,
-                                       nullptr, this, error);
+  instance_ =
+      plugin::Instance::create(services_, module_, "transport " + spec_.name, nullptr, this, error);
   if (!instance_) return fail(error);
-  instance_->on_failure([this](const std::string &reason) {
-    fail(reason);
-    instance_->stop();
+  instance_->on_failure([this, instance = instance_.get()](const std::string &reason) {
+    if (instance_.get() == instance) fail(reason);  // not one replaced since
   });
   if (!instance_->init(std::move(values)) || !instance_->start()) return fail(instance_->error());
+  if (!instance_->live()) return;  // failed from inside start()
   state_ = "running";
-  spdlog::info("[transport {}] running (plugin {} from {})", spec_.name, spec_.plugin,
-               instance_->module().path().string());
+  error_.clear();
+  supervisor_.running();
+  spdlog::info("[transport {}] running (plugin {} from {}{})", spec_.name, spec_.plugin,
+               instance_->module().path().string(),
+               supervisor_.restarts() ? fmt::format(", restart {}", supervisor_.restarts()) : "");
+  // The new instance knows nothing of the old one's connections: a listing says which
+  // survived; without one, the topologies connect their nodes again.
+  if (again && !instance_->can_list()) publish(connected_.replace({}, "transport restarted"));
   list();
   if (spec_.resync_interval.count() > 0 && instance_->can_list()) {
     resync_timer_ = services_.timers.add(spec_.resync_interval, spec_.resync_interval,
                                          [this](std::uint64_t) { list(); });
   }
+  if (again) local_changed();
 }
 
 std::vector<std::string> TransportLink::local_nodes() const {
@@ -190,13 +250,17 @@ void TransportLink::on_node_down(std::string node, std::string reason) {
   });
 }
 
+void TransportLink::local_changed() {
+  auto local = local_nodes();
+  for (const auto &subscriber : subscribers_) {
+    subscriber.reconciler->set_local(local);
+    if (subscriber.local_changed) subscriber.local_changed();
+  }
+}
+
 void TransportLink::on_local_changed() {
   later([this] {
-    auto local = local_nodes();
-    for (const auto &subscriber : subscribers_) {
-      subscriber.reconciler->set_local(local);
-      if (subscriber.local_changed) subscriber.local_changed();
-    }
+    local_changed();
     list();
   });
 }

@@ -14,19 +14,26 @@
 #include "plugin/instance.hpp"
 #include "reconcile/connected_set.hpp"
 #include "reconcile/reconciler.hpp"
+#include "reconcile/supervisor.hpp"
 
 namespace clusterd::reconcile {
 
 class TransportLink final : public Link, public plugin::TransportEvents {
  public:
-  TransportLink(plugin::HostServices &services, config::TransportSpec spec);
+  // A plugin that fails is restarted under `restart`, with options from `options` (null:
+  // never restarted).
+  TransportLink(plugin::HostServices &services, config::TransportSpec spec,
+                const RestartPolicy &restart, OptionsLoader options);
   ~TransportLink() override;
 
-  // Creates, initialises and starts the plugin. On failure state() is "failed" and error() says
-  // why.
+  // Creates, initialises and starts the plugin. On failure state() is "restarting" (or
+  // "failed" when it cannot be restarted) and error() says why.
   void start(std::shared_ptr<const plugin::Module> module,
              std::unique_ptr<config::OptionValues> values);
   void fail(const std::string &error);
+  // A new plugin instance with `values` (same settings, a secret changed), at once. The
+  // topologies stay; what they had in flight fails back to them and is retried.
+  void reconfigure(std::unique_ptr<config::OptionValues> values);
 
   const config::TransportSpec &spec() const { return spec_; }
   const std::string &state() const { return state_; }
@@ -36,6 +43,8 @@ class TransportLink final : public Link, public plugin::TransportEvents {
   // The plugin instance (null when it could not be created), for status, metrics and control.
   const std::shared_ptr<plugin::Instance> &instance() const { return instance_; }
   std::uint64_t plugin_failures() const { return plugin_failures_; }
+  const std::string &last_failure() const { return last_failure_; }
+  const Supervisor &supervisor() const { return supervisor_; }
 
   // Called with every transition of connected() after the reconcilers have seen it: what event
   // hooks watch, so they work with every transport.
@@ -65,6 +74,11 @@ class TransportLink final : public Link, public plugin::TransportEvents {
   void on_node_down(std::string node, std::string reason) override;
   void on_local_changed() override;
 
+  void restart();
+  // Stops the instance: resync off, operations in flight fail back to their reconcilers.
+  void stop_instance(const std::string &why);
+  // Hands the (new) local names to the reconcilers.
+  void local_changed();
   bool call(bool connect, Reconciler &from, std::uint64_t op, const std::string &node,
             std::string &error);
   void list();
@@ -76,9 +90,12 @@ class TransportLink final : public Link, public plugin::TransportEvents {
   plugin::HostServices &services_;
   config::TransportSpec spec_;
   std::string state_ = "starting";
-  std::string error_;
+  std::string error_, last_failure_;
   std::uint64_t plugin_failures_ = 0;
+  std::shared_ptr<const plugin::Module> module_;
   std::shared_ptr<plugin::Instance> instance_;
+  Supervisor supervisor_;
+  OptionsLoader options_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   struct Subscriber {
     Reconciler *reconciler;
