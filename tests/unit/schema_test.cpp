@@ -180,6 +180,11 @@ TEST(Schema, BareStringForAListIsRefused) {
   EXPECT_EQ(c.problems[0].str(),
             "t.toml:1:9: topologies.x.config.hosts: expected an array of strings, found string "
             "\"a@127.0.0.1\"; write [\"a@127.0.0.1\"]");
+  auto several = check("hosts = \"a@h, b@h c@h\"\n");
+  ASSERT_EQ(several.problems.size(), 1u) << problems_text(several);
+  EXPECT_EQ(several.problems[0].str(),
+            "t.toml:1:9: topologies.x.config.hosts: expected an array of strings, found string "
+            "\"a@h, b@h c@h\"; write [\"a@h\", \"b@h\", \"c@h\"]");
   auto mixed = check("hosts = [\"a\", 5]\n");
   ASSERT_EQ(mixed.problems.size(), 1u) << problems_text(mixed);
   EXPECT_EQ(mixed.problems[0].str(),

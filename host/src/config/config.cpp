@@ -102,7 +102,9 @@ void read_transport(Reader &in, const std::string &name, const toml::table &tabl
   std::vector<std::string> plugin_keys;  // checked against the plugin's schema later
   for (const auto &[k, node] : table)
     if (std::find(kHostTransportKeys.begin(), kHostTransportKeys.end(), k.str()) ==
-        kHostTransportKeys.end())
+            kHostTransportKeys.end() &&
+        // Without `plugin`, a key like it ("plugn") is its typo, reported as such.
+        (table.contains("plugin") || util::closest_match(k.str(), {"plugin"}).empty()))
       plugin_keys.emplace_back(k.str());
   auto values = in.keys("transports.NAME", table, "transports." + name + ".", plugin_keys);
   spec.plugin = values->text("plugin");
@@ -230,12 +232,6 @@ void read_hooks(Reader &in, const toml::table &table, HooksSpec &hooks) {
   for (auto [key, argv] :
        {std::pair{"on_nodeup", &hooks.on_nodeup}, std::pair{"on_nodedown", &hooks.on_nodedown}}) {
     const toml::node *node = table.get(key);
-    // An argv: a bare string would read as a program named after the whole command line.
-    if (node && node->is_string()) {
-      in.problem(*node, "hooks." + std::string(key),
-                 "expected an array of strings: [\"/path/program\", \"arg\"]");
-      continue;
-    }
     *argv = values->list(key);
     if (!argv->empty()) check_hook_program(in, *node, "hooks." + std::string(key), argv->front());
   }

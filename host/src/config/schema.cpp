@@ -102,6 +102,22 @@ bool quoted_literal(const std::string &text, std::uint32_t type) {
 
 // Converts one TOML node to a value of `type`; "" on success, else "expected ..., found ..."
 // with a hint when the fix is plain. `secret`: the value is never quoted back.
+// A string as the array it probably meant: "a@h b@h" or "a@h, b@h" -> ["a@h", "b@h"], and a
+// command line "prog --flag" -> its argv ["prog", "--flag"].
+std::string as_array(const std::string &text) {
+  std::vector<std::string> items;
+  for (std::size_t at = 0; (at = text.find_first_not_of(", \t", at)) != std::string::npos;) {
+    const auto end = std::min(text.find_first_of(", \t", at), text.size());
+    items.push_back(util::quote_for_message(text.substr(at, end - at), 40));
+    at = end;
+  }
+  if (items.size() > 8) {
+    items.resize(8);
+    items.back() = "...";
+  }
+  return "[" + util::join(items, ", ") + "]";
+}
+
 // `finite`: "infinity" is not offered.
 std::string convert(const toml::node &node, std::uint32_t type, OptionValues::Value &out,
                     bool secret = false, bool finite = false) {
@@ -161,8 +177,7 @@ std::string convert(const toml::node &node, std::uint32_t type, OptionValues::Va
       out.list.clear();
       if (text)  // a list of one would hide a forgotten pair of brackets in a list of many
         return wrong("expected an array of strings",
-                     secret ? "put it in brackets: [\"...\"]"
-                            : "write [" + util::quote_for_message(text->get()) + "]");
+                     secret ? "put it in brackets: [\"...\"]" : "write " + as_array(text->get()));
       if (const auto *array = node.as_array()) {
         for (std::size_t i = 0; i < array->size(); ++i) {
           const auto *element = (*array)[i].as_string();
