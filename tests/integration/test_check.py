@@ -307,6 +307,14 @@ class CheckRefusesWhatRunRefuses(unittest.TestCase):
                                       rf"topologies\.x\.strategy: no plugin '{re.escape(written)}' "
                                       rf"\(did you mean '{re.escape(meant)}'\?\); looked for ")
                 self.assertTrue(out.endswith(f"{path}: 1 problem(s)\n"), out)
+        # `run` starts without it, and says the same in the topology's status and the log.
+        lines = TRANSPORT + ["[topologies.x]", 'strategy = "Cluster.Strategy.Kuberentes"']
+        with harness.Daemon("\n".join(lines) + "\n", harness.ARGS.bin_dir) as d:
+            said = ("no plugin 'Cluster.Strategy.Kuberentes' (did you mean "
+                    "'Cluster.Strategy.Kubernetes'?); looked for ")
+            d.wait_until(lambda st: said in (harness.topology(st, "x") or {}).get("error", ""),
+                         10.0, "topology x failed with the suggestion")
+            self.assertIn(said, d.log_text())
 
     def test_every_problem_at_once_sorted_and_the_same_in_run(self):
         """Host-level problems do not hide the plugins' ones; all come sorted by position, with
