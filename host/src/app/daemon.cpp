@@ -13,7 +13,7 @@ namespace clusterd::app {
 std::vector<config::Problem> prepare(config::ParseResult parsed, Prepared &out) {
   std::vector<config::Problem> problems = std::move(parsed.problems);
   // A file with problems is still read as far as it goes, so that one `check` reports the
-  // plugins' problems too; it is never run (out.config stays empty).
+  // plugins' problems too; with any problem, `out` is for reporting only, never run.
   auto &config = parsed.config ? parsed.config : parsed.partial;
   if (!config) return problems;
   plugin::Registry registry(config->settings.plugin_path);
