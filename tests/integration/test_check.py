@@ -307,6 +307,13 @@ class CheckRefusesWhatRunRefuses(unittest.TestCase):
                                       rf"topologies\.x\.strategy: no plugin '{re.escape(written)}' "
                                       rf"\(did you mean '{re.escape(meant)}'\?\); looked for ")
                 self.assertTrue(out.endswith(f"{path}: 1 problem(s)\n"), out)
+        # A transport plugin the same way.
+        lines = transport("erlnag", 'nodes = "local"')
+        path = self.write("transport erlnag", lines)
+        rc, out = self.run_clusterd("check", "-c", path)
+        self.assertEqual(rc, 1, out)
+        self.assertRegex(out, rf"^{re.escape(path)}:2:10: transports\.t\.plugin: no plugin "
+                              r"'erlnag' \(did you mean 'erlang'\?\); looked for ")
         # `run` starts without it, and says the same in the topology's status and the log.
         lines = TRANSPORT + ["[topologies.x]", 'strategy = "Cluster.Strategy.Kuberentes"']
         with harness.Daemon("\n".join(lines) + "\n", harness.ARGS.bin_dir) as d:

@@ -103,6 +103,9 @@ TEST(Config, UnknownKeysAreErrorsWithPosition) {
   // A host key: one problem, the typo with its suggestion (not also "missing required key").
   EXPECT_EQ(only_problem("[transports.t]\nplugin = \"x\"\n[topologies.a]\nstratgy = \"epmd\"\n"),
             "test.toml:4:11: topologies.a.stratgy: unknown key (did you mean 'strategy'?)");
+  EXPECT_EQ(only_problem("[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\n"
+                         "[topologies.a.confg]\nhosts = []\n"),
+            "test.toml:5:1: topologies.a.confg: unknown key (did you mean 'config'?)");
   EXPECT_EQ(only_problem("[transports.t]\nplugn = \"erlang\"\nnodes = \"local\"\n"),
             "test.toml:2:9: transports.t.plugn: unknown key (did you mean 'plugin'?)");
   auto topo = only_problem(

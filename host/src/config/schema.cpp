@@ -395,14 +395,16 @@ std::unique_ptr<OptionValues> validate_options(
     known.push_back(spec.key);
     if (spec.secret()) known.insert(known.end(), {spec.key + "_file", spec.key + "_env"});
   }
-  std::vector<std::string> meant;  // the keys unknown ones were typos of
+  std::vector<std::string> meant;               // the keys unknown ones were typos of
+  std::vector<std::string> candidates = known;  // for "did you mean": the table's other keys too
+  candidates.insert(candidates.end(), host_keys.begin(), host_keys.end());
   for (const auto &[k, node] : options) {
     std::string key(k.str());
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
     if (std::find(host_keys.begin(), host_keys.end(), key) != host_keys.end()) continue;
     std::string message =
         plugin.empty() ? "unknown key" : "unknown option for plugin '" + plugin + "'";
-    if (auto guess = util::closest_match(key, known); !guess.empty()) {
+    if (auto guess = util::closest_match(key, candidates); !guess.empty()) {
       message += " (did you mean '" + guess + "'?)";
       meant.push_back(guess);
     } else if (!known.empty())
