@@ -100,8 +100,6 @@ bool quoted_literal(const std::string &text, std::uint32_t type) {
   }
 }
 
-// Converts one TOML node to a value of `type`; "" on success, else "expected ..., found ..."
-// with a hint when the fix is plain. `secret`: the value is never quoted back.
 // A string as the array it probably meant: "a@h b@h" or "a@h, b@h" -> ["a@h", "b@h"], and a
 // command line "prog --flag" -> its argv ["prog", "--flag"].
 std::string as_array(const std::string &text) {
@@ -118,7 +116,9 @@ std::string as_array(const std::string &text) {
   return "[" + util::join(items, ", ") + "]";
 }
 
-// `finite`: "infinity" is not offered.
+// Converts one TOML node to a value of `type`; "" on success, else "expected ..., found ..."
+// with a hint when the fix is plain. `secret`: the value is never quoted back. `finite`:
+// "infinity" is not offered.
 std::string convert(const toml::node &node, std::uint32_t type, OptionValues::Value &out,
                     bool secret = false, bool finite = false) {
   out.type = type;
@@ -163,12 +163,11 @@ std::string convert(const toml::node &node, std::uint32_t type, OptionValues::Va
         return "";
       }
       // "5": seconds (the intent of most who write it) or milliseconds (libcluster's integers)?
-      const std::string &digits = text ? text->get() : std::string();
+      const std::string digits = text && !secret ? text->get() : "";
       if (!digits.empty() && digits.size() <= 18 &&
           digits.find_first_not_of("0123456789") == std::string::npos)
-        return (secret ? std::string("the value") : util::quote_for_message(digits)) +
-               " has no unit: write \"" + digits + "s\" or \"" + digits + "ms\", or the integer " +
-               digits + " for milliseconds as in libcluster";
+        return util::quote_for_message(digits) + " has no unit: write \"" + digits + "s\" or \"" +
+               digits + "ms\", or the integer " + digits + " for milliseconds as in libcluster";
       return wrong(finite ? "expected a duration such as \"5s\", \"250ms\" or integer milliseconds"
                           : "expected a duration such as \"5s\", \"250ms\", integer milliseconds "
                             "or \"infinity\"");
