@@ -62,32 +62,36 @@ std::optional<config::DaemonConfig> read_config(const std::string &path) {
   return std::move(parsed.config);
 }
 
+// Prints every problem, sorted by position: the file's, the plugins' options' (the lines `run`
+// logs before refusing to start), and plugins that cannot be loaded (which `run` would start
+// without: the unit fails alone).
 int check(const std::string &path) {
-  auto cfg = read_config(path);
-  if (!cfg) return 1;
-  plugin::Registry registry(cfg->settings.plugin_path);
+  const std::string file = path.empty() ? "<embedded>" : path;
   app::Prepared prepared;
-  std::size_t transports = cfg->transports.size(), topologies = cfg->topologies.size();
-  auto problems = app::prepare(std::move(*cfg), registry, prepared);
-  for (const auto &p : problems) fmt::print(stderr, "{}\n", p.str());
-  std::size_t failed = problems.size();
-  auto report_load = [&](const char *kind, const auto &units, const auto &specs) {
+  auto problems = app::prepare(
+      path.empty() ? config::parse(config::embedded_default(), file) : config::parse_file(path),
+      prepared);
+  const auto &cfg = prepared.config;
+  auto report_load = [&](const std::string &kind, const char *key, const auto &units,
+                         const auto &specs) {
     for (const auto &spec : specs) {
       const auto &unit = units.at(spec.name);
-      if (!unit.module) {
-        fmt::print(stderr, "{}: {}{}: {}\n", spec.where, kind, spec.name, unit.load_error);
-        ++failed;
-      }
+      if (unit.module || unit.load_error.empty()) continue;
+      const toml::node *at = spec.table ? spec.table->get(key) : nullptr;
+      problems.push_back({at ? config::where(file, at->source()) : spec.where,
+                          kind + spec.name + "." + key, unit.load_error});
     }
   };
-  report_load("transports.", prepared.transports, prepared.config.transports);
-  report_load("topologies.", prepared.topologies, prepared.config.topologies);
-  if (failed) {
-    fmt::print(stderr, "{}: {} problem(s)\n", prepared.config.file, failed);
+  report_load("transports.", "plugin", prepared.transports, cfg.transports);
+  report_load("topologies.", "strategy", prepared.topologies, cfg.topologies);
+  config::sort_problems(problems);
+  for (const auto &p : problems) fmt::print(stderr, "{}\n", p.str());
+  if (!problems.empty()) {
+    fmt::print(stderr, "{}: {} problem(s)\n", file, problems.size());
     return 1;
   }
-  fmt::print("{}: OK ({} transport(s), {} topology(ies))\n", prepared.config.file, transports,
-             topologies);
+  fmt::print("{}: OK ({} transport(s), {} topology(ies))\n", file, cfg.transports.size(),
+             cfg.topologies.size());
   return 0;
 }
 
@@ -226,7 +230,9 @@ NAME uses letters, digits, _ and \- (1\-64 characters).
 Unknown keys are errors, reported with file:line:column by
 .BR "clusterd check" .
 .PP
-Durations are strings such as "250ms", "5s", "2m", "1h", or integer milliseconds.
+Durations are strings with a unit, such as "250ms", "5s", "2m", "1h", or integer
+milliseconds (as in libcluster); "5" without a unit is refused. A list is always an array,
+even of one string: ["a@host"].
 Secret options (cookies, keys, tokens) may instead be given as
 .IB KEY _file
 = "/path" (the file's contents) or

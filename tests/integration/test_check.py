@@ -146,6 +146,85 @@ CASES = [
      r'"127\.0\.0\.1" is not IP:PORT'),
 ]
 
+# Messages that teach (issue 13), each shown exactly: (name, config lines, the line that is
+# wrong, the value whose column is reported, key, the whole message). Each is the file's only
+# problem, and `run` logs the same line.
+EXACT = [
+    ("found value and type: an integer in quotes",
+     strategy("gossip", 'port = "45892"'),
+     'port = "45892"', '"45892"', "topologies.x.config.port",
+     'expected an integer, found string "45892"; remove the quotes'),
+    ("found value and type: a number for a string",
+     strategy("dns_poll", "query = 5", 'node_basename = "app"'),
+     "query = 5", "5", "topologies.x.config.query",
+     "expected a string, found integer 5; put it in quotes"),
+    ("found value and type: a secret is never shown",
+     transport("erlang", 'nodes = "local"', "cookie = 123456789"),
+     "cookie = 123456789", "123456789", "transports.t.cookie",
+     "expected a string, found integer; put it in quotes"),
+    ("found value and type: a choice",
+     strategy("kubernetes", 'kubernetes_node_basename = "app"', 'kubernetes_selector = "a=b"',
+              'mode = "dsn"'),
+     'mode = "dsn"', '"dsn"', "topologies.x.config.mode",
+     "expected one of ip, dns, hostname; found \"dsn\" (did you mean 'dns'?)"),
+    ("did you mean: a host key (and no spurious missing strategy)",
+     TRANSPORT + ["[topologies.x]", 'stratgy = "epmd"'],
+     'stratgy = "epmd"', '"epmd"', "topologies.x.stratgy",
+     "unknown key (did you mean 'strategy'?)"),
+    ("did you mean: a table name",
+     TRANSPORT + ["[topology.x]", 'strategy = "epmd"'],
+     "[topology.x]", "[", "topology", "unknown table (did you mean [topologies.x]?)"),
+    ("did you mean: a transport reference",
+     TRANSPORT + ["[transports.beam]", 'plugin = "command"', 'connect = ["/bin/true"]',
+                  "[topologies.x]", 'strategy = "epmd"', 'transport = "bema"'],
+     'transport = "bema"', '"bema"', "topologies.x.transport",
+     "no transport named 'bema' (did you mean 'beam'?)"),
+    ("typo of a required plugin option: one problem",
+     transport("command", 'conect = ["/bin/true"]'),
+     'conect = ["/bin/true"]', '["/bin/true"]', "transports.t.conect",
+     "unknown option for plugin 'command' (did you mean 'connect'?)"),
+    ("loose value: a duration string without a unit",
+     strategy("dns_poll", 'query = "app.example"', 'node_basename = "app"',
+              'polling_interval = "5"'),
+     'polling_interval = "5"', '"5"', "topologies.x.config.polling_interval",
+     '"5" has no unit: write "5s" or "5ms", or the integer 5 for milliseconds as in libcluster'),
+    ("loose value: a bare string for a list",
+     strategy("epmd", 'hosts = "a@127.0.0.1"'),
+     'hosts = "a@127.0.0.1"', '"a@127.0.0.1"', "topologies.x.config.hosts",
+     'expected an array of strings, found string "a@127.0.0.1"; write ["a@127.0.0.1"]'),
+    ("libcluster connect MFA: the erlang transport does it",
+     TRANSPORT + ["[topologies.x]", 'strategy = "epmd"',
+                  'connect = "{:net_kernel, :connect_node, []}"'],
+     'connect = "{:net_kernel, :connect_node, []}"', '"{', "topologies.x.connect",
+     "libcluster's connect MFA is the transport's job here: the erlang transport "
+     '([transports.NAME] plugin = "erlang") connects with net_kernel:connect_node, as this MFA '
+     "does; remove this key"),
+    ("libcluster connect MFA: another function is the command transport",
+     TRANSPORT + ["[topologies.x]", 'strategy = "epmd"',
+                  'connect = [":rpc", ":call", [":a@h", ":net_kernel", ":connect_node"]]'],
+     'connect = [":rpc", ":call", [":a@h", ":net_kernel", ":connect_node"]]', "[",
+     "topologies.x.connect",
+     "libcluster's connect MFA is the transport's job here: for another function, use the "
+     'command transport ([transports.NAME] plugin = "command", connect = ["/path/program"] '
+     '(the node is appended as the last argument)) and name it in transport = "NAME"; remove '
+     "this key"),
+    ("libcluster disconnect MFA: the policy key",
+     TRANSPORT + ["[topologies.x]", 'strategy = "epmd"',
+                  'disconnect = "{:erlang, :disconnect_node, []}"'],
+     'disconnect = "{:erlang, :disconnect_node, []}"', '"{', "topologies.x.disconnect",
+     "libcluster's disconnect MFA is the transport's job here: the erlang transport "
+     '([transports.NAME] plugin = "erlang") disconnects with erlang:disconnect_node, as this MFA '
+     'does; disconnect here is the policy: "removed" (disconnect nodes the strategy stops '
+     "reporting, as libcluster's polling strategies do) or \"never\""),
+    ("libcluster list_nodes MFA",
+     TRANSPORT + ["[topologies.x]", 'strategy = "epmd"',
+                  'list_nodes = "{MyApp.Cluster, :members, []}"'],
+     'list_nodes = "{MyApp.Cluster, :members, []}"', '"{', "topologies.x.list_nodes",
+     "libcluster's list_nodes MFA is the transport's job here: for another function, use the "
+     'command transport ([transports.NAME] plugin = "command", list_nodes = ["/path/program"] '
+     '(printing one node per line)) and name it in transport = "NAME"; remove this key'),
+]
+
 
 class CheckRefusesWhatRunRefuses(unittest.TestCase):
     @classmethod
@@ -190,6 +269,101 @@ class CheckRefusesWhatRunRefuses(unittest.TestCase):
                 self.assertNotEqual(rc, 0, log)
                 self.assertRegex(log, rf"(?m)config: {expected}", log)
                 self.assertNotIn("starting (pid", log)
+
+    def problem_lines(self, out, prefix=""):
+        """The problem lines of `check`'s output or `run`'s log, in order, without the log's
+        own prefix."""
+        return [m.group(1) for m in re.finditer(rf"(?m)^.*?{prefix}(\S+:\d+:\d+: .*)$", out)]
+
+    def test_messages_that_teach(self):
+        for name, lines, bad_line, value, key, message in EXACT:
+            with self.subTest(name):
+                path = self.write(name, lines)
+                line_no = lines.index(bad_line) + 1
+                column = bad_line.index(value) + 1
+                expected = f"{path}:{line_no}:{column}: {key}: {message}"
+                rc, out = self.run_clusterd("check", "-c", path)
+                self.assertEqual(rc, 1, out)
+                self.assertEqual(out.splitlines(), [expected, f"{path}: 1 problem(s)"])
+                rc, log = self.run_clusterd("run", "-c", path)
+                self.assertNotEqual(rc, 0, log)
+                self.assertEqual(self.problem_lines(log, "config: "), [expected], log)
+                self.assertIn(f"not starting: 1 problem(s) in {path}", log)
+
+    def test_unknown_strategy_suggests_a_known_one(self):
+        """A libcluster module name with a typo: the name in libcluster's spelling; a plain
+        name: ours. `run` would start without the topology (a unit fails alone)."""
+        for written, meant in [("Cluster.Strategy.Kuberentes", "Cluster.Strategy.Kubernetes"),
+                               ("Elixir.Cluster.Strategy.Epdm", "Elixir.Cluster.Strategy.Epmd"),
+                               ("kubernetes_dsn", "kubernetes_dns"),
+                               ("Cluster.Strategy.DNSPol", "Cluster.Strategy.DNSPoll")]:
+            with self.subTest(written):
+                lines = TRANSPORT + ["[topologies.x]", f'strategy = "{written}"']
+                path = self.write("strategy " + written, lines)
+                rc, out = self.run_clusterd("check", "-c", path)
+                self.assertEqual(rc, 1, out)
+                column = lines[-1].index('"') + 1
+                self.assertRegex(out, rf"(?m)^{re.escape(path)}:{len(lines)}:{column}: "
+                                      rf"topologies\.x\.strategy: no plugin '{re.escape(written)}' "
+                                      rf"\(did you mean '{re.escape(meant)}'\?\); looked for ")
+                self.assertTrue(out.endswith(f"{path}: 1 problem(s)\n"), out)
+        # A transport plugin the same way.
+        lines = transport("erlnag", 'nodes = "local"')
+        path = self.write("transport erlnag", lines)
+        rc, out = self.run_clusterd("check", "-c", path)
+        self.assertEqual(rc, 1, out)
+        self.assertRegex(out, rf"^{re.escape(path)}:2:10: transports\.t\.plugin: no plugin "
+                              r"'erlnag' \(did you mean 'erlang'\?\); looked for ")
+        # `run` starts without it, and says the same in the topology's status and the log.
+        lines = TRANSPORT + ["[topologies.x]", 'strategy = "Cluster.Strategy.Kuberentes"']
+        with harness.Daemon("\n".join(lines) + "\n", harness.ARGS.bin_dir) as d:
+            said = ("no plugin 'Cluster.Strategy.Kuberentes' (did you mean "
+                    "'Cluster.Strategy.Kubernetes'?); looked for ")
+            d.wait_until(lambda st: said in (harness.topology(st, "x") or {}).get("error", ""),
+                         10.0, "topology x failed with the suggestion")
+            self.assertIn(said, d.log_text())
+
+    def test_every_problem_at_once_sorted_and_the_same_in_run(self):
+        """Host-level problems do not hide the plugins' ones; all come sorted by position, with
+        the count, and `run` logs the very same lines in the same order."""
+        lines = [
+            "[topologies.x]",                       # 1
+            'strategy = "epmd"',                    # 2
+            'transport = "t"',                      # 3
+            "max_parallel = 0",                     # 4: host key
+            "[topologies.x.config]",                # 5
+            'hosts = ["nope"]',                     # 6: plugin option
+            "",                                     # 7
+            "[clusterd]",                           # 8
+            'log_level = "loud"',                   # 9: host key
+            "",                                     # 10
+            "[transports.t]",                       # 11
+            'plugin = "command"',                   # 12
+            'connect = "/bin/true"',                # 13: plugin option
+        ]
+        path = self.write("everything at once", lines)
+        expected = [
+            f"{path}:4:16: topologies.x.max_parallel: must be from 1 to 4096, not 0",
+            f'{path}:6:9: topologies.x.config.hosts: element #1 "nope" is not a node name: '
+            "no '@' (expected name@host)",
+            f'{path}:9:13: clusterd.log_level: expected one of trace, debug, info, warn, error; '
+            'found "loud"',
+            f'{path}:13:11: transports.t.connect: expected an array of strings, found string '
+            '"/bin/true"; write ["/bin/true"]',
+        ]
+        rc, out = self.run_clusterd("check", "-c", path)
+        self.assertEqual(rc, 1, out)
+        self.assertEqual(out.splitlines(), expected + [f"{path}: 4 problem(s)"])
+        rc, log = self.run_clusterd("run", "-c", path)
+        self.assertNotEqual(rc, 0, log)
+        self.assertEqual(self.problem_lines(log, "config: "), expected, log)
+        self.assertIn(f"not starting: 4 problem(s) in {path}", log)
+
+    def test_a_syntax_error_has_the_count_line_too(self):
+        path = self.write("syntax", ["[clusterd", 'log_level = "info"'])
+        rc, out = self.run_clusterd("check", "-c", path)
+        self.assertEqual(rc, 1, out)
+        self.assertRegex(out, rf"^{re.escape(path)}:1:\d+: .*\n{re.escape(path)}: 1 problem\(s\)\n$")
 
     def test_the_good_variants_pass(self):
         """The same plugins with valid values: constraints refuse only what is wrong."""

@@ -751,15 +751,15 @@ class Check(unittest.TestCase):
                             r"missing required option of plugin 'command'")
 
     def test_missing_plugin_names_the_directories_searched(self):
-        lines, _ = self.replaced(self.base(), 'strategy = "epmd"', 'strategy = "nosuch"')
-        at = lines.index("[topologies.demo]") + 1
-        out = self.assert_problem(lines, at, "topologies.demo", r"no plugin 'nosuch'")
+        lines, at = self.replaced(self.base(), 'strategy = "epmd"', 'strategy = "nosuch"')
+        out = self.assert_problem(lines, at, "topologies.demo.strategy", r"no plugin 'nosuch'",
+                                  value='"nosuch"')
         self.assertIn("clusterd-nosuch.so", out)
         self.assertIn(self.extra, out)
         self.assertIn(self.builtin, out)
-        lines, _ = self.replaced(self.base(), 'plugin = "command"', 'plugin = "nosuch_tr"')
-        at = lines.index("[transports.beam]") + 1
-        out = self.assert_problem(lines, at, "transports.beam", r"no plugin 'nosuch_tr'")
+        lines, at = self.replaced(self.base(), 'plugin = "command"', 'plugin = "nosuch_tr"')
+        out = self.assert_problem(lines, at, "transports.beam.plugin", r"no plugin 'nosuch_tr'",
+                                  value='"nosuch_tr"')
         self.assertIn(self.extra, out)
         self.assertIn(self.builtin, out)
 

@@ -94,9 +94,21 @@ TEST(Config, UnknownKeysAreErrorsWithPosition) {
   EXPECT_NE(
       only_problem("[clusterdd]\n").find("clusterdd: unknown table (did you mean [clusterd]?)"),
       std::string::npos);
-  EXPECT_NE(
-      only_problem("[topology.x]\n").find("topology: unknown table (did you mean [topologies]?)"),
-      std::string::npos);
+  EXPECT_EQ(only_problem("[topology.x]\nstrategy = \"epmd\"\n"),
+            "test.toml:1:1: topology: unknown table (did you mean [topologies.x]?)");
+  EXPECT_EQ(only_problem("[transport]\nplugin = \"erlang\"\n"),
+            "test.toml:1:1: transport: unknown table (did you mean [transports]?)");
+  EXPECT_EQ(only_problem("strategy = \"epmd\"\n"),
+            "test.toml:1:12: strategy: unknown key at the top level: it belongs in a "
+            "[topologies.NAME] table, after the table's header");
+  // A host key: one problem, the typo with its suggestion (not also "missing required key").
+  EXPECT_EQ(only_problem("[transports.t]\nplugin = \"x\"\n[topologies.a]\nstratgy = \"epmd\"\n"),
+            "test.toml:4:11: topologies.a.stratgy: unknown key (did you mean 'strategy'?)");
+  EXPECT_EQ(only_problem("[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\n"
+                         "[topologies.a.confg]\nhosts = []\n"),
+            "test.toml:5:1: topologies.a.confg: unknown key (did you mean 'config'?)");
+  EXPECT_EQ(only_problem("[transports.t]\nplugn = \"erlang\"\nnodes = \"local\"\n"),
+            "test.toml:2:9: transports.t.plugn: unknown key (did you mean 'plugin'?)");
   auto topo = only_problem(
       "[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\nstrateg = \"y\"\n");
   EXPECT_NE(topo.find("test.toml:5:11: topologies.a.strateg: unknown key"), std::string::npos)
@@ -141,6 +153,84 @@ TEST(Config, TypeAndValueErrors) {
             std::string::npos);
 }
 
+// "expected X, found <type> <value>" and the hints, for host keys too.
+TEST(Config, TypeErrorsShowWhatWasFound) {
+  const std::string base = "[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\n";
+  EXPECT_EQ(only_problem(base + "max_parallel = \"8\"\n"),
+            "test.toml:5:16: topologies.a.max_parallel: expected an integer, found string \"8\"; "
+            "remove the quotes");
+  EXPECT_EQ(only_problem(base + "connect_timeout = \"5\"\n"),
+            "test.toml:5:19: topologies.a.connect_timeout: \"5\" has no unit: write \"5s\" or "
+            "\"5ms\", or the integer 5 for milliseconds as in libcluster");
+  EXPECT_EQ(only_problem(base + "config = \"hosts\"\n"),
+            "test.toml:5:10: topologies.a.config: expected a table, found string \"hosts\"");
+  EXPECT_EQ(only_problem(base + "disconnect = \"remove\"\n"),
+            "test.toml:5:14: topologies.a.disconnect: expected one of never, removed; found "
+            "\"remove\" (did you mean 'removed'?)");
+  EXPECT_EQ(only_problem("[clusterd]\nplugin_path = \"/opt/plugins\"\n"),
+            "test.toml:2:15: clusterd.plugin_path: expected an array of strings, found string "
+            "\"/opt/plugins\"; write [\"/opt/plugins\"]");
+}
+
+// libcluster's topology-level MFAs: what to write instead, not just "unknown key".
+TEST(Config, LibclusterMfasSayWhatToWrite) {
+  const std::string base = "[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\n";
+  EXPECT_EQ(only_problem(base + "connect = \"{:net_kernel, :connect_node, []}\"\n"),
+            "test.toml:5:11: topologies.a.connect: libcluster's connect MFA is the transport's "
+            "job here: the erlang transport ([transports.NAME] plugin = \"erlang\") connects with "
+            "net_kernel:connect_node, as this MFA does; remove this key");
+  EXPECT_EQ(only_problem(base + "connect = [\"MyApp.Cluster\", \"connect\", []]\n"),
+            "test.toml:5:11: topologies.a.connect: libcluster's connect MFA is the transport's "
+            "job here: for another function, use the command transport ([transports.NAME] plugin "
+            "= \"command\", connect = [\"/path/program\"] (the node is appended as the last "
+            "argument)) and name it in transport = \"NAME\"; remove this key");
+  EXPECT_NE(only_problem(base + "connect = \"{:rpc, :call, [:a@h, :net_kernel, :connect_node]}\"\n")
+                .find("for another function, use the command transport"),
+            std::string::npos);
+  EXPECT_EQ(only_problem(base + "disconnect = \"{:erlang, :disconnect_node, []}\"\n"),
+            "test.toml:5:14: topologies.a.disconnect: libcluster's disconnect MFA is the "
+            "transport's job here: the erlang transport ([transports.NAME] plugin = \"erlang\") "
+            "disconnects with erlang:disconnect_node, as this MFA does; disconnect here is the "
+            "policy: \"removed\" (disconnect nodes the strategy stops reporting, as libcluster's "
+            "polling strategies do) or \"never\"");
+  EXPECT_EQ(only_problem(base + "list_nodes = \"{:erlang, :nodes, [:connected]}\"\n"),
+            "test.toml:5:14: topologies.a.list_nodes: libcluster's list_nodes MFA is the "
+            "transport's job here: the erlang transport ([transports.NAME] plugin = \"erlang\") "
+            "lists the connected nodes with erlang:nodes(), as this MFA does; remove this key");
+  EXPECT_NE(only_problem(base + "list_nodes = [\"MyApp\", \"members\", []]\n")
+                .find("list_nodes = [\"/path/program\"] (printing one node per line)"),
+            std::string::npos);
+}
+
+// Problems come sorted by position, whatever order the checks found them in.
+TEST(Config, ProblemsAreSortedByPosition) {
+  auto result = parse_text(
+      "[topologies.a]\nstrategy = \"epmd\"\nmax_parallel = 0\n[hooks]\ntimeout = \"x\"\n"
+      "[clusterd]\nlog_level = 3\n");
+  std::string text;
+  for (const auto &p : result.problems) text += p.str() + "\n";
+  EXPECT_EQ(text,
+            "test.toml:1:1: topologies.a.transport: no transport is defined: add a "
+            "[transports.NAME] table\n"
+            "test.toml:3:16: topologies.a.max_parallel: must be from 1 to 4096, not 0\n"
+            "test.toml:5:11: hooks.timeout: expected a duration such as \"5s\", \"250ms\" or "
+            "integer milliseconds, found string \"x\"\n"
+            "test.toml:7:13: clusterd.log_level: expected a string, found integer 3; put it in "
+            "quotes\n");
+  // What could be read is kept, so that the plugins' options are checked too.
+  ASSERT_TRUE(result.partial);
+  EXPECT_EQ(result.partial->topologies.at(0).strategy, "epmd");
+  std::vector<Problem> mixed{{"b.toml:10:1", "", "c"},
+                             {"b.toml:9:30", "", "b"},
+                             {"a.toml:99:1", "", "a"},
+                             {"b.toml", "", "first of b"},
+                             {"b.toml:10:1", "", "d"}};
+  sort_problems(mixed);
+  std::string order;
+  for (const auto &p : mixed) order += p.message + ",";
+  EXPECT_EQ(order, "a,first of b,b,c,d,");
+}
+
 TEST(Config, MissingRequiredKeys) {
   EXPECT_NE(only_problem("[transports.t]\nconnect = []\n")
                 .find("transports.t.plugin: missing required key"),
@@ -157,10 +247,14 @@ TEST(Config, TransportResolution) {
                          "[topologies.a]\nstrategy = \"epmd\"\n")
                 .find("several transports are defined"),
             std::string::npos);
-  EXPECT_NE(only_problem("[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = "
-                         "\"epmd\"\ntransport = \"nope\"\n")
-                .find("no transport named 'nope'"),
-            std::string::npos);
+  EXPECT_EQ(only_problem("[transports.t]\nplugin = \"x\"\n[topologies.a]\nstrategy = "
+                         "\"epmd\"\ntransport = \"nope\"\n"),
+            "test.toml:5:13: topologies.a.transport: no transport named 'nope' (defined: t; a "
+            "topology names a [transports.NAME] table, not a plugin)");
+  EXPECT_EQ(only_problem("[transports.beam]\nplugin = \"x\"\n[transports.cmd]\nplugin = \"y\"\n"
+                         "[topologies.a]\nstrategy = \"epmd\"\ntransport = \"bema\"\n"),
+            "test.toml:7:13: topologies.a.transport: no transport named 'bema' (did you mean "
+            "'beam'?)");
 }
 
 TEST(Config, BadNames) {

@@ -119,7 +119,7 @@ TEST(Constraints, NeedsAndConflictsCountOnlyWhatIsWritten) {
             "t.toml:4:9: t.plain: set either 'plain' or 'cert', not both\n");
   // A key with a bad value still counts as written: no second, spurious problem.
   EXPECT_EQ(problems_of(tls, "cert = \"c.pem\"\nkey = 5\n"),
-            "t.toml:3:7: t.key: expected a string\n");
+            "t.toml:3:7: t.key: expected a string, found integer 5; put it in quotes\n");
 }
 
 TEST(Constraints, FiniteDurationTypeErrorDoesNotOfferInfinity) {

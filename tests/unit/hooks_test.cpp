@@ -265,8 +265,12 @@ TEST(HooksConfig, DefaultsWithoutTheTable) {
 
 TEST(HooksConfig, ReportsEachProblemWithItsPosition) {
   EXPECT_EQ(problems_of("[hooks]\non_nodeup = \"/bin/true\"\n"),
-            "test.toml:2:13: hooks.on_nodeup: expected an array of strings: "
-            "[\"/path/program\", \"arg\"]\n");
+            "test.toml:2:13: hooks.on_nodeup: expected an array of strings, found string "
+            "\"/bin/true\"; write [\"/bin/true\"]\n");
+  // An argv: not a program named after the whole command line.
+  EXPECT_EQ(problems_of("[hooks]\non_nodeup = \"logger -t up\"\n"),
+            "test.toml:2:13: hooks.on_nodeup: expected an array of strings, found string "
+            "\"logger -t up\"; write [\"logger\", \"-t\", \"up\"]\n");
   EXPECT_EQ(problems_of("[hooks]\non_nodeup = []\n"),
             "test.toml:2:13: hooks.on_nodeup: must have at least 1 element(s), not 0\n");
   EXPECT_EQ(problems_of("[hooks]\non_nodedown = [\"bin/x\"]\n"),
@@ -287,7 +291,8 @@ TEST(HooksConfig, ReportsEachProblemWithItsPosition) {
             "test.toml:2:14: hooks.queue_size: must be from 0 to 1000000, not -1\n");
   EXPECT_EQ(problems_of("[hooks]\non_nodeupp = [\"true\"]\n"),
             "test.toml:2:14: hooks.on_nodeupp: unknown key (did you mean 'on_nodeup'?)\n");
-  EXPECT_EQ(problems_of("hooks = 1\n"), "test.toml:1:9: hooks: expected a table\n");
+  EXPECT_EQ(problems_of("hooks = 1\n"),
+            "test.toml:1:9: hooks: expected a table, found integer 1\n");
 }
 
 }  // namespace

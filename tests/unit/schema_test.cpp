@@ -108,12 +108,108 @@ TEST(Schema, EveryTypeErrorIsReported) {
       "hosts = \"a@h\"\nport = \"x\"\ntimeout = \"soon\"\nbroadcast_only = 1\nratio = \"r\"\nmode "
       "= \"mac\"\n");
   auto text = problems_text(c);
-  EXPECT_EQ(c.problems.size(), 5u) << text;  // a single string is a list of one: hosts is fine
+  EXPECT_EQ(c.problems.size(), 6u) << text;
   EXPECT_NE(text.find("topologies.x.config.port: expected an integer"), std::string::npos) << text;
   EXPECT_NE(text.find("timeout: expected a duration"), std::string::npos);
   EXPECT_NE(text.find("broadcast_only: expected true or false"), std::string::npos);
   EXPECT_NE(text.find("ratio: expected a number"), std::string::npos);
   EXPECT_NE(text.find("mode: expected one of ip, dns, hostname"), std::string::npos);
+}
+
+// "expected X, found <type> <value>", with a hint when the fix is plain.
+TEST(Schema, TypeErrorsShowWhatWasFound) {
+  auto only = [](const std::string &text) {
+    auto c = check("hosts = []\n" + text);
+    EXPECT_EQ(c.problems.size(), 1u) << problems_text(c);
+    return c.problems.empty() ? "" : c.problems[0].str();
+  };
+  EXPECT_EQ(only("port = \"45892\"\n"),
+            "t.toml:2:8: topologies.x.config.port: expected an integer, found string \"45892\"; "
+            "remove the quotes");
+  EXPECT_EQ(only("port = \"x\"\n"),
+            "t.toml:2:8: topologies.x.config.port: expected an integer, found string \"x\"");
+  EXPECT_EQ(only("port = 1.5\n"),
+            "t.toml:2:8: topologies.x.config.port: expected an integer, found float 1.5");
+  EXPECT_EQ(only("broadcast_only = \"true\"\n"),
+            "t.toml:2:18: topologies.x.config.broadcast_only: expected true or false, found "
+            "string \"true\"; remove the quotes");
+  EXPECT_EQ(only("ratio = \"0.25\"\n"),
+            "t.toml:2:9: topologies.x.config.ratio: expected a number, found string \"0.25\"; "
+            "remove the quotes");
+  EXPECT_EQ(only("mode = 5\n"),
+            "t.toml:2:8: topologies.x.config.mode: expected a string, found integer 5; put it "
+            "in quotes");
+  EXPECT_EQ(only("mode = \"dsn\"\n"),
+            "t.toml:2:8: topologies.x.config.mode: expected one of ip, dns, hostname; found "
+            "\"dsn\" (did you mean 'dns'?)");
+  EXPECT_EQ(only("timeout = \"soon\"\n"),
+            "t.toml:2:11: topologies.x.config.timeout: expected a duration such as \"5s\", "
+            "\"250ms\", integer milliseconds or \"infinity\", found string \"soon\"");
+  EXPECT_EQ(only("timeout = -5\n"),
+            "t.toml:2:11: topologies.x.config.timeout: expected a duration such as \"5s\", "
+            "\"250ms\", integer milliseconds or \"infinity\", found integer -5");
+  EXPECT_EQ(only("mode = {a = 1}\n"),
+            "t.toml:2:8: topologies.x.config.mode: expected a string, found table");
+  // Long values are cut, so that a message stays one line.
+  EXPECT_EQ(only("mode = [\"" + std::string(50, 'a') + "\", 1, 2, 3, 4, 5, 6]\n"),
+            "t.toml:2:8: topologies.x.config.mode: expected a string, found array [\"" +
+                std::string(40, 'a') + "...\", 1, 2, 3, 4, 5, ...]");
+  EXPECT_EQ(
+      only("mode = [11111, 22222, 33333, 44444, 55555, 66666, 77777, 88888, 99999, 10000, 11111, "
+           "12222]\n"),
+      "t.toml:2:8: topologies.x.config.mode: expected a string, found array [11111, 22222, "
+      "33333, 44444, 55555, 66666, 77777, 88888, 99999, ...]");
+}
+
+// A duration string without a unit is refused (libcluster's integers stay milliseconds).
+TEST(Schema, UnitlessDurationStringsAreRefused) {
+  auto c = check("hosts = []\ntimeout = \"5\"\n");
+  ASSERT_EQ(c.problems.size(), 1u) << problems_text(c);
+  EXPECT_EQ(c.problems[0].str(),
+            "t.toml:2:11: topologies.x.config.timeout: \"5\" has no unit: write \"5s\" or "
+            "\"5ms\", or the integer 5 for milliseconds as in libcluster");
+  auto ms = check("hosts = []\ntimeout = 5\n");
+  ASSERT_TRUE(ms.problems.empty()) << problems_text(ms);
+  EXPECT_EQ(ms.values->integer("timeout"), 5);
+}
+
+// A bare string is not a list of one: `hosts = "a"` among lists of many hides a missing [].
+TEST(Schema, BareStringForAListIsRefused) {
+  auto c = check("hosts = \"a@127.0.0.1\"\n");
+  ASSERT_EQ(c.problems.size(), 1u) << problems_text(c);
+  EXPECT_EQ(c.problems[0].str(),
+            "t.toml:1:9: topologies.x.config.hosts: expected an array of strings, found string "
+            "\"a@127.0.0.1\"; write [\"a@127.0.0.1\"]");
+  auto several = check("hosts = \"a@h, b@h c@h\"\n");
+  ASSERT_EQ(several.problems.size(), 1u) << problems_text(several);
+  EXPECT_EQ(several.problems[0].str(),
+            "t.toml:1:9: topologies.x.config.hosts: expected an array of strings, found string "
+            "\"a@h, b@h c@h\"; write [\"a@h\", \"b@h\", \"c@h\"]");
+  auto mixed = check("hosts = [\"a\", 5]\n");
+  ASSERT_EQ(mixed.problems.size(), 1u) << problems_text(mixed);
+  EXPECT_EQ(mixed.problems[0].str(),
+            "t.toml:1:9: topologies.x.config.hosts: expected an array of strings, found integer "
+            "5 as element #2");
+}
+
+// The value of a secret option is never quoted back, in any message.
+TEST(Schema, SecretValuesAreNeverShown) {
+  auto c = check("hosts = []\nsecret = 12345\nkeys = \"k3y-k3y\"\n");
+  auto text = problems_text(c);
+  EXPECT_EQ(text,
+            "t.toml:2:10: topologies.x.config.secret: expected a string, found integer; put it "
+            "in quotes\n"
+            "t.toml:3:8: topologies.x.config.keys: expected an array of strings, found string; "
+            "put it in brackets: [\"...\"]\n");
+}
+
+// A typo'd required key is one problem (the unknown key and its "did you mean"), not two.
+TEST(Schema, TypoOfARequiredKeyIsOneProblem) {
+  auto c = check("hsts = [\"a@h\"]\n");
+  ASSERT_EQ(c.problems.size(), 1u) << problems_text(c);
+  EXPECT_EQ(c.problems[0].str(),
+            "t.toml:1:8: topologies.x.config.hsts: unknown option for plugin 'demo' (did you "
+            "mean 'hosts'?)");
 }
 
 TEST(Schema, HostKeysAreNotThePlugins) {

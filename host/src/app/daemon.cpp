@@ -11,17 +11,22 @@
 
 namespace clusterd::app {
 
-std::vector<config::Problem> prepare(config::DaemonConfig config, plugin::Registry &registry,
-                                     Prepared &out) {
-  std::vector<config::Problem> problems;
+std::vector<config::Problem> prepare(config::ParseResult parsed, Prepared &out) {
+  std::vector<config::Problem> problems = std::move(parsed.problems);
+  // A file with problems is still read as far as it goes, so that one `check` reports the
+  // plugins' problems too; with any problem, `out` is for reporting only, never run.
+  auto &config = parsed.config ? parsed.config : parsed.partial;
+  if (!config) return problems;
+  plugin::Registry registry(config->settings.plugin_path);
   auto load_unit = [&](const std::string &plugin, std::uint32_t kind, const toml::table *options,
                        const std::vector<std::string> &host_keys, const std::string &where,
                        const std::string &prefix) {
     Prepared::Unit unit;
+    if (plugin.empty()) return unit;  // no plugin named: already a problem of the file
     unit.module = registry.find(plugin, kind, unit.load_error);
     if (!unit.module) return unit;
     const auto before = problems.size();
-    unit.values = config::validate_options(unit.module->options(), options, host_keys, config.file,
+    unit.values = config::validate_options(unit.module->options(), options, host_keys, config->file,
                                            where, prefix, unit.module->name(), problems);
     if (problems.size() != before) return unit;  // validate() sees only well-formed options
     std::vector<plugin::Module::Problem> found;
@@ -34,14 +39,20 @@ std::vector<config::Problem> prepare(config::DaemonConfig config, plugin::Regist
     }
     return unit;
   };
-  for (const auto &t : config.transports)
+  for (const auto &t : config->transports)
     out.transports[t.name] =
         load_unit(t.plugin, CLUSTERD_KIND_TRANSPORT, t.options, config::kHostTransportKeys, t.where,
                   "transports." + t.name + ".");
-  for (const auto &t : config.topologies)
-    out.topologies[t.name] = load_unit(t.strategy, CLUSTERD_KIND_STRATEGY, t.options, {},
-                                       t.config_where, "topologies." + t.name + ".config.");
-  out.config = std::move(config);
+  for (const auto &t : config->topologies) {
+    // A [config] that is not a table was reported; checking the strategy's options against
+    // nothing would add a "missing required option" for each.
+    const bool config_ok = !t.table || !t.table->get(config::kTopologyConfigKey) || t.options;
+    out.topologies[t.name] =
+        load_unit(config_ok ? t.strategy : "", CLUSTERD_KIND_STRATEGY, t.options, {},
+                  t.config_where, "topologies." + t.name + ".config.");
+  }
+  out.config = std::move(*config);
+  config::sort_problems(problems);
   return problems;
 }
 
@@ -50,13 +61,11 @@ Daemon::Daemon() : signals_(io_, SIGINT, SIGTERM, SIGHUP), services_(io_) {}
 Daemon::~Daemon() = default;
 
 bool Daemon::load(std::vector<std::string> &problems, std::unique_ptr<Prepared> &out) {
-  auto parsed = path_.empty() ? config::parse(config::embedded_default(), "<embedded>")
-                              : config::parse_file(path_);
-  for (const auto &p : parsed.problems) problems.push_back(p.str());
-  if (!parsed.config) return false;
-  plugin::Registry registry(parsed.config->settings.plugin_path);
   out = std::make_unique<Prepared>();
-  for (const auto &p : prepare(std::move(*parsed.config), registry, *out))
+  for (const auto &p :
+       prepare(path_.empty() ? config::parse(config::embedded_default(), "<embedded>")
+                             : config::parse_file(path_),
+               *out))
     problems.push_back(p.str());
   return problems.empty();
 }

@@ -34,10 +34,11 @@ struct Prepared {
   std::map<std::string, Unit> transports, topologies;
 };
 
-// Finds every plugin of `config` and checks its options. Problems with options are config
-// errors (returned); a plugin that cannot be found or loaded fails only its own unit.
-std::vector<config::Problem> prepare(config::DaemonConfig config, plugin::Registry &registry,
-                                     Prepared &out);
+// Finds every plugin of a parsed file (its plugin_path, then the usual directories) and checks
+// their options. Returns every problem of the file and of the options, sorted by position
+// (`out` is usable only when there are none); a plugin that cannot be found or loaded fails
+// only its own unit (Unit::load_error).
+std::vector<config::Problem> prepare(config::ParseResult parsed, Prepared &out);
 
 class Daemon {
  public:

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
 
 #include "config/constraints.hpp"
 #include "config/host_keys.hpp"
@@ -52,18 +53,20 @@ class Reader {
 
   const toml::table *table(const toml::node &node, const std::string &key) {
     if (const auto *t = node.as_table()) return t;
-    problem(node, key, "expected a table");
+    problem(node, key, "expected a table, found " + describe_found(node));
     return nullptr;
   }
 
   // Checks `table` against the keys kHostKeys declares for `name` ("hooks", "topologies.NAME")
-  // with the validator plugin options go through; `others` are keys that belong elsewhere.
+  // with the validator plugin options go through; `others` are keys checked elsewhere.
   std::unique_ptr<OptionValues> keys(std::string_view name, const toml::table &table,
                                      const std::string &prefix,
                                      const std::vector<std::string> &others = {}) {
     std::vector<OptionSpec> schema;
     for (const auto &k : kHostKeys)
-      if (k.table == name) schema.push_back(option_spec(k.option));
+      if (k.table == name &&
+          std::find(others.begin(), others.end(), std::string_view(k.option.key)) == others.end())
+        schema.push_back(option_spec(k.option));
     return validate_options(schema, &table, others, file_, where(file_, table.source()), prefix, "",
                             problems_);
   }
@@ -110,12 +113,62 @@ void read_transport(Reader &in, const std::string &name, const toml::table &tabl
   std::vector<std::string> plugin_keys;  // checked against the plugin's schema later
   for (const auto &[k, node] : table)
     if (std::find(kHostTransportKeys.begin(), kHostTransportKeys.end(), k.str()) ==
-        kHostTransportKeys.end())
+            kHostTransportKeys.end() &&
+        // Without `plugin`, a key like it ("plugn") is its typo, reported as such.
+        (table.contains("plugin") || util::closest_match(k.str(), {"plugin"}).empty()))
       plugin_keys.emplace_back(k.str());
   auto values = in.keys("transports.NAME", table, "transports." + name + ".", plugin_keys);
   spec.plugin = values->text("plugin");
   spec.resync_interval = duration_of(*values, "resync_interval");
   out.transports.push_back(std::move(spec));
+}
+
+// The text of a value with its strings run together: `{:net_kernel, :connect_node, []}` as a
+// string or as an array of atoms-as-strings.
+std::string flat_text(const toml::node &node) {
+  if (const auto *text = node.as_string()) return text->get();
+  std::string out;
+  if (const auto *array = node.as_array())
+    for (const auto &element : *array) out += flat_text(element) + " ";
+  return out;
+}
+
+// libcluster's topology-level connect / disconnect / list_nodes MFAs, pasted into a topology:
+// here a transport does what they did. Says which one, and what to write; "" when `key` holds no
+// MFA (`disconnect` is also our policy key: "never" or "removed").
+std::string libcluster_mfa_hint(std::string_view key, const toml::node &node) {
+  const std::string text = flat_text(node);
+  const bool mfa =
+      node.is_array() || text.find('{') != std::string::npos || text.find(':') != std::string::npos;
+  auto has = [&](std::string_view word) { return text.find(word) != std::string::npos; };
+  const std::string route = has("rpc") ? "" : "erlang";
+  std::string is_default, command;  // the erlang transport's call; the command transport's key
+  if (key == "connect") {
+    if (route == "erlang" && has("net_kernel") && has("connect_node"))
+      is_default = "connects with net_kernel:connect_node";
+    command = "connect = [\"/path/program\"] (the node is appended as the last argument)";
+  } else if (key == "disconnect") {
+    if (!mfa) return "";
+    if (route == "erlang" && has("erlang") && has("disconnect_node"))
+      is_default = "disconnects with erlang:disconnect_node";
+    command = "disconnect = [\"/path/program\"] (the node is appended as the last argument)";
+  } else {
+    if (route == "erlang" && has("erlang") && has("nodes"))
+      is_default = "lists the connected nodes with erlang:nodes()";
+    command = "list_nodes = [\"/path/program\"] (printing one node per line)";
+  }
+  std::string message =
+      "libcluster's " + std::string(key) + " MFA is the transport's job here: " +
+      (is_default.empty() ? "for another function, use the command transport ([transports.NAME] "
+                            "plugin = \"command\", " +
+                                command + ") and name it in transport = \"NAME\""
+                          : "the erlang transport ([transports.NAME] plugin = \"erlang\") " +
+                                is_default + ", as this MFA does");
+  if (key == "disconnect")
+    return message +
+           "; disconnect here is the policy: \"removed\" (disconnect nodes the strategy stops "
+           "reporting, as libcluster's polling strategies do) or \"never\"";
+  return message + "; remove this key";
 }
 
 void read_topology(Reader &in, const std::string &name, const toml::table &table, DaemonConfig &out,
@@ -127,7 +180,16 @@ void read_topology(Reader &in, const std::string &name, const toml::table &table
   spec.where = where(in.file(), table.source());
   spec.config_where = spec.where;
   const std::string prefix = "topologies." + name + ".";
-  auto values = in.keys("topologies.NAME", table, prefix, {std::string(kTopologyConfigKey)});
+  std::vector<std::string> others{std::string(kTopologyConfigKey)};
+  for (std::string_view key : {"connect", "disconnect", "list_nodes"}) {
+    const toml::node *node = table.get(key);
+    if (!node) continue;
+    if (auto hint = libcluster_mfa_hint(key, *node); !hint.empty()) {
+      in.problem(*node, prefix + std::string(key), hint);
+      others.emplace_back(key);
+    }
+  }
+  auto values = in.keys("topologies.NAME", table, prefix, others);
   spec.strategy = values->text("strategy");
   spec.transport = values->text("transport");
   if (values->is_set("disconnect"))
@@ -183,12 +245,6 @@ void read_hooks(Reader &in, const toml::table &table, HooksSpec &hooks) {
   for (auto [key, argv] :
        {std::pair{"on_nodeup", &hooks.on_nodeup}, std::pair{"on_nodedown", &hooks.on_nodedown}}) {
     const toml::node *node = table.get(key);
-    // An argv: a bare string would read as a program named after the whole command line.
-    if (node && node->is_string()) {
-      in.problem(*node, "hooks." + std::string(key),
-                 "expected an array of strings: [\"/path/program\", \"arg\"]");
-      continue;
-    }
     *argv = values->list(key);
     if (!argv->empty()) check_hook_program(in, *node, "hooks." + std::string(key), argv->front());
   }
@@ -218,16 +274,68 @@ void resolve_transports(Reader &in, const toml::table &root, DaemonConfig &confi
         continue;
       }
     }
-    auto transport = std::find_if(config.transports.begin(), config.transports.end(),
-                                  [&](const auto &t) { return t.name == topology.transport; });
-    if (transport == config.transports.end()) {
-      in.problem(at, key, "no transport named '" + topology.transport + "'");
-      continue;
+    std::vector<std::string> names;
+    for (const auto &t : config.transports) names.push_back(t.name);
+    if (std::find(names.begin(), names.end(), topology.transport) == names.end()) {
+      std::string message = "no transport named '" + topology.transport + "'";
+      if (auto guess = util::closest_match(topology.transport, names); !guess.empty())
+        message += " (did you mean '" + guess + "'?)";
+      else if (names.empty())
+        message += ": add a [transports." + topology.transport + "] table";
+      else
+        message += " (defined: " + util::join(names, ", ") +
+                   "; a topology names a [transports.NAME] table, not a plugin)";
+      const toml::node *value = at.as_table() ? at.as_table()->get("transport") : nullptr;
+      in.problem(value ? *value : at, key, message);
     }
   }
 }
 
+// What a top-level key that is not one of ours probably meant: a misspelt table
+// ([topology.x] for [topologies.x]), or a key written before its table's header.
+std::string unknown_top_level(const std::string &key, const toml::node &node) {
+  if (!node.is_table()) {
+    for (auto table : kHostTables)
+      for (const auto &k : host_keys_of(table))
+        if (k == key)
+          return "unknown key at the top level: it belongs in a [" + std::string(table) +
+                 "] table, after the table's header";
+    return "unknown key at the top level (tables here: " + known_tables() + ")";
+  }
+  std::vector<std::string> tables = util::split(known_tables(), ',');
+  for (auto &t : tables) t.erase(0, t.find_first_not_of(' '));
+  auto guess = util::closest_match(key, tables);
+  if (guess.empty()) return "unknown table (known here: " + known_tables() + ")";
+  // [topology.x] means [topologies.x]: name the table as it should be written.
+  const auto &entries = *node.as_table();
+  if ((guess == "transports" || guess == "topologies") && !entries.empty() &&
+      entries.begin()->second.is_table())
+    guess += "." + std::string(entries.begin()->first.str());
+  return "unknown table (did you mean [" + guess + "]?)";
+}
+
 }  // namespace
+
+void sort_problems(std::vector<Problem> &problems) {
+  // "file:line:column" → (file, line, column); a position-less "file" sorts first in its file.
+  auto position = [](const std::string &at) {
+    std::tuple<std::string_view, long, long> out{at, 0, 0};
+    auto last = at.rfind(':');
+    if (last == std::string::npos || last == 0) return out;
+    auto middle = at.rfind(':', last - 1);
+    if (middle == std::string::npos) return out;
+    char *end = nullptr;
+    long line = std::strtol(at.c_str() + middle + 1, &end, 10);
+    if (end != at.c_str() + last) return out;
+    long column = std::strtol(at.c_str() + last + 1, &end, 10);
+    if (*end != '\0') return out;
+    return std::tuple<std::string_view, long, long>{std::string_view(at).substr(0, middle), line,
+                                                    column};
+  };
+  std::stable_sort(problems.begin(), problems.end(), [&](const Problem &a, const Problem &b) {
+    return position(a.where) < position(b.where);
+  });
+}
 
 ParseResult parse(std::string_view text, const std::string &file) {
   ParseResult result;
@@ -269,20 +377,17 @@ ParseResult parse(std::string_view text, const std::string &file) {
           read_topology(in, name, *table, config, document);
       }
     } else {
-      std::string message = "unknown table";
-      std::vector<std::string> tables = util::split(known_tables(), ',');
-      for (auto &t : tables) t.erase(0, t.find_first_not_of(' '));
-      if (auto guess = util::closest_match(key, tables); !guess.empty())
-        message += " (did you mean [" + guess + "]?)";
-      else
-        message += " (known here: " + known_tables() + ")";
-      in.problem(node, key, message);
+      in.problem(node, key, unknown_top_level(key, node));
     }
   }
   read_settings(in, or_empty(settings), config.settings);
   read_hooks(in, or_empty(hooks), config.hooks);
   resolve_transports(in, root, config);
-  if (result.problems.empty()) result.config = std::move(config);
+  sort_problems(result.problems);
+  if (result.problems.empty())
+    result.config = std::move(config);
+  else
+    result.partial = std::move(config);
   return result;
 }
 

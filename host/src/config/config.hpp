@@ -100,8 +100,15 @@ struct DaemonConfig {
 
 struct ParseResult {
   std::optional<DaemonConfig> config;  // set only when problems is empty
-  std::vector<Problem> problems;
+  std::vector<Problem> problems;       // sorted by position
+  // With problems: what could be read, so that the plugins' options are still checked and
+  // every problem is reported at once. Never to be run.
+  std::optional<DaemonConfig> partial;
 };
+
+// Sorts by file, then line and column (numerically); stable, so problems at one position keep
+// their order.
+void sort_problems(std::vector<Problem> &problems);
 
 // Parses and checks everything that does not need the plugins.
 ParseResult parse(std::string_view text, const std::string &file);

@@ -80,25 +80,6 @@ bool is_url(std::string_view text, bool https_only) {
   return is_host_port(authority) && authority.find('@') == std::string_view::npos;
 }
 
-// The value as the message quotes it: escaped and bounded, so a message stays one short line.
-std::string quote_for_message(std::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text.substr(0, 80)) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      static const char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + (text.size() > 80 ? "...\"" : "\"");
-}
-
 // The bound of an INT or DURATION option as written in the file.
 std::string bound_text(const OptionSpec &spec, std::int64_t bound) {
   return spec.type == CLUSTERD_OPT_DURATION ? duration_text(bound) : std::to_string(bound);
@@ -131,7 +112,7 @@ std::string check_element(const OptionSpec &spec, const std::string &text,
   if (spec.format == CLUSTERD_FORMAT_ANY || text.empty()) return "";
   auto why = check_format(spec.format, text);
   if (why.empty()) return "";
-  return prefix + (spec.secret() ? "" : quote_for_message(text) + " ") + why;
+  return prefix + (spec.secret() ? "" : util::quote_for_message(text) + " ") + why;
 }
 
 }  // namespace

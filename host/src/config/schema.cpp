@@ -1,6 +1,7 @@
 #include "config/schema.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 
@@ -31,52 +32,162 @@ std::string_view type_name(std::uint32_t type) {
 
 namespace {
 
-// Converts one TOML node to a value of `type`; "" on success, else what was expected.
-std::string convert(const toml::node &node, std::uint32_t type, OptionValues::Value &out) {
+// A value as TOML writes it, shortened; "" for tables and dates (their type says enough).
+std::string value_text(const toml::node &node) {
+  if (const auto *text = node.as_string()) return util::quote_for_message(text->get(), 40);
+  if (const auto *n = node.as_integer()) return std::to_string(n->get());
+  if (const auto *b = node.as_boolean()) return b->get() ? "true" : "false";
+  if (const auto *d = node.as_floating_point()) {
+    char buffer[32];
+    auto end = std::to_chars(buffer, buffer + sizeof buffer, d->get()).ptr;
+    return std::string(buffer, end);
+  }
+  if (const auto *array = node.as_array()) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      if (out.size() > 60) return out + ", ...]";
+      out += (i ? ", " : "") + value_text((*array)[i]);
+    }
+    return out + "]";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string describe_found(const toml::node &node, bool show_value) {
+  std::string type;
+  switch (node.type()) {
+    case toml::node_type::table:
+      type = "table";
+      break;
+    case toml::node_type::array:
+      type = "array";
+      break;
+    case toml::node_type::string:
+      type = "string";
+      break;
+    case toml::node_type::integer:
+      type = "integer";
+      break;
+    case toml::node_type::floating_point:
+      type = "float";
+      break;
+    case toml::node_type::boolean:
+      type = "boolean";
+      break;
+    default:
+      type = "date/time";
+  }
+  std::string value = show_value ? value_text(node) : "";
+  return value.empty() ? type : type + " " + value;
+}
+
+namespace {
+
+// True when `text` is a whole TOML integer, float or boolean literal of `type`: then the
+// quotes are the only thing wrong.
+bool quoted_literal(const std::string &text, std::uint32_t type) {
+  if (text.find_first_of("\r\n#") != std::string::npos) return false;  // one bare value only
+  try {
+    auto table = toml::parse("v = " + text);
+    const toml::node *v = table.get("v");
+    return v && (type == CLUSTERD_OPT_INT      ? v->is_integer()
+                 : type == CLUSTERD_OPT_DOUBLE ? v->is_number()
+                                               : v->is_boolean());
+  } catch (const toml::parse_error &) {
+    return false;
+  }
+}
+
+// A string as the array it probably meant: "a@h b@h" or "a@h, b@h" -> ["a@h", "b@h"], and a
+// command line "prog --flag" -> its argv ["prog", "--flag"].
+std::string as_array(const std::string &text) {
+  std::vector<std::string> items;
+  for (std::size_t at = 0; (at = text.find_first_not_of(", \t", at)) != std::string::npos;) {
+    const auto end = std::min(text.find_first_of(", \t", at), text.size());
+    items.push_back(util::quote_for_message(text.substr(at, end - at), 40));
+    at = end;
+  }
+  if (items.size() > 8) {
+    items.resize(8);
+    items.back() = "...";
+  }
+  return "[" + util::join(items, ", ") + "]";
+}
+
+// Converts one TOML node to a value of `type`; "" on success, else "expected ..., found ..."
+// with a hint when the fix is plain. `secret`: the value is never quoted back. `finite`:
+// "infinity" is not offered.
+std::string convert(const toml::node &node, std::uint32_t type, OptionValues::Value &out,
+                    bool secret = false, bool finite = false) {
   out.type = type;
+  auto wrong = [&](std::string_view expected, std::string_view hint = "") {
+    std::string message = std::string(expected) + ", found " + describe_found(node, !secret);
+    return hint.empty() ? message : message + "; " + std::string(hint);
+  };
+  const auto *text = node.as_string();
   switch (type) {
     case CLUSTERD_OPT_STRING:
-      if (!node.is_string()) return "expected a string";
-      out.text = *node.value<std::string>();
+      if (!text)
+        return wrong("expected a string",
+                     node.is_number() || node.is_boolean() ? "put it in quotes" : "");
+      out.text = text->get();
       return "";
     case CLUSTERD_OPT_INT:
-      if (!node.is_integer()) return "expected an integer";
+      if (!node.is_integer())
+        return wrong("expected an integer",
+                     text && quoted_literal(text->get(), type) ? "remove the quotes" : "");
       out.integer = *node.value<std::int64_t>();
       return "";
     case CLUSTERD_OPT_BOOL:
-      if (!node.is_boolean()) return "expected true or false";
+      if (!node.is_boolean())
+        return wrong("expected true or false",
+                     text && quoted_literal(text->get(), type) ? "remove the quotes" : "");
       out.integer = *node.value<bool>() ? 1 : 0;
       return "";
     case CLUSTERD_OPT_DOUBLE:
-      if (!node.is_number()) return "expected a number";
+      if (!node.is_number())
+        return wrong("expected a number",
+                     text && quoted_literal(text->get(), type) ? "remove the quotes" : "");
       out.number = *node.value<double>();
       return "";
     case CLUSTERD_OPT_DURATION: {
       std::optional<std::int64_t> ms;
       if (node.is_integer() && *node.value<std::int64_t>() >= 0)
         ms = node.value<std::int64_t>();
-      else if (node.is_string())
-        ms = util::parse_duration_ms(*node.value<std::string>());
-      if (!ms)
-        return "expected a duration such as \"5s\", \"250ms\", integer milliseconds or "
-               "\"infinity\"";
-      out.integer = *ms;
-      return "";
+      else if (text)
+        ms = util::parse_duration_ms(text->get());
+      if (ms) {
+        out.integer = *ms;
+        return "";
+      }
+      // "5": seconds (the intent of most who write it) or milliseconds (libcluster's integers)?
+      const std::string digits = text && !secret ? text->get() : "";
+      if (!digits.empty() && digits.size() <= 18 &&
+          digits.find_first_not_of("0123456789") == std::string::npos)
+        return util::quote_for_message(digits) + " has no unit: write \"" + digits + "s\" or \"" +
+               digits + "ms\", or the integer " + digits + " for milliseconds as in libcluster";
+      return wrong(finite ? "expected a duration such as \"5s\", \"250ms\" or integer milliseconds"
+                          : "expected a duration such as \"5s\", \"250ms\", integer milliseconds "
+                            "or \"infinity\"");
     }
     case CLUSTERD_OPT_STRING_LIST:
       out.list.clear();
-      if (node.is_string()) {
-        out.list.push_back(*node.value<std::string>());
-        return "";
-      }
+      if (text)  // a list of one would hide a forgotten pair of brackets in a list of many
+        return wrong("expected an array of strings",
+                     secret ? "put it in brackets: [\"...\"]" : "write " + as_array(text->get()));
       if (const auto *array = node.as_array()) {
-        for (const auto &element : *array) {
-          if (!element.is_string()) return "expected an array of strings";
-          out.list.push_back(*element.value<std::string>());
+        for (std::size_t i = 0; i < array->size(); ++i) {
+          const auto *element = (*array)[i].as_string();
+          if (!element)
+            return "expected an array of strings, found " + describe_found((*array)[i], !secret) +
+                   " as element #" + std::to_string(i + 1);
+          out.list.push_back(element->get());
         }
         return "";
       }
-      return "expected an array of strings";
+      return wrong("expected an array of strings");
     default:
       return "the plugin declares an unknown option type";
   }
@@ -283,15 +394,19 @@ std::unique_ptr<OptionValues> validate_options(
     known.push_back(spec.key);
     if (spec.secret()) known.insert(known.end(), {spec.key + "_file", spec.key + "_env"});
   }
+  std::vector<std::string> meant;               // the keys unknown ones were typos of
+  std::vector<std::string> candidates = known;  // for "did you mean": the table's other keys too
+  candidates.insert(candidates.end(), host_keys.begin(), host_keys.end());
   for (const auto &[k, node] : options) {
     std::string key(k.str());
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
     if (std::find(host_keys.begin(), host_keys.end(), key) != host_keys.end()) continue;
     std::string message =
         plugin.empty() ? "unknown key" : "unknown option for plugin '" + plugin + "'";
-    if (auto guess = util::closest_match(key, known); !guess.empty())
+    if (auto guess = util::closest_match(key, candidates); !guess.empty()) {
       message += " (did you mean '" + guess + "'?)";
-    else if (!known.empty())
+      meant.push_back(guess);
+    } else if (!known.empty())
       message +=
           (plugin.empty() ? " (known here: " : " (options: ") + util::join(known, ", ") + ")";
     else
@@ -312,10 +427,9 @@ std::unique_ptr<OptionValues> validate_options(
     }
     if (node) {
       value.where = where(file, node->source());
-      if (auto error = convert(*node, spec.type, value); !error.empty()) {
-        if (spec.type == CLUSTERD_OPT_DURATION && spec.finite())  // do not offer "infinity"
-          error = "expected a duration such as \"5s\", \"250ms\" or integer milliseconds";
-        problem(value.where, spec.key, error);  // never echo the value: it may be a secret
+      if (auto error = convert(*node, spec.type, value, spec.secret(), spec.finite());
+          !error.empty()) {
+        problem(value.where, spec.key, error);
         continue;
       }
       value.set = true;
@@ -324,7 +438,8 @@ std::unique_ptr<OptionValues> validate_options(
       value.where = where(file, indirect.source());
       std::string suffix = file_node ? "_file" : "_env";
       if (!indirect.is_string()) {
-        problem(value.where, spec.key + suffix, "expected a string");
+        problem(value.where, spec.key + suffix,
+                "expected a string, found " + describe_found(indirect));
         continue;
       }
       std::string reference = *indirect.value<std::string>();
@@ -361,6 +476,11 @@ std::unique_ptr<OptionValues> validate_options(
     } else if (spec.default_value) {
       convert_literal(*spec.default_value, spec.type, value);  // checked at plugin load
     } else if (spec.required()) {
+      // A typo of it was reported with its "did you mean": once is enough.
+      if (std::any_of(meant.begin(), meant.end(), [&](const std::string &key) {
+            return key == spec.key || key == spec.key + "_file" || key == spec.key + "_env";
+          }))
+        continue;
       problem(table_where, spec.key,
               (plugin.empty() ? "missing required key"
                               : "missing required option of plugin '" + plugin + "'") +
@@ -372,7 +492,13 @@ std::unique_ptr<OptionValues> validate_options(
     const std::string &at = value.where.empty() ? table_where : value.where;
     if (!spec.choices.empty() && value.type == CLUSTERD_OPT_STRING &&
         std::find(spec.choices.begin(), spec.choices.end(), value.text) == spec.choices.end()) {
-      problem(at, spec.key, "expected one of " + util::join(spec.choices, ", "));
+      std::string message = "expected one of " + util::join(spec.choices, ", ");
+      if (!spec.secret()) {
+        message += "; found " + util::quote_for_message(value.text, 40);
+        if (auto guess = util::closest_match(value.text, spec.choices); !guess.empty())
+          message += " (did you mean '" + guess + "'?)";
+      }
+      problem(at, spec.key, message);
       continue;
     }
     if (auto error = check_constraints(spec, value); !error.empty()) {

@@ -34,6 +34,10 @@ struct OptionSpec {
 
 std::string_view type_name(std::uint32_t type);
 
+// What a TOML value is, for "expected X, found Y": `string "45892"`, `integer 5`,
+// `array ["a", 5]`, `table`; values shortened to one line, left out when !show_value (secrets).
+std::string describe_found(const toml::node &node, bool show_value = true);
+
 // The spec of a declared option. `has_constraints`: the declaration is ABI 1.3 or newer (older
 // plugins' option structs end before the constraint fields, and their other flag bits are void).
 OptionSpec option_spec(const clusterd_option_t &option, bool has_constraints = true);

@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "build_info.hpp"
+#include "util/strings.hpp"
 
 namespace clusterd::plugin {
 
@@ -74,7 +75,8 @@ std::shared_ptr<const Module> Registry::find(const std::string &name, std::uint3
     return module;
   }
   // Third-party libcluster names ("ClusterEC2.Strategy.Tags") match a plugin's aliases.
-  for (const auto &entry : list()) {
+  const auto entries = list();
+  for (const auto &entry : entries) {
     if (entry.module && entry.module->kind() == kind) {
       const auto &aliases = entry.module->aliases();
       if (std::find(aliases.begin(), aliases.end(), name) != aliases.end()) return entry.module;
@@ -82,8 +84,45 @@ std::shared_ptr<const Module> Registry::find(const std::string &name, std::uint3
   }
   std::string searched;
   for (const auto &dir : dirs_) searched += (searched.empty() ? "" : ", ") + dir.string();
-  error = "no plugin '" + name + "' (looked for " + file + " in " + searched + ")";
+  error = "no plugin '" + name + "'" + suggestion(name, kind, entries) + "; looked for " + file +
+          " in " + searched;
   return nullptr;
+}
+
+std::string Registry::suggestion(const std::string &name, std::uint32_t kind,
+                                 const std::vector<Entry> &entries) {
+  // Names are compared in file-name form, so that "Cluster.Strategy.Kuberentes" is one typo
+  // away from "kubernetes" rather than a long common prefix away from every libcluster name.
+  std::vector<std::string> forms, names;
+  std::vector<const Module *> owners;
+  for (const auto &entry : entries) {
+    if (!entry.module || entry.module->kind() != kind) continue;
+    names.push_back(entry.module->name());
+    forms.push_back(entry.module->name());
+    owners.push_back(entry.module.get());
+    for (const auto &alias : entry.module->aliases()) {
+      forms.push_back(plugin_file_name(alias));
+      owners.push_back(entry.module.get());
+    }
+  }
+  auto guess = util::closest_match(plugin_file_name(name), forms);
+  if (guess.empty())
+    return names.empty() ? ""
+                         : std::string(" (") +
+                               (kind == CLUSTERD_KIND_STRATEGY ? "strategies" : "transports") +
+                               " found: " + util::join(names, ", ") + ")";
+  const Module &module = *owners[std::find(forms.begin(), forms.end(), guess) - forms.begin()];
+  // Spelt as the user spells: a libcluster module name for a libcluster module name.
+  std::string shown = module.name();
+  if (plugin_file_name(name) != name) {
+    const bool elixir = name.rfind("Elixir.", 0) == 0;
+    for (const auto &alias : module.aliases())
+      if ((alias.rfind("Elixir.", 0) == 0) == elixir) {
+        shown = alias;
+        break;
+      }
+  }
+  return " (did you mean '" + shown + "'?)";
 }
 
 std::vector<Registry::Entry> Registry::list() {

@@ -38,6 +38,10 @@ class Registry {
 
  private:
   std::shared_ptr<const Module> load(const std::filesystem::path &path, std::string &error);
+  // " (did you mean 'X'?)" for a plugin `name` not found among `entries`, or the names there
+  // are of that kind.
+  static std::string suggestion(const std::string &name, std::uint32_t kind,
+                                const std::vector<Entry> &entries);
 
   std::vector<std::filesystem::path> dirs_;
   std::map<std::filesystem::path, std::shared_ptr<const Module>> loaded_;

@@ -12,7 +12,7 @@ std::optional<std::int64_t> parse_duration_ms(std::string_view text) {
   if (ec != std::errc{} || value < 0) return std::nullopt;
   std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
   std::int64_t scale = 0;
-  if (unit.empty() || unit == "ms")
+  if (unit == "ms")
     scale = 1;
   else if (unit == "s")
     scale = 1000;

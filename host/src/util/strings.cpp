@@ -77,6 +77,24 @@ std::string closest_match(std::string_view word, const std::vector<std::string> 
   return best;
 }
 
+std::string quote_for_message(std::string_view text, std::size_t limit) {
+  std::string out = "\"";
+  for (unsigned char c : text.substr(0, limit)) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + (text.size() > limit ? "...\"" : "\"");
+}
+
 bool is_ip_address(const std::string &text) {
   unsigned char buffer[sizeof(in6_addr)];
   return inet_pton(AF_INET, text.c_str(), buffer) == 1 ||

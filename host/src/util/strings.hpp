@@ -14,6 +14,9 @@ std::string join(const std::vector<std::string> &parts, std::string_view separat
 std::vector<std::string> split(std::string_view text, char separator);
 // The candidate closest to `word` by edit distance, or "" if none is close ("did you mean").
 std::string closest_match(std::string_view word, const std::vector<std::string> &candidates);
+// `text` as a message quotes it: in double quotes, escaped, and cut after `limit` bytes ("..."),
+// so a message stays one short line.
+std::string quote_for_message(std::string_view text, std::size_t limit = 80);
 // Reads the whole file at `path` into `out`: "" on success, else the reason (never content).
 // stdio rather than iostreams, which would pull the C++ locale machinery into the daemon.
 std::string read_file(const std::string &path, std::string &out);
