@@ -174,9 +174,10 @@ reconcile::OptionsLoader Daemon::options_loader(const config::DaemonConfig &conf
   return [one = std::move(one), name = transport ? transport->name : topology->name,
           is_transport =
               transport != nullptr](std::string &error) -> std::unique_ptr<config::OptionValues> {
-    plugin::Registry registry(one.settings.plugin_path);
+    config::ParseResult parsed;
+    parsed.config = one;
     Prepared prepared;
-    auto problems = prepare(one, registry, prepared);
+    auto problems = prepare(std::move(parsed), prepared);
     auto &unit = is_transport ? prepared.transports[name] : prepared.topologies[name];
     if (!unit.module)
       error = unit.load_error;
