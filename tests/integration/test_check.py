@@ -383,6 +383,20 @@ class CheckRefusesWhatRunRefuses(unittest.TestCase):
                 self.assertEqual(rc, 0, out)
                 self.assertRegex(out, r": OK \(")
 
+    def test_the_shipped_examples_pass(self):
+        """Every conf/plugins/*.toml.example and conf/clusterd.toml is a configuration `check`
+        accepts (ec2's is checked in test_ec2.py, with the out-of-tree plugin's directory)."""
+        conf = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "conf")
+        examples = sorted(os.path.join(conf, "plugins", f)
+                          for f in os.listdir(os.path.join(conf, "plugins"))
+                          if f.endswith(".toml.example") and f != "ec2.toml.example")
+        self.assertGreaterEqual(len(examples), 12)
+        for path in examples + [os.path.join(conf, "clusterd.toml")]:
+            with self.subTest(os.path.basename(path)):
+                rc, out = self.run_clusterd("check", "-c", path)
+                self.assertEqual(rc, 0, out)
+                self.assertRegex(out, r": OK \(")
+
     def test_describe_shows_the_constraints(self):
         rc, out = self.run_clusterd("plugins", "describe", "gossip")
         self.assertEqual(rc, 0, out)

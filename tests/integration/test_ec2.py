@@ -495,6 +495,18 @@ class Ec2(unittest.TestCase):
         self.assertEqual(rc, 0, out)
         self.assertEqual(self.aws.log, [])
 
+    def test_6_the_shipped_example_passes_check(self):
+        """conf/plugins/ec2.toml.example, with this plugin's directory as plugin_path."""
+        example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "conf",
+                               "plugins", "ec2.toml.example")
+        with open(example, encoding="utf-8") as f:
+            text = f.read()
+        self.assertNotIn("[clusterd]", text)
+        rc, out, _, _ = harness.check_config(
+            f"[clusterd]\nplugin_path = {toml_list([self.plugin_dir])}\n\n{text}",
+            harness.ARGS.bin_dir)
+        self.assertEqual(rc, 0, out)
+
 
 def main(argv=None):
     def add_arguments(parser):

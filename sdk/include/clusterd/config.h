@@ -15,9 +15,9 @@ extern "C" {
 #define CLUSTERD_OPT_BOOL 3   /* TOML boolean */
 #define CLUSTERD_OPT_DOUBLE 4 /* TOML float or integer */
 /* CLUSTERD_OPT_DURATION: "250ms", "5s", "2m", "1h", integer milliseconds, or "infinity" (read
- * as -1). */
+ * as -1). A string without a unit ("5") is refused. */
 #define CLUSTERD_OPT_DURATION 5
-/* CLUSTERD_OPT_STRING_LIST: TOML array of strings (a single string is a list of one). */
+/* CLUSTERD_OPT_STRING_LIST: TOML array of strings (a bare string is refused, with a hint). */
 #define CLUSTERD_OPT_STRING_LIST 6
 
 /* Option flags (bits of clusterd_option_t.flags). */
