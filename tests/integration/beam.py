@@ -7,7 +7,11 @@ import os
 import secrets
 import socket
 import subprocess
+import tempfile
 import time
+import unittest
+
+import harness
 
 
 def free_port():
@@ -149,3 +153,31 @@ class Cluster:
             proc.wait(timeout=20)
         self.epmd.kill()
         self.epmd.wait(timeout=10)
+
+
+class ClusterTestCase(unittest.TestCase):
+    """A test with its own epmd + BEAM nodes (self.cluster) and the clusterd daemons it
+    starts, all stopped afterwards."""
+    MESH_TIMEOUT = 30
+    WORK_PREFIX = "clusterd-beam-"
+
+    def setUp(self):
+        self.work = tempfile.TemporaryDirectory(prefix=self.WORK_PREFIX)
+        self.cluster = Cluster(self.work.name)
+        self.daemons = []
+
+    def tearDown(self):
+        for d in self.daemons:
+            d.close()
+        self.cluster.close()
+        self.work.cleanup()
+
+    def daemon(self, text):
+        d = harness.Daemon(text, harness.ARGS.bin_dir)
+        self.daemons.append(d)
+        d.__enter__()
+        return d
+
+    def wait_mesh(self, nodes, timeout=None):
+        wait_for(lambda: self.cluster.full_mesh(nodes), timeout or self.MESH_TIMEOUT,
+                 f"full mesh of {nodes}", interval=0.2)

@@ -11,16 +11,14 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from beam import Cluster, wait_for  # noqa: E402
-from harness import Daemon, node_states, toml_string, topology, transport  # noqa: E402
+from beam import ClusterTestCase  # noqa: E402
+from harness import node_states, toml_string, topology, transport  # noqa: E402
 
-MESH_TIMEOUT = 30
 
 
 def config(cluster, cookie_file=None, extra=""):
@@ -44,27 +42,7 @@ polling_interval = "500ms"
 """
 
 
-class BeamTest(unittest.TestCase):
-    def setUp(self):
-        self.work = tempfile.TemporaryDirectory(prefix="clusterd-beam-")
-        self.cluster = Cluster(self.work.name)
-        self.daemons = []
-
-    def tearDown(self):
-        for d in self.daemons:
-            d.close()
-        self.cluster.close()
-        self.work.cleanup()
-
-    def daemon(self, text):
-        d = Daemon(text, harness.ARGS.bin_dir)
-        self.daemons.append(d)
-        d.__enter__()
-        return d
-
-    def wait_mesh(self, nodes, timeout=MESH_TIMEOUT):
-        wait_for(lambda: self.cluster.full_mesh(nodes), timeout, f"full mesh of {nodes}", interval=0.2)
-
+class BeamTest(ClusterTestCase):
     def test_full_mesh_3_and_5(self):
         nodes = self.cluster.start_many(["n1", "n2", "n3"])
         d = self.daemon(config(self.cluster))

@@ -12,18 +12,15 @@ independent hidden probe.
 import os
 import re
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from beam import Cluster, wait_for  # noqa: E402
-from harness import Daemon, toml_string, topology, transport  # noqa: E402
+from beam import ClusterTestCase  # noqa: E402
+from harness import toml_string, topology, transport  # noqa: E402
 
 SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "conf",
                        "clusterd.toml")
-MESH_TIMEOUT = 30
-
 
 def shipped_config(cluster, conf=SHIPPED, control_socket=None):
     """`conf` (default: the shipped one) pointed at `cluster`: cookie_file and the transport's
@@ -45,27 +42,11 @@ def shipped_config(cluster, conf=SHIPPED, control_socket=None):
     return text
 
 
-class ShippedConfigTest(unittest.TestCase):
-    def setUp(self):
-        self.work = tempfile.TemporaryDirectory(prefix="clusterd-shipped-")
-        self.cluster = Cluster(self.work.name)
-        self.daemons = []
-
-    def tearDown(self):
-        for d in self.daemons:
-            d.close()
-        self.cluster.close()
-        self.work.cleanup()
+class ShippedConfigTest(ClusterTestCase):
+    WORK_PREFIX = "clusterd-shipped-"
 
     def daemon(self):
-        d = Daemon(shipped_config(self.cluster), harness.ARGS.bin_dir)
-        self.daemons.append(d)
-        d.__enter__()
-        return d
-
-    def wait_mesh(self, nodes):
-        wait_for(lambda: self.cluster.full_mesh(nodes), MESH_TIMEOUT, f"full mesh of {nodes}",
-                 interval=0.2)
+        return super().daemon(shipped_config(self.cluster))
 
     def test_the_strategy_does_not_poll_and_rescans_when_a_node_comes(self):
         nodes = self.cluster.start_many(["q1", "q2"])
