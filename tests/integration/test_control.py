@@ -287,10 +287,12 @@ class ControlTest(unittest.TestCase):
     def test_unread_stream_does_not_block_host_commands(self):
         c = self.client(rcvbuf=4096)
         c.send({"cmd": "stream", "transport": "fx", "count": 200000})  # ~2.5 MB, not read yet
+        # Blocked, the loop would answer only once the stream is read: the bound below is a
+        # hang detector, not a speed target (it failed at 1 s on a machine at load 30).
         for _ in range(5):
             began = time.monotonic()
             D.status()
-            self.assertLess(time.monotonic() - began, 1.0)
+            self.assertLess(time.monotonic() - began, 10.0)
         self.assertEqual(len(c.expect_eof()), 200000)
 
     def test_line_limits(self):
