@@ -2,7 +2,7 @@
 # Installs what clusterd needs to build, test and run its demo on Debian bookworm (as root).
 set -euo pipefail
 packages=(
-  build-essential cmake ninja-build pkg-config git python3 clang-format clang libclang-rt-14-dev
+  build-essential ccache cmake ninja-build pkg-config git python3 clang-format clang libclang-rt-14-dev
   libboost1.81-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcurl4-openssl-dev nlohmann-json3-dev rapidjson-dev
   libc-ares-dev libssl-dev libexpat1-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
   erlang-base erlang-dev erlang-crypto dnsmasq-base openssl iproute2 procps binutils

@@ -11,6 +11,12 @@ out=$(realpath -m "${1:-$src}")
 mkdir -p "$out"
 unity=${CLUSTERD_PKG_UNITY:-ON}
 jobs=$(($(nproc) < 2 ? $(nproc) : 2))
+source scripts/ccache.sh
+# The deb and rpm trees share ccache hits only if ccache sees paths relative to a directory
+# holding both the sources and the trees.
+ccache_base=$src
+while [[ $ccache_base != / && "$out/" != "$ccache_base/"* ]]; do ccache_base=$(dirname "$ccache_base"); done
+export CCACHE_BASEDIR=$ccache_base
 
 phase_start=0
 declare -a times=()
@@ -27,7 +33,8 @@ export CFLAGS="$CFLAGS $CPPFLAGS -g0" CXXFLAGS="$CXXFLAGS $CPPFLAGS -g0"
 
 common=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr
         -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG"
-        -DCLUSTERD_BUILD_TESTS=OFF -DCLUSTERD_BUILD_BENCH=OFF -DCMAKE_UNITY_BUILD="$unity")
+        -DCLUSTERD_BUILD_TESTS=OFF -DCLUSTERD_BUILD_BENCH=OFF -DCMAKE_UNITY_BUILD="$unity"
+        "${ccache_launcher[@]}")
 
 build_tree() {  # NAME FLAVOR GENERATOR [cmake args...]
   local name=$1 flavor=$2 gen=$3; shift 3
@@ -64,6 +71,7 @@ if [ -f "$ec2_src/CMakeLists.txt" ]; then
   rm -rf "$ec2" && mkdir -p "$ec2"
   dpkg-deb -x "$out"/build-deb/packages/clusterd-dev_*.deb "$ec2/sdk"
   { cmake -S "$ec2_src" -B "$ec2" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+      "${ccache_launcher[@]}" \
       -DCMAKE_PREFIX_PATH="$ec2/sdk/usr" \
       -DCLUSTERD_PLUGIN_INSTALL_DIR="/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/clusterd/plugins" &&
     cmake --build "$ec2" -j "$jobs" && (cd "$ec2" && cpack -G DEB); } >"$ec2/build.log" 2>&1 \
