@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "build_info.hpp"
+#include "log/log.hpp"
 #include "plugin/instance.hpp"
 
 namespace clusterd::plugin {
@@ -70,8 +71,13 @@ struct Bridge {
   }
 
   // ---- core ----
+  // Every plugin's log line: rate-limited here, escaped by the sink (log/log.hpp).
   static void CLUSTERD_ABI log(const clusterd_host_t *host, int32_t level, const char *message) {
-    if (auto *instance = self(host)) instance->log(level, message ? message : "");
+    auto *instance = self(host);
+    if (!instance) return;
+    const std::string_view text = message ? message : "";
+    if (log::admit_plugin_message(instance->services_.io, instance->label(), level, text))
+      instance->log(level, text);
   }
 
   static clusterd_status_t CLUSTERD_ABI post(const clusterd_host_t *host, clusterd_task_fn fn,

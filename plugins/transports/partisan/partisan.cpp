@@ -49,8 +49,22 @@ using clusterd::partisan::Request;
 
 constexpr const char *kMembershipChannel = "membership";
 constexpr int kAcceptsPerEvent = 64;
-constexpr std::size_t kMaxHandshaking = 256;  // unauthenticated inbound connections at once
-constexpr std::size_t kMaxMembers = 4096;     // members learned from others
+constexpr int kListenBacklog = 512;
+// After a round that had to refuse connections the listener rests this long: a peer that
+// reopens every refused socket at once would otherwise keep the loop busy accepting and
+// closing (measured: 15-19 % CPU for 300 reopening sockets, 1 % with the rest). A member's
+// connection waits in the backlog meanwhile, which each round drains whole.
+constexpr milliseconds kAcceptRest{50};
+constexpr std::size_t kMaxMembers = 4096;  // members learned from others
+// Accepted connections before their handshake completes (docs/overlay-protocol.md, "Limits
+// before authentication"). Addresses the membership knows (members' addresses, sources of
+// authenticated connections) keep kReservedForMembers of the slots: a flood from anywhere else
+// cannot lock a member out.
+constexpr std::size_t kMaxHandshaking = 256;
+constexpr std::size_t kReservedForMembers = 64;
+constexpr std::size_t kMaxHandshakingPerSource = 8;   // an address the membership does not know
+constexpr std::size_t kMaxHandshakingPerMember = 64;  // one it knows (parallel data channels)
+constexpr std::size_t kMaxKnownSources = 2 * kMaxMembers;
 namespace opt = clusterd::option;
 
 constexpr milliseconds kFirstBackoff{200};
@@ -174,6 +188,10 @@ class PartisanTransport final : public clusterd::Transport {
       opt::finite(opt::positive(
           opt::duration("connect_timeout", "Bound of one dial plus its handshake", "\"5s\""))),
       opt::finite(opt::positive(opt::duration(
+          "handshake_timeout",
+          "An accepted connection that has not completed its handshake within this is closed",
+          "\"3s\""))),
+      opt::finite(opt::positive(opt::duration(
           "max_backoff", "Longest wait between redials of a member that is down", "\"30s\""))),
       opt::duration("forget_after",
                     "A member down this long that discovery does not list is forgotten", "\"1h\""),
@@ -234,6 +252,7 @@ class PartisanTransport final : public clusterd::Transport {
     heartbeat_timeout_ = config.duration("heartbeat_timeout");
     gossip_interval_ = config.duration("gossip_interval");
     connect_timeout_ = config.duration("connect_timeout");
+    handshake_timeout_ = config.duration("handshake_timeout");
     max_backoff_ = config.duration("max_backoff");
     forget_after_ = config.duration("forget_after");
     for (const std::string &spec : config.strings("channels")) {
@@ -289,6 +308,7 @@ class PartisanTransport final : public clusterd::Transport {
     if (peer.node.empty()) {
       peer.node = node;
       peer.address = address_of(node, default_port_);
+      know(peer.address);
     }
     peer.discovered = true;
     peer.excluded = false;
@@ -400,34 +420,105 @@ class PartisanTransport final : public clusterd::Transport {
     int on = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     if (::bind(fd, reinterpret_cast<const sockaddr *>(&listen_.addr), listen_.length) != 0 ||
-        ::listen(fd, 512) != 0) {
+        ::listen(fd, kListenBacklog) != 0) {
       const int err = errno;
       ::close(fd);
       throw Error(CLUSTERD_E_IO, "cannot listen on " + listen_.text + ": " + std::strerror(err));
     }
     listen_fd_ = fd;
-    listen_watch_ = clusterd::FdWatch::watch(host(), fd, CLUSTERD_FD_READ,
+    watch_listener();
+  }
+
+  void watch_listener() {
+    listen_watch_ = clusterd::FdWatch::watch(host(), listen_fd_, CLUSTERD_FD_READ,
                                              [this](std::uint32_t) { accept_some(); });
   }
 
   void accept_some() {
-    for (int i = 0; i < kAcceptsPerEvent; ++i) {
+    bool refused = false;
+    // Normally a share of the loop per event; once refusing, the whole backlog (see kAcceptRest).
+    for (int i = 0; i < (refused ? kListenBacklog : kAcceptsPerEvent); ++i) {
       sockaddr_storage from{};
       socklen_t length = sizeof from;
       const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr *>(&from), &length,
                                SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) return;  // EAGAIN, or a transient error (EMFILE: retried on the next event)
-      const auto handshaking = std::count_if(inbound_.begin(), inbound_.end(),
-                                             [](const auto &c) { return !c.second->open(); });
-      if (static_cast<std::size_t>(handshaking) >= kMaxHandshaking) {
-        ::close(fd);  // unauthenticated peers must not hold unbounded memory
+      if (fd < 0) break;  // EAGAIN, or a transient error (EMFILE: retried on the next event)
+      std::string source = source_of(from);
+      if (!admit(source)) {
+        // Closed, not left in the backlog: the backlog is where a member's connection waits,
+        // and a full one makes the kernel drop its SYN.
+        ::close(fd);
         ++refused_busy_;
+        refused = true;
         continue;
       }
-      auto c = Connection::accept(host(), self_, fd, text_of(from), max_frame_, connect_timeout_,
+      auto c = Connection::accept(host(), self_, fd, text_of(from), max_frame_, handshake_timeout_,
                                   inbound_events());
+      const bool known = known_sources_.count(source) > 0;
+      unknown_handshaking_ += !known;
+      ++handshaking_by_source_[source];
+      handshaking_.emplace(c.get(), Handshake{std::move(source), known});
       inbound_[c.get()] = c;
     }
+    if (!refused) return;
+    listen_watch_ = clusterd::FdWatch();
+    accept_rest_ = clusterd::Timer::after(host(), kAcceptRest, [this] { watch_listener(); });
+  }
+
+  // An accepted connection whose handshake has not completed.
+  struct Handshake {
+    std::string source;
+    bool known = false;  // its source was known when it was accepted
+  };
+
+  // Whether a connection from `source` may start a handshake (see kMaxHandshaking).
+  bool admit(const std::string &source) const {
+    auto it = handshaking_by_source_.find(source);
+    const std::size_t from_source = it == handshaking_by_source_.end() ? 0 : it->second;
+    if (handshaking_.size() >= kMaxHandshaking) return false;
+    if (known_sources_.count(source)) return from_source < kMaxHandshakingPerMember;
+    return unknown_handshaking_ < kMaxHandshaking - kReservedForMembers &&
+           from_source < kMaxHandshakingPerSource;
+  }
+
+  // Ends the handshake bookkeeping of `c` (opened or closed).
+  void handshake_over(const Connection &c) {
+    auto it = handshaking_.find(&c);
+    if (it == handshaking_.end()) return;
+    unknown_handshaking_ -= !it->second.known;
+    if (auto n = handshaking_by_source_.find(it->second.source); --n->second == 0)
+      handshaking_by_source_.erase(n);
+    handshaking_.erase(it);
+  }
+
+  // `address` (an IP literal with a port, as members advertise themselves) is a member's:
+  // connections from it get the reserved handshake slots.
+  void know(const std::string &address) {
+    if (auto endpoint = parse_endpoint(address)) know_source(source_of(endpoint->addr));
+  }
+  void know_source(const std::string &source) {
+    if (known_sources_.size() >= kMaxKnownSources) {  // forget the sources of former members
+      known_sources_.clear();
+      for (const auto &[name, peer] : peers_)
+        if (auto endpoint = parse_endpoint(peer.address))
+          known_sources_.insert(source_of(endpoint->addr));
+    }
+    known_sources_.insert(source);
+  }
+
+  // What the per-source limits count by: an IPv4 address (IPv4-mapped ones too), or an IPv6
+  // /64, which one holder usually has whole.
+  static std::string source_of(const sockaddr_storage &a) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (a.ss_family == AF_INET) {
+      const auto *v4 = reinterpret_cast<const sockaddr_in *>(&a);
+      return ::inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof buf) ? buf : "";
+    }
+    in6_addr prefix = reinterpret_cast<const sockaddr_in6 *>(&a)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&prefix))
+      return ::inet_ntop(AF_INET, &prefix.s6_addr[12], buf, sizeof buf) ? buf : "";
+    std::fill(prefix.s6_addr + 8, prefix.s6_addr + 16, 0);
+    return ::inet_ntop(AF_INET6, &prefix, buf, sizeof buf) ? std::string(buf) + "/64" : "";
   }
 
   static std::string text_of(const sockaddr_storage &a) {
@@ -451,6 +542,10 @@ class PartisanTransport final : public clusterd::Transport {
   Connection::Events inbound_events() {
     Connection::Events e;
     e.on_open = [this](Connection &c) {
+      if (auto it = handshaking_.find(&c); it != handshaking_.end()) {
+        know_source(it->second.source);  // authenticated: a member's address from now on
+        handshake_over(c);
+      }
       if (c.channel() == kMembershipChannel) {
         // A node has one membership connection to us: an older one is a leftover (restart,
         // partition) that would otherwise linger half-open.
@@ -469,6 +564,7 @@ class PartisanTransport final : public clusterd::Transport {
     e.on_frame = [this](Connection &c, wire::Frame &frame) { on_inbound_frame(c, frame); };
     e.on_closed = [this](Connection &c, const std::string &reason, bool rejected) {
       log_refusal(c, reason, rejected);
+      handshake_over(c);
       inbound_.erase(&c);
     };
     return e;
@@ -478,7 +574,7 @@ class PartisanTransport final : public clusterd::Transport {
     if (!rejected) return;  // an ordinary close of an open connection is not news
     ++refused_;
     host().warn("refused peer " + c.peer_text() +
-                (c.peer_node().empty() ? "" : " (claims " + c.peer_node() + ")") + ": " + reason);
+                (c.peer_node().empty() ? "" : " (claims '" + c.peer_node() + "')") + ": " + reason);
     publish_counts();
   }
 
@@ -514,6 +610,7 @@ class PartisanTransport final : public clusterd::Transport {
       it = peers_.emplace(node, Peer{}).first;
       it->second.node = node;
       it->second.address = address;
+      know(address);
       emit("joined", node, "address", address);
     }
     Peer &peer = it->second;
@@ -522,6 +619,7 @@ class PartisanTransport final : public clusterd::Transport {
     if (incarnation > peer.incarnation) {
       peer.incarnation = incarnation;
       if (!address.empty() && parse_endpoint(address)) peer.address = address;
+      know(peer.address);
     }
     if (peer.state == State::kDown || peer.state == State::kLeft) peer.next_dial = Clock::now();
     if (peer.state != State::kUp && peer.state != State::kConnecting) dial(peer);
@@ -629,6 +727,7 @@ class PartisanTransport final : public clusterd::Transport {
 
   void membership_open(const std::string &node, Connection &c) {
     Peer &peer = peers_[node];
+    know(peer.address);
     peer.state = State::kUp;
     peer.incarnation = c.peer_incarnation();
     peer.last_heard = Clock::now();
@@ -948,12 +1047,15 @@ class PartisanTransport final : public clusterd::Transport {
     for (const auto &[name, peer] : peers_) up += peer.state == State::kUp;
     host().set_status("members", std::to_string(up) + " up of " + std::to_string(peers_.size()));
     if (refused_ > 0) host().set_status("refused", std::to_string(refused_));
+    if (refused_busy_ > 0)
+      host().set_status("refused_before_handshake", std::to_string(refused_busy_));
   }
 
   void shutdown() {
     tick_ = clusterd::Timer();
     gossip_ = clusterd::Timer();
     gossip_soon_ = clusterd::Timer();
+    accept_rest_ = clusterd::Timer();
     listen_watch_ = clusterd::FdWatch();
     if (listen_fd_ >= 0) ::close(listen_fd_);
     listen_fd_ = -1;
@@ -967,6 +1069,9 @@ class PartisanTransport final : public clusterd::Transport {
     }
     auto inbound = std::move(inbound_);
     inbound_.clear();
+    handshaking_.clear();
+    handshaking_by_source_.clear();
+    unknown_handshaking_ = 0;
     for (auto &[raw, conn] : inbound) conn->close("clusterd is stopping");
     pending_.clear();
   }
@@ -975,17 +1080,21 @@ class PartisanTransport final : public clusterd::Transport {
   Endpoint listen_;
   std::uint16_t default_port_ = 9200;
   milliseconds heartbeat_interval_{1000}, heartbeat_timeout_{5000}, gossip_interval_{10000},
-      connect_timeout_{5000}, max_backoff_{30000}, forget_after_{3600000};
+      connect_timeout_{5000}, handshake_timeout_{3000}, max_backoff_{30000}, forget_after_{3600000};
   clusterd::Backoff::Random random_{std::random_device{}()};  // redial jitter
   std::map<std::string, Channel> channels_;
   std::size_t max_frame_ = 0;
 
   int listen_fd_ = -1;
   clusterd::FdWatch listen_watch_;
-  clusterd::Timer tick_, gossip_, gossip_soon_;
+  clusterd::Timer tick_, gossip_, gossip_soon_, accept_rest_;
   bool gossip_pending_ = false;
   std::map<std::string, Peer> peers_;
   std::map<const Connection *, std::shared_ptr<Connection>> inbound_;
+  std::map<const Connection *, Handshake> handshaking_;  // the not yet open ones of inbound_
+  std::map<std::string, std::size_t> handshaking_by_source_;
+  std::size_t unknown_handshaking_ = 0;  // of handshaking_, from sources not known then
+  std::set<std::string> known_sources_;  // see know()
   std::map<const Connection *, std::map<std::uint64_t, PendingSend>> pending_;
   std::size_t refused_ = 0, refused_busy_ = 0;
   std::uint64_t ping_id_ = 0, message_id_ = 0;

@@ -28,7 +28,11 @@ struct clusterd_host {
   void *host_data;           /* host-private; plugins never touch it */
 
   /* Logs one line, prefixed by the host with the instance name. Never pass secrets.
-   * [thread-safe]. `message` is borrowed for the call. */
+   * The host escapes control characters and invalid UTF-8 (peer-supplied text may be passed
+   * as it is: it cannot forge lines or send terminal escapes), and rate-limits info, warn and
+   * error lines per instance, level and message shape (numbers, addresses and quoted parts
+   * masked), logging "suppressed N similar ... messages" for what it dropped; debug and trace
+   * are never dropped. [thread-safe]. `message` is borrowed for the call. */
   void(CLUSTERD_ABI *log)(const clusterd_host_t *host, int32_t level, const char *message);
 
   /* Returns the vtable of a host service by id (CLUSTERD_SERVICE_* in services.h, or a
