@@ -5,6 +5,7 @@ usage: bench/control_hostile_bench.py BUILD_DIR [--connections 100]
 
 - one line of b"[" * (8 MiB - 1) + b"\\n": the slowest `status` answer while it is handled
   (requests back to back on other connections), peak RSS growth (VmHWM) and the RSS left after;
+- one host command line with an 8 MiB string: the slowest `status` answer meanwhile;
 - N connections each sending 8 MB without a newline: RSS growth while they are held, how many
   the daemon closed (its input budget), and the RSS left once they are gone.
 Run it on two build trees to compare. Loopback Unix socket only; every process is started here
@@ -75,6 +76,31 @@ def deep_line(d):
           f"{(kib(d.pid) - rss0) / 1024:7.1f} MiB")
 
 
+def long_string_line(d):
+    """A host command with an 8 MiB string: refused, and (now) never parsed by the host."""
+    line = b'{"cmd":"status","data":"' + b"y" * ((8 << 20) - 100) + b'"}\n'
+    done = threading.Event()
+
+    def send():
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(60)
+            s.connect(d.socket_path)
+            s.sendall(line)
+            while s.recv(1 << 16):
+                pass
+        done.set()
+
+    t = threading.Thread(target=send)
+    t.start()
+    worst = 0.0
+    for _ in range(10000):
+        worst = max(worst, status_seconds(d.socket_path))
+        if done.is_set():
+            break
+    t.join()
+    print(f"8 MiB string in a host command: slowest status {worst * 1000:8.1f} ms")
+
+
 def unterminated(d, n):
     rss0 = kib(d.pid)
     socks, closed = [], 0
@@ -112,6 +138,7 @@ def main():
         d.wait_until(lambda s: harness.transport(s, "fx")["control"], 10, "fx running")
         deep_line(d)
         deep_line(d)  # a second one: does the first leave the heap set up to keep memory?
+        long_string_line(d)
         unterminated(d, args.connections)
 
 

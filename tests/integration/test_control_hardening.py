@@ -153,6 +153,25 @@ class LongLines(unittest.TestCase):
         self.assertLess(peak, 48 * 1024, "peak RSS growth (KiB)")
         self.assertLess(residual, 8 * 1024, "RSS growth left after the line (KiB)")
 
+    def test_a_long_first_line_is_not_parsed_by_the_host(self):
+        # Only a routed request may be over 64 KiB: the host reads its routing keys in one
+        # pass and never parses the rest (a full parse of 8 MiB took ~1 s of the loop).
+        d = self.d
+        for line in (json.dumps({"cmd": "status", "data": "y" * ((8 << 20) - 100)}),
+                     json.dumps({"cmd": "nope", "data": "y" * ((8 << 20) - 100),
+                                 "transport": "fx"})):
+            answers, worst = [], 0.0
+            thread = threading.Thread(
+                target=lambda: answers.append(raw_exchange(d.socket_path, line.encode() + b"\n")))
+            thread.start()
+            for _ in range(400):
+                worst = max(worst, timed_status(d.socket_path))
+                if answers:
+                    break
+            thread.join(WAIT)
+            self.assertIn("error", answers[0])  # too long for a host command; unknown to fx
+            self.assertLess(worst, 0.5, "slowest status answer (s) while the line was handled")
+
     def test_unterminated_connections_stay_within_the_input_budget(self):
         d = self.d
         rss_before = rss_kib(d.pid)

@@ -74,28 +74,70 @@ std::string error_line(const std::string &message) {
   return out + "\"}";
 }
 
-// True if arrays and objects in `line` nest deeper than `limit`: checked before parsing, so a
-// line of "[[[[..." costs one pass and no allocation (the parser would recurse per level).
-bool too_deep(std::string_view line, std::size_t limit) {
-  std::size_t depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : line) {
+// One pass over a first line, before any parse: false if arrays and objects nest deeper than
+// `limit` (a line of "[[[[..." costs this pass and no allocation; the parser would recurse per
+// level). With `routing`, the top-level members route() reads ("cmd", "transport",
+// "topology": names, so strings without escapes) go into it: a line over kMaxHostLine is never
+// parsed by the host, only routed (its plugin parses it).
+bool scan_first_line(std::string_view line, std::size_t limit, nlohmann::json *routing) {
+  std::size_t depth = 0, start = 0;
+  bool in_string = false, escaped = false, has_escape = false;
+  bool want_key = false, want_value = false;  // at depth 1, in the top-level object
+  std::string_view key;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
     if (in_string) {
-      if (escaped)
+      if (escaped) {
         escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
+      } else if (c == '\\') {
+        escaped = has_escape = true;
+      } else if (c == '"') {
         in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit) return true;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
+        const auto text = has_escape ? std::string_view() : line.substr(start, i - start);
+        if (depth == 1 && want_key) {
+          key = text;
+          want_key = false;
+        } else if (depth == 1 && want_value) {
+          if (routing && (key == "cmd" || key == "transport" || key == "topology"))
+            (*routing)[std::string(key)] = std::string(text);
+          want_value = false;
+        }
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        has_escape = false;
+        start = i + 1;
+        break;
+      case '{':
+      case '[':
+        if (++depth > limit) return false;
+        want_key = depth == 1 && c == '{';
+        want_value = false;
+        break;
+      case '}':
+      case ']':
+        if (depth > 0) --depth;
+        break;
+      case ':':
+        want_value = depth == 1;
+        break;
+      case ',':
+        want_key = depth == 1;
+        want_value = false;
+        break;
+      case ' ':
+      case '\t':
+      case '\r':
+      case '\n':
+        break;
+      default:  // a number, true, false, null: a value that is not a name
+        want_value = false;
     }
   }
-  return false;
+  return true;
 }
 
 Peer peer_of(int fd) {
@@ -264,10 +306,12 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
   }
 
   void first_line(const std::string &line) {
-    if (too_deep(line, kMaxDepth))
+    const bool long_line = line.size() > kMaxHostLine;
+    auto document = nlohmann::json::object();
+    if (!scan_first_line(line, kMaxDepth, long_line ? &document : nullptr))
       return answer(
           error_line("request nests deeper than " + std::to_string(kMaxDepth) + " levels"));
-    const auto document = nlohmann::json::parse(line, nullptr, false);
+    if (!long_line) document = nlohmann::json::parse(line, nullptr, false);
     const auto access = shared_->access.of(peer_);
     auto reply = shared_->handler({document, line.size(), peer_, access});
     spdlog::log(reply.read_only ? spdlog::level::debug : spdlog::level::info,
