@@ -89,7 +89,8 @@ TEST(Config, UnknownKeysAreErrorsWithPosition) {
             "test.toml:2:13: clusterd.log_levle: unknown key (did you mean 'log_level'?)");
   EXPECT_EQ(only_problem("[clusterd]\nwhatever = 1\n"),
             "test.toml:2:12: clusterd.whatever: unknown key (known here: plugin_path, log_level, "
-            "log_format, control_socket, metrics_listen, ready_when, ready_timeout, "
+            "log_format, control_socket, control_allow_uids, control_allow_groups, "
+            "control_read_uids, control_read_groups, metrics_listen, ready_when, ready_timeout, "
             "restart_backoff, restart_max)");
   EXPECT_NE(
       only_problem("[clusterdd]\n").find("clusterdd: unknown table (did you mean [clusterd]?)"),

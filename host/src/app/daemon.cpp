@@ -1,5 +1,6 @@
 #include "app/daemon.hpp"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -86,8 +87,13 @@ int Daemon::run(const std::string &path) {
   spdlog::info("clusterd {} starting (pid {}, config {})", CLUSTERD_VERSION_STRING, ::getpid(),
                path.empty() ? "<embedded>" : path);
 
+  // A fixed mmap threshold: a large buffer (a long control line, a big message) is its own
+  // mapping, given back to the system when freed. glibc's dynamic threshold would rise to the
+  // size of the first one freed and keep later ones on the heap, resident for good.
+  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   control_ = std::make_unique<control::ControlServer>(
-      io_, [this](const std::string &line) { return control::route(line, view()); });
+      io_, [this](const control::Request &r) { return control::route(r, view()); });
+  control_->set_access(control::access_policy(settings_));
   std::string error;
   if (!control_->listen(settings_.control_socket, error) ||
       !configure_metrics(settings_.metrics_listen, error)) {
@@ -280,15 +286,19 @@ void Daemon::reload() {
   }
   auto &settings = prepared->config.settings;
   log::configure(*log::parse_level(settings.log_level), settings.log_format);
-  if (settings.control_socket != settings_.control_socket) {
+  // A new socket only if the path names another file ("./" or a symlinked directory do not);
+  // the path in force is the one actually bound.
+  if (!control_->listens_at(settings.control_socket)) {
     auto server = std::make_unique<control::ControlServer>(
-        io_, [this](const std::string &line) { return control::route(line, view()); });
+        io_, [this](const control::Request &r) { return control::route(r, view()); });
     std::string error;
     if (server->listen(settings.control_socket, error))
       control_ = std::move(server);
     else
-      spdlog::error("{}; keeping {}", error, settings_.control_socket);
+      spdlog::error("{}; keeping {}", error, control_->path());
   }
+  settings.control_socket = control_->path();
+  control_->set_access(control::access_policy(settings));
   std::string error;
   if (!configure_metrics(settings.metrics_listen, error))
     spdlog::error("{}; no metrics listener until a reload fixes it", error);

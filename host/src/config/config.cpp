@@ -1,5 +1,8 @@
 #include "config/config.hpp"
 
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -82,12 +85,59 @@ std::chrono::milliseconds duration_of(const OptionValues &values, const std::str
   return std::chrono::milliseconds(values.integer(key));
 }
 
+// A control_allow_* / control_read_* list: names or numeric ids, resolved now so that `check`
+// reports an unknown user or group.
+std::vector<unsigned> ids_of(Reader &in, const toml::table &table, const OptionValues &values,
+                             const std::string &key, bool groups) {
+  std::vector<unsigned> ids;
+  for (const auto &name : values.list(key)) {
+    char *end = nullptr;
+    errno = 0;
+    const auto number = std::strtoul(name.c_str(), &end, 10);
+    if (!name.empty() && *end == '\0' && errno == 0 && number < 0xFFFFFFFFul) {
+      ids.push_back(static_cast<unsigned>(number));
+      continue;
+    }
+    // Looked up once at load (getpwnam/getgrnam: the daemon is single-threaded here).
+    if (const auto *pw = groups ? nullptr : ::getpwnam(name.c_str()))
+      ids.push_back(pw->pw_uid);
+    else if (const auto *gr = groups ? ::getgrnam(name.c_str()) : nullptr)
+      ids.push_back(gr->gr_gid);
+    else
+      in.problem(*table.get(key), "clusterd." + key,
+                 std::string(groups ? "no group " : "no user ") + util::quote_for_message(name));
+  }
+  return ids;
+}
+
+}  // namespace
+
+std::string not_a_socket(const std::string &path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || S_ISSOCK(st.st_mode)) return "";
+  const char *what = S_ISREG(st.st_mode)   ? "a regular file"
+                     : S_ISDIR(st.st_mode) ? "a directory"
+                     : S_ISLNK(st.st_mode) ? "a symbolic link"
+                                           : "not a socket";
+  return "control socket " + path + " exists and is " + what +
+         "; only a stale socket is replaced (remove it, or choose another path)";
+}
+
+namespace {
+
 void read_settings(Reader &in, const toml::table &table, Settings &settings) {
   auto values = in.keys("clusterd", table, "clusterd.");
   settings.plugin_path = values->list("plugin_path");
   settings.log_level = values->text("log_level");
   settings.log_format = values->text("log_format");
   settings.control_socket = values->text("control_socket");
+  if (auto why = not_a_socket(settings.control_socket); !why.empty())
+    in.problem(table.get("control_socket") ? *table.get("control_socket") : table,
+               "clusterd.control_socket", why);
+  settings.control_allow_uids = ids_of(in, table, *values, "control_allow_uids", false);
+  settings.control_allow_groups = ids_of(in, table, *values, "control_allow_groups", true);
+  settings.control_read_uids = ids_of(in, table, *values, "control_read_uids", false);
+  settings.control_read_groups = ids_of(in, table, *values, "control_read_groups", true);
   settings.metrics_listen = values->text("metrics_listen");
   settings.ready_when = values->text("ready_when");
   settings.ready_timeout = duration_of(*values, "ready_timeout");

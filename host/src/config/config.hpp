@@ -35,6 +35,9 @@ struct Settings {
   std::string log_level{host_default("clusterd", "log_level")};
   std::string log_format{host_default("clusterd", "log_format")};
   std::string control_socket{host_default("clusterd", "control_socket")};
+  // Who may use the control socket (control_allow_* / control_read_*), resolved to ids.
+  std::vector<unsigned> control_allow_uids, control_allow_groups, control_read_uids,
+      control_read_groups;
   std::string metrics_listen;  // "HOST:PORT" of the Prometheus listener; empty = none
   std::string ready_when{host_default("clusterd", "ready_when")};  // "started" or "formed"
   std::chrono::milliseconds ready_timeout{
@@ -112,6 +115,9 @@ void sort_problems(std::vector<Problem> &problems);
 
 // Parses and checks everything that does not need the plugins.
 ParseResult parse(std::string_view text, const std::string &file);
+// Why `path` cannot be a control socket: "" when nothing is there or it is a socket, else a
+// message naming the path and what it is (only a stale socket may be replaced).
+std::string not_a_socket(const std::string &path);
 ParseResult parse_file(const std::string &path);
 
 // True when two specs are configured alike (same values: comments and layout do not count), so

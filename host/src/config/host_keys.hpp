@@ -45,6 +45,31 @@ inline constexpr HostKey kHostKeys[] = {
                                "\"/run/clusterd/clusterd.sock\"")),
      "\"/tmp/clusterd.sock\""},
     {"clusterd",
+     opt::string_list("control_allow_uids",
+                      "Users (names or numeric uids) that may send any control request. With "
+                      "this or another control_allow_* / control_read_* list set, a peer (its "
+                      "SO_PEERCRED uid, gid and groups) must be on one of them; root and the "
+                      "daemon's own user always may. All empty: the socket's file mode decides.",
+                      "[]"),
+     R"(["root", "1001"])"},
+    {"clusterd",
+     opt::string_list("control_allow_groups",
+                      "Groups (names or numeric gids) whose members may send any control "
+                      "request; as control_allow_uids.",
+                      "[]"),
+     R"(["root"])"},
+    {"clusterd",
+     opt::string_list("control_read_uids",
+                      "Users that may send read-only control requests only (ping, status, "
+                      "members, topologies, and the plugins' requests they mark read-only): "
+                      "a monitoring user that may look but not act.",
+                      "[]"),
+     R"(["1002"])"},
+    {"clusterd",
+     opt::string_list("control_read_groups",
+                      "Groups whose members may send read-only control requests only.", "[]"),
+     R"(["1003"])"},
+    {"clusterd",
      opt::format(opt::string("metrics_listen",
                              "IP:PORT ([v6]:PORT for IPv6; port 0 picks a free one) of the "
                              "Prometheus listener: GET /metrics, /health, and /ready (200 once "

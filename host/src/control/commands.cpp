@@ -47,17 +47,18 @@ nlohmann::json refresh(const nlohmann::json &request, const DaemonView &daemon) 
 }
 
 // A host command's answer line.
-std::string answer(const std::string &line, const DaemonView &daemon) {
-  auto request = nlohmann::json::parse(line, nullptr, false);
-  if (request.is_discarded() || !request.is_object() || !request.contains("cmd") ||
-      !request["cmd"].is_string())
-    return R"({"error":"expected {\"cmd\": \"status\"}"})";
-  auto cmd = request["cmd"].get<std::string>();
+std::string answer(const nlohmann::json &request, const std::string &cmd,
+                   const DaemonView &daemon) {
   if (cmd == "ping") return R"({"ok":true})";
   if (cmd == "status" || cmd == "members" || cmd == "topologies")
     return status(daemon).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (cmd == "refresh") return refresh(request, daemon).dump();
   return nlohmann::json({{"error", "unknown command '" + cmd + "'"}}).dump();
+}
+
+// `read_only` false: logged at info (a refusal of access is).
+Reply error_reply(const std::string &text, std::string what, bool read_only = true) {
+  return {nlohmann::json({{"error", text}}).dump(), nullptr, read_only, std::move(what)};
 }
 
 }  // namespace
@@ -134,18 +135,26 @@ nlohmann::json status(const DaemonView &daemon) {
           {"metrics", daemon.metrics ? nlohmann::json(*daemon.metrics) : nlohmann::json()}};
 }
 
-Reply route(const std::string &line, const DaemonView &daemon) {
-  auto request = nlohmann::json::parse(line, nullptr, false);
+Reply route(const Request &in, const DaemonView &daemon) {
+  const auto &request = in.document;
+  if (in.access == Access::none)
+    return error_reply("permission denied: uid " + std::to_string(in.peer.uid) +
+                           " may not use this control socket (control_allow_* / control_read_*)",
+                       "refused (not on an allow-list)", false);
+  auto denied = [&](const std::string &what) {
+    return error_reply("permission denied: uid " + std::to_string(in.peer.uid) +
+                           " may only send read-only requests (" + what + " changes state)",
+                       what + " refused (read-only access)", false);
+  };
+  const auto cmd = request.is_object() ? request.value("cmd", nlohmann::json()) : nlohmann::json();
+  const auto cmd_text = cmd.is_string() ? cmd.get<std::string>() : std::string();
   // "refresh" is the host's: it names a topology without opening a session with it.
-  if (request.is_object() && request.value("cmd", nlohmann::json()) == "refresh")
-    return {refresh(request, daemon).dump(), nullptr};
   for (std::string kind : {"transport", "topology"}) {
-    if (!request.is_object() || !request.contains(kind)) continue;
-    auto error = [](const std::string &text) {
-      return Reply{nlohmann::json({{"error", text}}).dump(), nullptr};
-    };
-    if (!request[kind].is_string()) return error("\"" + kind + "\" must be a string");
+    if (cmd_text == "refresh" || !request.is_object() || !request.contains(kind)) continue;
+    if (!request[kind].is_string()) return error_reply("\"" + kind + "\" must be a string", kind);
     auto name = request[kind].get<std::string>();
+    const auto what = kind + " " + util::quote_for_message(name) + " " +
+                      (cmd.is_string() ? util::quote_for_message(cmd_text) : "request");
     std::string plugin;
     std::shared_ptr<plugin::Instance> instance;
     if (auto t = daemon.transports.find(name); kind == "transport" && t != daemon.transports.end())
@@ -154,13 +163,34 @@ Reply route(const std::string &line, const DaemonView &daemon) {
              kind == "topology" && s != daemon.topologies.end())
       plugin = s->second->spec().strategy, instance = s->second->strategy();
     else
-      return error("no " + kind + " '" + name + "'");
+      return error_reply("no " + kind + " '" + name + "'", what);
     if (instance && !instance->has_control())
-      return error(kind + " '" + name + "' (plugin " + plugin + ") has no control interface");
-    if (!instance || !instance->live()) return error(kind + " '" + name + "' is not running");
-    return {"", instance};
+      return error_reply(kind + " '" + name + "' (plugin " + plugin + ") has no control interface",
+                         what);
+    if (!instance || !instance->live())
+      return error_reply(kind + " '" + name + "' is not running", what);
+    // A plugin's requests may all change state (the safe default for a plugin's API).
+    if (in.access != Access::all) return denied(what);
+    return {"", instance, false, what};
   }
-  return {answer(line, daemon), nullptr};
+  // A host command: small, or refused before it runs (a routed line may be up to 8 MiB).
+  if (in.size > kMaxHostLine)
+    return error_reply("request must be one JSON line of at most 64 KiB", "oversized request");
+  if (!request.is_object() || !cmd.is_string())
+    return error_reply(R"(expected {"cmd": "status"})", "malformed request");
+  // Only refresh acts; ping, status, members, topologies read (unknown ones: an error answer).
+  const bool read_only = cmd_text != "refresh";
+  const auto what = util::quote_for_message(cmd_text);
+  if (!read_only && in.access != Access::all) return denied(what);
+  return {answer(request, cmd_text, daemon), nullptr, read_only, what};
+}
+
+AccessPolicy access_policy(const config::Settings &settings) {
+  auto ids = [](const std::vector<unsigned> &list, auto type) {
+    return std::vector<decltype(type)>(list.begin(), list.end());
+  };
+  return {ids(settings.control_allow_uids, uid_t()), ids(settings.control_read_uids, uid_t()),
+          ids(settings.control_allow_groups, gid_t()), ids(settings.control_read_groups, gid_t())};
 }
 
 }  // namespace clusterd::control

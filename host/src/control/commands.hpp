@@ -34,7 +34,10 @@ bool ready(const DaemonView &daemon);
 std::string summary(const DaemonView &daemon);
 // The answer of {"cmd": "status"}.
 nlohmann::json status(const DaemonView &daemon);
-// A control-socket line: a host command's answer, or the instance it is routed to.
-Reply route(const std::string &line, const DaemonView &daemon);
+// A control-socket first line: a host command's answer, or the instance it is routed to. Who
+// may ask what is checked here, before anything is done.
+Reply route(const Request &request, const DaemonView &daemon);
+// The allow-lists of [clusterd] control_allow_* / control_read_*.
+AccessPolicy access_policy(const config::Settings &settings);
 
 }  // namespace clusterd::control
