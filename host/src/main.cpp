@@ -15,6 +15,7 @@
 #include "config/constraints.hpp"
 #include "config/host_keys.hpp"
 #include "config/schema.hpp"
+#include "plugin/preflight.hpp"
 #include "util/strings.hpp"
 
 namespace {
@@ -296,6 +297,9 @@ polling_interval = "5s"
 }  // namespace
 
 int main(int argc, char **argv) {
+  // Hidden: the child a preflight runs (plugin/preflight.hpp), before anything else is set up.
+  if (argc == 3 && std::strcmp(argv[1], "preflight-plugin") == 0) plugin::preflight_child(argv[2]);
+  plugin::set_preflight_program("/proc/self/exe");
   auto args = parse_args(argc, argv);
   const auto &w = args.words;
   if (!args.ok || w.empty() || w[0] == "-h" || w[0] == "--help" || w[0] == "help") {

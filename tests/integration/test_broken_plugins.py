@@ -7,11 +7,18 @@ never the daemon: the healthy topology still connects its nodes, the daemon keep
 and a SIGTERM shutdown completes cleanly even though one plugin leaves a timer registered
 and another blocks in stop().
 
+Preflight (issue 14.9): a library that crashes or hangs when merely loaded (the loader
+fixtures fx_crash_load, fx_hang_load, copied into a directory of their own) is refused by
+`check`, `plugins list` and a reload with a message that says so, and never kills the process
+that looks at it; a misspelled plugin name loads no library at all.
+
     test_broken_plugins.py --bin-dir <dir of clusterd> --fixtures-dir <dir of clusterd-fx_*.so>
 """
 
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -329,8 +336,102 @@ class Shutdown(unittest.TestCase):
         self.assertEqual(_crash_lines(self.log), [])
 
 
+def loader_fixture(name):
+    d = harness.ARGS.loader_fixtures_dir or os.path.join(
+        os.path.dirname(os.path.abspath(harness.ARGS.fixtures_dir)), "lib-loader")
+    return os.path.join(d, f"clusterd-{name}.so")
+
+
+class Preflight(unittest.TestCase):
+    """Libraries that crash or hang at load, in a plugin_path directory of their own."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="clusterd-preflight-")
+        os.chmod(self.dir, 0o755)
+        for name in ("fx_crash_load", "fx_hang_load"):
+            shutil.copy(loader_fixture(name), self.dir)
+        self.fixtures_dir = os.path.abspath(harness.ARGS.fixtures_dir)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def config(self, strategy=None):
+        t = ["[clusterd]", f"plugin_path = {toml_list([self.fixtures_dir, self.dir])}", "",
+             "[transports.good]", 'plugin = "fx_good_transport"', "",
+             "[topologies.healthy]", 'strategy = "fx_good_strategy"', 'transport = "good"',
+             "[topologies.healthy.config]", f"nodes = {toml_list(HEALTHY_NODES)}", ""]
+        if strategy:
+            t += ["[topologies.bad]", f"strategy = {toml_string(strategy)}", 'transport = "good"',
+                  ""]
+        return "\n".join(t)
+
+    def check(self, strategy):
+        rc, out, path, lines = harness.check_config(self.config(strategy), harness.ARGS.bin_dir)
+        self.assertGreaterEqual(rc, 0, f"check died of signal {-rc}:\n{out}")
+        return rc, out, harness.problem_at(lines, path, "strategy = " + toml_string(strategy),
+                                           toml_string(strategy))
+
+    def test_misspelled_name_loads_no_library(self):
+        rc, out, at = self.check("fx_crash_lod")
+        self.assertEqual(rc, 1, out)
+        self.assertIn(f"{at}topologies.bad.strategy: no plugin 'fx_crash_lod'", out)
+        self.assertNotIn("crashed", out)
+
+    def test_crashing_library_is_refused_by_check(self):
+        rc, out, at = self.check("fx_crash_load")
+        self.assertEqual(rc, 1, out)
+        self.assertIn(f"{at}topologies.bad.strategy: {self.dir}/clusterd-fx_crash_load.so: "
+                      "plugin fx_crash_load crashed at load (signal 11)", out)
+
+    def test_hanging_library_is_refused_by_check(self):
+        rc, out, at = self.check("fx_hang_load")
+        self.assertEqual(rc, 1, out)
+        self.assertIn(f"{at}topologies.bad.strategy: {self.dir}/clusterd-fx_hang_load.so: "
+                      "plugin fx_hang_load hung at load", out)
+
+    def test_plugins_list_reports_them_and_lists_the_rest(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+            f.write(self.config())
+        try:
+            r = subprocess.run([os.path.join(harness.ARGS.bin_dir, "clusterd"), "plugins", "list",
+                                "-c", f.name], capture_output=True, text=True, timeout=60,
+                               stdin=subprocess.DEVNULL)
+        finally:
+            os.unlink(f.name)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"!  {self.dir}/clusterd-fx_crash_load.so: {self.dir}/clusterd-"
+                      "fx_crash_load.so: plugin fx_crash_load crashed at load (signal 11)",
+                      r.stdout)
+        self.assertIn("hung at load", r.stdout)
+        self.assertRegex(r.stdout, r"(?m)^strategy\s+fx_good_strategy\s")
+
+    def test_reload_to_a_crashing_library_is_rejected_and_the_daemon_serves_on(self):
+        with harness.Daemon(self.config(), harness.ARGS.bin_dir) as d:
+            def healthy(st):
+                return connected_nodes(st, "healthy") == set(HEALTHY_NODES)
+            d.wait_until(healthy, WAIT, "topology healthy: a and b connected")
+            for strategy, said in (("fx_crash_load", "plugin fx_crash_load crashed at load "
+                                                     "(signal 11)"),
+                                   ("fx_crash_lod", "no plugin 'fx_crash_lod'")):
+                before = d.log_text().count("reload rejected")
+                d.rewrite_config(self.config(strategy))
+                d.signal(signal.SIGHUP)
+                d.wait_until(lambda s: d.log_text().count("reload rejected") > before, WAIT,
+                             f"the reload to {strategy} rejected")
+                self.assertTrue(d.running(), "the daemon died\n" + d.log_tail())
+                self.assertIn(said, d.log_text())
+                st = d.wait_until(healthy, WAIT, "topology healthy still connected")
+                self.assertEqual([t["name"] for t in st["topologies"]], ["healthy"],
+                                 "the rejected configuration was applied")
+
+
 def main(argv=None):
-    return harness.run_tests([RunningDaemon, Shutdown], argv, description=__doc__)
+    def add_arguments(parser):
+        parser.add_argument("--loader-fixtures-dir", default=None,
+                            help="directory of the loader fixtures (default: lib-loader beside "
+                                 "--fixtures-dir)")
+    return harness.run_tests([RunningDaemon, Shutdown, Preflight], argv, description=__doc__,
+                             add_arguments=add_arguments)
 
 
 if __name__ == "__main__":

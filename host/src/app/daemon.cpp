@@ -276,7 +276,15 @@ void Daemon::reload() {
   readiness_.reloading();
   std::vector<std::string> problems;
   std::unique_ptr<Prepared> prepared;
-  if (!load(problems, prepared)) {
+  load(problems, prepared);
+  // A plugin that cannot be loaded (refused by the trust rule or the ABI gate, crashed or hung
+  // in its preflight) fails only its unit at start; a reload keeps the running configuration.
+  for (const auto *units : {&prepared->transports, &prepared->topologies})
+    for (const auto &[name, unit] : *units)
+      if (!unit.module && !unit.load_error.empty())
+        problems.push_back((units == &prepared->transports ? "transports." : "topologies.") + name +
+                           ": " + unit.load_error);
+  if (!problems.empty()) {
     for (const auto &p : problems) spdlog::error("config: {}", p);
     spdlog::error("reload rejected ({} problem(s)); the running configuration stays",
                   problems.size());

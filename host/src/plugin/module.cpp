@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <optional>
 
 #include "build_info.hpp"
 #include "util/strings.hpp"
@@ -31,25 +33,36 @@ T clamped_copy(const T *source) {
   return copy;
 }
 
-// Running as root, refuse plugins that someone else could have replaced.
-std::string check_ownership(const std::filesystem::path &path) {
-  if (::geteuid() != 0) return "";
-  for (const auto &p : {path, path.parent_path()}) {
-    struct stat st;
-    if (::stat(p.c_str(), &st) != 0) return p.string() + ": " + std::strerror(errno);
-    if (st.st_uid != 0) return p.string() + " is not owned by root; refusing to load it as root";
-    if (st.st_mode & S_IWOTH) return p.string() + " is world-writable; refusing to load it";
-  }
-  return "";
+// A version of a file: a file replaced (new inode) or rewritten (new mtime or size) is new.
+struct FileVersion {
+  dev_t dev;
+  ino_t ino;
+  std::int64_t mtime_sec, mtime_nsec;
+  off_t size;
+  auto operator<=>(const FileVersion &) const = default;
+};
+
+// What this process knows of a file version. Libraries are never unloaded (a pending callback
+// or thread in an unmapped library is a crash with no stack): `module` holds it until exit, one
+// Module per version however often it is asked for.
+struct Known {
+  std::optional<Probe> probe;            // its preflight's answer
+  std::shared_ptr<const Module> module;  // loaded and checked
+  std::string error;                     // why it was refused
+};
+
+std::mutex known_mutex;
+std::map<FileVersion, Known> &known() {
+  static auto *all = new std::map<FileVersion, Known>();  // never destroyed: see Known
+  return *all;
 }
 
-// Libraries are never unloaded (a pending callback or thread in an unmapped library is a
-// crash with no stack); this keeps them referenced until exit.
-void keep_mapped(const std::shared_ptr<const Module> &module) {
-  static std::mutex mutex;
-  static auto *all = new std::vector<std::shared_ptr<const Module>>();  // never destroyed
-  std::lock_guard lock(mutex);
-  all->push_back(module);
+FileVersion version_of(const struct stat &st) {
+  return {st.st_dev, st.st_ino, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_size};
+}
+
+Probe probe_of(const Module &module) {
+  return {"", false, module.name(), module.kind(), module.aliases()};
 }
 
 }  // namespace
@@ -59,28 +72,82 @@ std::string_view Module::kind_name() const {
 }
 
 std::shared_ptr<const Module> Module::load(const std::filesystem::path &path, std::string &error) {
-  if (auto problem = check_ownership(path); !problem.empty()) {
-    error = problem;
+  struct stat st;
+  Fd fd = open_trusted(path, st, error);
+  if (!fd) return nullptr;
+  std::lock_guard lock(known_mutex);
+  Known &k = known()[version_of(st)];
+  if (k.module) return k.module;
+  if (!k.error.empty()) {
+    error = k.error;
     return nullptr;
   }
+  if (!k.probe && preflight_enabled()) {
+    auto probe = preflight(fd.get(), path);
+    if (probe.retry) {
+      error = probe.error;
+      return nullptr;
+    }
+    k.probe = std::move(probe);
+  }
+  if (k.probe && !k.probe->error.empty()) {
+    error = k.probe->error;
+    return nullptr;
+  }
+  bool unloadable = false;
+  k.module = load_fd(std::move(fd), path, error, &unloadable);
+  if (!k.module && !unloadable) k.error = error;
+  return k.module;
+}
+
+Probe Module::probe(const std::filesystem::path &path) {
+  Probe probe;
+  struct stat st;
+  Fd fd = open_trusted(path, st, probe.error);
+  if (!fd) return probe;
+  if (!preflight_enabled()) {  // nothing to learn it from but loading it
+    auto module = load(path, probe.error);
+    return module ? probe_of(*module) : probe;
+  }
+  std::lock_guard lock(known_mutex);
+  Known &k = known()[version_of(st)];
+  if (k.module) return probe_of(*k.module);
+  if (!k.error.empty()) {
+    probe.error = k.error;
+    return probe;
+  }
+  if (k.probe) return *k.probe;
+  probe = preflight(fd.get(), path);
+  if (!probe.retry) k.probe = probe;
+  return probe;
+}
+
+std::shared_ptr<const Module> Module::load_fd(Fd fd, const std::filesystem::path &path,
+                                              std::string &error, bool *unloadable) {
   std::shared_ptr<Module> module(new Module());
   module->path_ = path;
+  module->fd_ = std::move(fd);
+  const std::string proc = "/proc/self/fd/" + std::to_string(module->fd_.get());
   try {
-    module->library_.load(path,
+    module->library_.load(proc,
                           boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception &e) {
     error = path.string() + ": cannot load: " + e.what();
     if (const char *detail = ::dlerror()) error += std::string(" (") + detail + ")";
+    if (unloadable) *unloadable = true;
     return nullptr;
   }
   std::string stem = path.stem().string();
   std::string expected = stem.rfind("clusterd-", 0) == 0 ? stem.substr(9) : stem;
   if (auto problem = module->check(expected); !problem.empty()) {
     error = path.string() + ": " + problem;
-    keep_mapped(module);  // init may have run: keep the code mapped
+    // Its init may have run: kept mapped like the others (once per version: see Known).
+    static std::mutex refused_mutex;
+    static auto *refused = new std::vector<std::shared_ptr<const Module>>();
+    std::lock_guard lock(refused_mutex);
+    refused->push_back(module);
     return nullptr;
   }
-  keep_mapped(module);
   return module;
 }
 

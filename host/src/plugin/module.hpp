@@ -1,5 +1,7 @@
-// A loaded plugin library: opened with Boost.DLL (RTLD_NOW | RTLD_LOCAL), its entry symbol and
-// descriptor checked before anything else is called, and kept mapped until the process exits.
+// A loaded plugin library: opened only when trusted (plugin/trust.hpp), preflighted in a child
+// first (plugin/preflight.hpp), loaded with Boost.DLL (RTLD_NOW | RTLD_LOCAL) through the very
+// descriptor that was checked, its entry symbol and descriptor checked before anything else is
+// called, and kept mapped until the process exits.
 #pragma once
 
 #include <clusterd/plugin.h>
@@ -12,14 +14,25 @@
 #include <vector>
 
 #include "config/schema.hpp"
+#include "plugin/preflight.hpp"
+#include "plugin/trust.hpp"
 
 namespace clusterd::plugin {
 
 class Module {
  public:
   // Loads and checks the library. On failure returns nullptr and sets `error` to a message
-  // that names the file and what is wrong with it.
+  // that names the file and what is wrong with it. Once per file version (device, inode,
+  // mtime, size): later calls for it return the same Module or error, so a reload creates
+  // nothing new for a plugin it already has.
   static std::shared_ptr<const Module> load(const std::filesystem::path &path, std::string &error);
+  // What the plugin file is (name, kind, aliases), or why it cannot be loaded, learnt by its
+  // preflight without running any of its code in this process (cached as load() is).
+  static Probe probe(const std::filesystem::path &path);
+  // Loads and checks the library open at `fd` in this process, without trust check, preflight
+  // or cache: the preflight child's work. `unloadable`: dlopen() itself failed.
+  static std::shared_ptr<const Module> load_fd(Fd fd, const std::filesystem::path &path,
+                                               std::string &error, bool *unloadable = nullptr);
 
   const std::filesystem::path &path() const { return path_; }
   const clusterd_plugin_descriptor_t &descriptor() const { return descriptor_; }
@@ -47,6 +60,9 @@ class Module {
   std::string check(std::string_view expected_name);
 
   std::filesystem::path path_;
+  // Open while the library is mapped (forever): its /proc/self/fd/N name, which dlopen()
+  // matches by string, then cannot come to mean another file.
+  Fd fd_;
   boost::dll::shared_library library_;
   clusterd_plugin_entry_t entry_{};            // size-clamped copies: fields the
   clusterd_plugin_descriptor_t descriptor_{};  // plugin lacks read as zero

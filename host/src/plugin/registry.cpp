@@ -49,14 +49,6 @@ std::filesystem::path Registry::builtin_dir() {
   return (exe.parent_path() / CLUSTERD_PLUGIN_RELDIR).lexically_normal();
 }
 
-std::shared_ptr<const Module> Registry::load(const std::filesystem::path &path,
-                                             std::string &error) {
-  if (auto it = loaded_.find(path); it != loaded_.end()) return it->second;
-  auto module = Module::load(path, error);
-  if (module) loaded_.emplace(path, module);
-  return module;
-}
-
 std::shared_ptr<const Module> Registry::find(const std::string &name, std::uint32_t kind,
                                              std::string &error) {
   std::string file = "clusterd-" + plugin_file_name(name) + ".so";
@@ -64,7 +56,7 @@ std::shared_ptr<const Module> Registry::find(const std::string &name, std::uint3
     std::error_code ec;
     auto path = dir / file;
     if (!std::filesystem::exists(path, ec)) continue;
-    auto module = load(path, error);
+    auto module = Module::load(path, error);
     if (!module) return nullptr;
     if (module->kind() != kind) {
       error = path.string() + ": plugin '" + module->name() + "' is a " +
@@ -74,35 +66,37 @@ std::shared_ptr<const Module> Registry::find(const std::string &name, std::uint3
     }
     return module;
   }
-  // Third-party libcluster names ("ClusterEC2.Strategy.Tags") match a plugin's aliases.
-  const auto entries = list();
-  for (const auto &entry : entries) {
-    if (entry.module && entry.module->kind() == kind) {
-      const auto &aliases = entry.module->aliases();
-      if (std::find(aliases.begin(), aliases.end(), name) != aliases.end()) return entry.module;
-    }
+  // Third-party libcluster names ("ClusterEC2.Strategy.Tags") match a plugin's aliases, which
+  // preflights report: only the library named is loaded here.
+  std::vector<Probe> probes;
+  for (const auto &path : files()) {
+    auto probe = Module::probe(path);
+    if (probe.error.empty() && probe.kind == kind &&
+        std::find(probe.aliases.begin(), probe.aliases.end(), name) != probe.aliases.end())
+      return Module::load(path, error);
+    probes.push_back(std::move(probe));
   }
   std::string searched;
   for (const auto &dir : dirs_) searched += (searched.empty() ? "" : ", ") + dir.string();
-  error = "no plugin '" + name + "'" + suggestion(name, kind, entries) + "; looked for " + file +
+  error = "no plugin '" + name + "'" + suggestion(name, kind, probes) + "; looked for " + file +
           " in " + searched;
   return nullptr;
 }
 
 std::string Registry::suggestion(const std::string &name, std::uint32_t kind,
-                                 const std::vector<Entry> &entries) {
+                                 const std::vector<Probe> &probes) {
   // Names are compared in file-name form, so that "Cluster.Strategy.Kuberentes" is one typo
   // away from "kubernetes" rather than a long common prefix away from every libcluster name.
   std::vector<std::string> forms, names;
-  std::vector<const Module *> owners;
-  for (const auto &entry : entries) {
-    if (!entry.module || entry.module->kind() != kind) continue;
-    names.push_back(entry.module->name());
-    forms.push_back(entry.module->name());
-    owners.push_back(entry.module.get());
-    for (const auto &alias : entry.module->aliases()) {
+  std::vector<const Probe *> owners;
+  for (const auto &probe : probes) {
+    if (!probe.error.empty() || probe.kind != kind) continue;
+    names.push_back(probe.name);
+    forms.push_back(probe.name);
+    owners.push_back(&probe);
+    for (const auto &alias : probe.aliases) {
       forms.push_back(plugin_file_name(alias));
-      owners.push_back(entry.module.get());
+      owners.push_back(&probe);
     }
   }
   auto guess = util::closest_match(plugin_file_name(name), forms);
@@ -111,12 +105,12 @@ std::string Registry::suggestion(const std::string &name, std::uint32_t kind,
                          : std::string(" (") +
                                (kind == CLUSTERD_KIND_STRATEGY ? "strategies" : "transports") +
                                " found: " + util::join(names, ", ") + ")";
-  const Module &module = *owners[std::find(forms.begin(), forms.end(), guess) - forms.begin()];
+  const Probe &module = *owners[std::find(forms.begin(), forms.end(), guess) - forms.begin()];
   // Spelt as the user spells: a libcluster module name for a libcluster module name.
-  std::string shown = module.name();
+  std::string shown = module.name;
   if (plugin_file_name(name) != name) {
     const bool elixir = name.rfind("Elixir.", 0) == 0;
-    for (const auto &alias : module.aliases())
+    for (const auto &alias : module.aliases)
       if ((alias.rfind("Elixir.", 0) == 0) == elixir) {
         shown = alias;
         break;
@@ -125,8 +119,8 @@ std::string Registry::suggestion(const std::string &name, std::uint32_t kind,
   return " (did you mean '" + shown + "'?)";
 }
 
-std::vector<Registry::Entry> Registry::list() {
-  std::vector<Entry> entries;
+std::vector<std::filesystem::path> Registry::files() const {
+  std::vector<std::filesystem::path> out;
   std::set<std::string> seen;
   for (const auto &dir : dirs_) {
     std::error_code ec;
@@ -137,12 +131,19 @@ std::vector<Registry::Entry> Registry::list() {
         files.push_back(item.path());
     }
     std::sort(files.begin(), files.end());
-    for (const auto &path : files) {
-      if (!seen.insert(path.filename().string()).second) continue;  // shadowed by an earlier dir
-      Entry entry{path, nullptr, ""};
-      entry.module = load(path, entry.error);
-      entries.push_back(std::move(entry));
-    }
+    for (auto &path : files)
+      if (seen.insert(path.filename().string()).second)  // else shadowed by an earlier dir
+        out.push_back(std::move(path));
+  }
+  return out;
+}
+
+std::vector<Registry::Entry> Registry::list() {
+  std::vector<Entry> entries;
+  for (auto &path : files()) {
+    Entry entry{std::move(path), nullptr, ""};
+    entry.module = Module::load(entry.path, entry.error);
+    entries.push_back(std::move(entry));
   }
   return entries;
 }

@@ -1,10 +1,11 @@
 // Finds plugins by name: `clusterd-NAME.so` in each plugin_path directory in order, then in
 // the local directory (/usr/local/lib/clusterd/plugins, for hand-installed plugins), then in
-// the built-in directory beside the executable. libcluster module names map to ours.
+// the built-in directory beside the executable. libcluster module names map to ours; other
+// names are matched against the aliases the plugins' preflights report, so a name that is not
+// a file name loads no library but the one it names.
 #pragma once
 
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,18 +34,18 @@ class Registry {
   };
   // Every clusterd-*.so in the search path (the first of each name wins), loaded.
   std::vector<Entry> list();
+  // The same files, not loaded.
+  std::vector<std::filesystem::path> files() const;
 
   const std::vector<std::filesystem::path> &directories() const { return dirs_; }
 
  private:
-  std::shared_ptr<const Module> load(const std::filesystem::path &path, std::string &error);
-  // " (did you mean 'X'?)" for a plugin `name` not found among `entries`, or the names there
+  // " (did you mean 'X'?)" for a plugin `name` not found among `probes`, or the names there
   // are of that kind.
   static std::string suggestion(const std::string &name, std::uint32_t kind,
-                                const std::vector<Entry> &entries);
+                                const std::vector<Probe> &probes);
 
   std::vector<std::filesystem::path> dirs_;
-  std::map<std::filesystem::path, std::shared_ptr<const Module>> loaded_;
 };
 
 // "Cluster.Strategy.Kubernetes.DNSSRV" → "kubernetes_dnssrv"; "Elixir.Cluster.Strategy.
