@@ -90,7 +90,7 @@ TEST(Config, UnknownKeysAreErrorsWithPosition) {
   EXPECT_EQ(only_problem("[clusterd]\nwhatever = 1\n"),
             "test.toml:2:12: clusterd.whatever: unknown key (known here: plugin_path, log_level, "
             "log_format, control_socket, metrics_listen, ready_when, ready_timeout, "
-            "restart_backoff, restart_max)");
+            "restart_backoff, restart_max, allow_no_topologies)");
   EXPECT_NE(
       only_problem("[clusterdd]\n").find("clusterdd: unknown table (did you mean [clusterd]?)"),
       std::string::npos);
@@ -287,6 +287,36 @@ TEST(Config, SameSettingsTracksChanges) {
   EXPECT_FALSE(same_settings(one.config->transports[0], transport_changed.config->transports[0]));
 }
 
+// Issue 14, point 8: an emptied file would stop everything at a reload; no topology is an
+// opt-in.
+TEST(Config, EmptyFileIsAnErrorNamingTheFile) {
+  for (const char *text : {"", "\n  \n\t\n", "# only a comment\n  # and another\n"})
+    EXPECT_EQ(only_problem(text),
+              "test.toml: the file is empty (nothing but blanks and comments): a configuration "
+              "needs a [transports.NAME] and a [topologies.NAME] table")
+        << "[" << text << "]";
+}
+
+TEST(Config, NoTopologyIsAnErrorUnlessAllowed) {
+  const std::string message =
+      "topologies: no [topologies.NAME] table: nothing would form a cluster (add one, or set "
+      "allow_no_topologies = true in [clusterd] to run the transports alone)";
+  const std::string transport = "[transports.t]\nplugin = \"x\"\n";
+  EXPECT_EQ(only_problem(transport), "test.toml: " + message);
+  EXPECT_EQ(only_problem("[clusterd]\nlog_level = \"info\"\n"), "test.toml: " + message);
+  EXPECT_EQ(only_problem(transport + "[topologies]\n"), "test.toml:3:1: " + message);
+  // Another problem is the one reported (a misspelt table is no missing topology).
+  EXPECT_EQ(only_problem(transport + "[topology.a]\nstrategy = \"epmd\"\n"),
+            "test.toml:3:1: topology: unknown table (did you mean [topologies.a]?)");
+  auto allowed = parse_text("[clusterd]\nallow_no_topologies = true\n" + transport);
+  ASSERT_TRUE(allowed.config) << allowed.problems.at(0).str();
+  EXPECT_TRUE(allowed.config->settings.allow_no_topologies);
+  EXPECT_TRUE(allowed.config->topologies.empty());
+  auto with = parse_text(transport + "[topologies.a]\nstrategy = \"epmd\"\n");
+  ASSERT_TRUE(with.config);
+  EXPECT_FALSE(with.config->settings.allow_no_topologies);
+}
+
 TEST(Config, UnreadableFile) {
   auto result = parse_file("/nonexistent/clusterd.toml");
   ASSERT_EQ(result.problems.size(), 1u);
@@ -300,12 +330,14 @@ TEST(HostKeys, EveryDocumentedKeyIsAccepted) {
   for (const auto &k : kHostKeys) {
     std::string key(k.option.key), value(k.example);
     std::string text;
+    const std::string topology = "[topologies.x]\nstrategy = \"epmd\"\n";
     if (k.table == "clusterd" || k.table == "hooks") {
       text = "[" + std::string(k.table) + "]\n" + key + " = " + value + "\n";
       if (key == "ready_timeout") text += "ready_when = \"formed\"\n";  // only used with it
+      text += "[transports.t]\nplugin = \"command\"\n" + topology;
     } else if (k.table == "transports.NAME") {
       text = "[transports.t]\n" + std::string(key == "plugin" ? "" : "plugin = \"command\"\n") +
-             key + " = " + value + "\n";
+             key + " = " + value + "\n" + topology;
     } else {
       ASSERT_EQ(k.table, "topologies.NAME");
       text = "[transports.t]\nplugin = \"command\"\n[topologies.x]\n" +
@@ -361,7 +393,10 @@ TEST(HostKeys, ReadyTimeoutOnlyWithReadyWhenFormed) {
   EXPECT_EQ(result.problems[0].str(),
             "keys.toml:2:17: clusterd.ready_timeout: only used with ready_when = \"formed\" "
             "(READY=1 is sent at start otherwise)");
-  result = parse("[clusterd]\nready_when = \"formed\"\nready_timeout = \"30s\"\n", "keys.toml");
+  result = parse(
+      "[clusterd]\nready_when = \"formed\"\nready_timeout = \"30s\"\n[transports.t]\n"
+      "plugin = \"x\"\n[topologies.a]\nstrategy = \"epmd\"\n",
+      "keys.toml");
   ASSERT_TRUE(result.config);
   EXPECT_EQ(result.config->settings.ready_when, "formed");
   EXPECT_EQ(result.config->settings.ready_timeout.count(), 30'000);

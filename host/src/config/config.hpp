@@ -42,6 +42,7 @@ struct Settings {
   // Supervised restarts of failed units: first wait, and the cap (also the stable period).
   std::chrono::milliseconds restart_backoff{host_default_int("clusterd", "restart_backoff")};
   std::chrono::milliseconds restart_max{host_default_int("clusterd", "restart_max")};
+  bool allow_no_topologies = false;  // a file without topologies is accepted
 };
 
 struct TransportSpec {
