@@ -379,7 +379,8 @@ class Notify(unittest.TestCase):
 
     def test_no_socket_no_notifications(self):
         env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-        with harness.Daemon("", harness.ARGS.bin_dir, env=env) as d:
+        with harness.Daemon("[clusterd]\nallow_no_topologies = true\n", harness.ARGS.bin_dir,
+                            env=env) as d:
             self.assertEqual(d.stop(), 0)
         self.sock.settimeout(0.2)
         with self.assertRaises(socket.timeout):
