@@ -29,7 +29,9 @@ def strategy(plugin, *config_lines):
 
 
 def transport(plugin, *lines):
-    return [f"[transports.t]", f'plugin = "{plugin}"', *lines]
+    """A transport alone (allowed at the end, so that line numbers stay those of the table)."""
+    return [f"[transports.t]", f'plugin = "{plugin}"', *lines, "", "[clusterd]",
+            "allow_no_topologies = true"]
 
 
 # (name, config lines, the line that is wrong, the value whose column is reported, key, message)

@@ -307,7 +307,8 @@ class Ready(unittest.TestCase):
             taken.bind(("127.0.0.1", 0))
             taken.listen()
             port = taken.getsockname()[1]
-            d = harness.Daemon(f'[clusterd]\nmetrics_listen = "127.0.0.1:{port}"\n',
+            d = harness.Daemon(f'[clusterd]\nmetrics_listen = "127.0.0.1:{port}"\n'
+                               "allow_no_topologies = true\n",
                                harness.ARGS.bin_dir, start_timeout=10)
             with self.assertRaises(harness.DaemonError):
                 d.start()

@@ -350,15 +350,6 @@ ParseResult parse(std::string_view text, const std::string &file) {
     return result;
   }
   const toml::table &root = *document;
-  // Nothing but blanks and comments: most likely a truncated or emptied file, which a reload
-  // would otherwise apply by stopping everything.
-  if (root.empty()) {
-    result.problems.push_back({file, "",
-                               "the file is empty (nothing but blanks and comments): a "
-                               "configuration needs a [transports.NAME] and a [topologies.NAME] "
-                               "table"});
-    return result;
-  }
   Reader in(file, result.problems);
   DaemonConfig config;
   config.file = file;
@@ -393,16 +384,20 @@ ParseResult parse(std::string_view text, const std::string &file) {
   read_settings(in, or_empty(settings), config.settings);
   read_hooks(in, or_empty(hooks), config.hooks);
   resolve_transports(in, root, config);
-  // No topology is an opt-in: what libcluster does with an empty list (start nothing, say
-  // nothing) is what a reload of a damaged file must not do. Said only when nothing else is
-  // wrong: a misspelt [topology.x] already has its problem.
+  // Nothing but blanks and comments (most likely a truncated or emptied file), or no topology
+  // without the opt-in: what libcluster does with an empty list (start nothing, say nothing) is
+  // what a reload of a damaged file must not do.
   const auto *group = root.get("topologies");
-  if (result.problems.empty() && !config.settings.allow_no_topologies &&
-      (!group || (group->is_table() && group->as_table()->empty())))
-    result.problems.push_back({group ? where(file, group->source()) : file, "topologies",
-                               "no [topologies.NAME] table: nothing would form a cluster (add "
-                               "one, or set allow_no_topologies = true in [clusterd] to run "
-                               "the transports alone)"});
+  const bool no_topology = !group || (group->is_table() && group->as_table()->empty());
+  if (result.problems.empty() && no_topology && !config.settings.allow_no_topologies)
+    result.not_runnable =
+        root.empty()
+            ? Problem{file, "",
+                      "the file is empty (nothing but blanks and comments): a configuration "
+                      "needs a [transports.NAME] and a [topologies.NAME] table"}
+            : Problem{group ? where(file, group->source()) : file, "topologies",
+                      "no [topologies.NAME] table: nothing would form a cluster (add one, or set "
+                      "allow_no_topologies = true in [clusterd] to run the transports alone)"};
   sort_problems(result.problems);
   if (result.problems.empty())
     result.config = std::move(config);

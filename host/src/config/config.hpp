@@ -105,6 +105,11 @@ struct ParseResult {
   // With problems: what could be read, so that the plugins' options are still checked and
   // every problem is reported at once. Never to be run.
   std::optional<DaemonConfig> partial;
+  // A file that reads well but is not one to run: empty (blanks and comments only), or without
+  // a topology and without allow_no_topologies. Fine for reading plugin_path (`plugins list`);
+  // prepare() makes it a problem of `check`, `run` and a reload. Unset when the file has other
+  // problems (a misspelt [topology.x] is not also a missing topology).
+  std::optional<Problem> not_runnable;
 };
 
 // Sorts by file, then line and column (numerically); stable, so problems at one position keep
