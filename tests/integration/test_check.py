@@ -29,7 +29,9 @@ def strategy(plugin, *config_lines):
 
 
 def transport(plugin, *lines):
-    return [f"[transports.t]", f'plugin = "{plugin}"', *lines]
+    """A transport alone (allowed at the end, so that line numbers stay those of the table)."""
+    return [f"[transports.t]", f'plugin = "{plugin}"', *lines, "", "[clusterd]",
+            "allow_no_topologies = true"]
 
 
 # (name, config lines, the line that is wrong, the value whose column is reported, key, message)
@@ -364,6 +366,34 @@ class CheckRefusesWhatRunRefuses(unittest.TestCase):
         rc, out = self.run_clusterd("check", "-c", path)
         self.assertEqual(rc, 1, out)
         self.assertRegex(out, rf"^{re.escape(path)}:1:\d+: .*\n{re.escape(path)}: 1 problem\(s\)\n$")
+
+    def test_an_empty_file_or_no_topology_is_refused(self):
+        """Issue 14, point 8: an empty file (or blanks and comments only) and a file without
+        topologies are refused by `check` and `run`, naming the file; allow_no_topologies =
+        true is the opt-in for transports alone."""
+        empty = "the file is empty (nothing but blanks and comments): a configuration needs a " \
+                "[transports.NAME] and a [topologies.NAME] table"
+        none = "topologies: no [topologies.NAME] table: nothing would form a cluster (add one, " \
+               "or set allow_no_topologies = true in [clusterd] to run the transports alone)"
+        cases = [("empty", [], None, empty), ("blank", ["", "  ", "\t"], None, empty),
+                 ("comments", ["# clusterd.toml", "   # nothing else"], None, empty),
+                 ("transports only", TRANSPORT, None, none),
+                 ("empty topologies table", TRANSPORT + ["[topologies]"], 5, none)]
+        for name, lines, line_no, message in cases:
+            with self.subTest(name):
+                path = self.write(name, lines)
+                where = f"{path}:{line_no}:1" if line_no else path
+                rc, out = self.run_clusterd("check", "-c", path)
+                self.assertEqual(rc, 1, out)
+                self.assertEqual(out.splitlines(), [f"{where}: {message}", f"{path}: 1 problem(s)"])
+                rc, log = self.run_clusterd("run", "-c", path)
+                self.assertEqual(rc, 2, log)
+                self.assertIn(f"config: {where}: {message}", log)
+                self.assertNotIn("starting (pid", log)
+        path = self.write("opt-in", ["[clusterd]", "allow_no_topologies = true", *TRANSPORT])
+        rc, out = self.run_clusterd("check", "-c", path)
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r": OK \(")
 
     def test_the_good_variants_pass(self):
         """The same plugins with valid values: constraints refuse only what is wrong."""

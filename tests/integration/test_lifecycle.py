@@ -203,6 +203,63 @@ def restart_lines(log, label):
     return re.findall(rf"\[{label}\] restarting: the resolved value of (.*) changed", log)
 
 
+class NoTopologyReload(unittest.TestCase):
+    """Issue 14, point 8: a reload to an empty file, a blank one or one without topologies is
+    rejected and everything keeps running (topologies, transports, the control socket, the
+    metrics listener); with allow_no_topologies = true the transports alone are a valid
+    configuration."""
+
+    TRANSPORT = ('[transports.cmd]\nplugin = "command"\nconnect = ["/bin/true"]\n')
+    CONFIG = ('[clusterd]\nmetrics_listen = "127.0.0.1:0"\n\n' + TRANSPORT +
+              '[topologies.t]\nstrategy = "epmd"\n[topologies.t.config]\n'
+              f"hosts = {toml_list(NODES)}\nepmd_check = false\n")
+
+    def reload(self, d, text, raw=False):
+        """Writes the file (`raw`: exactly `text`, without the harness's control_socket), sends
+        SIGHUP and waits for the outcome in the log; returns the log lines it added."""
+        before = d.log_text()
+        if raw:
+            write(d.config_path, text)
+        else:
+            d.rewrite_config(text)
+        d.signal(signal.SIGHUP)
+        done = re.compile(r"reload (done|rejected)")
+        d.wait_until(lambda s: len(done.findall(d.log_text())) > len(done.findall(before)),
+                     WAIT, "the reload's outcome in the log")
+        return d.log_text()[len(before):]
+
+    def test_rejected_and_everything_stays(self):
+        d = harness.Daemon(self.CONFIG, harness.ARGS.bin_dir)
+        d.start()
+        self.addCleanup(d.close)
+        d.wait_until(lambda s: connected_nodes(s, "t") == set(NODES), WAIT, "a and b connected")
+        address = d.status()["metrics"]
+        empty = f"{d.config_path}: the file is empty (nothing but blanks and comments)"
+        none = f"{d.config_path}: topologies: no [topologies.NAME] table"
+        for name, text, raw, problem in [("empty", "", True, empty),
+                                         ("blank", "\n \n\t\n", True, empty),
+                                         ("comments", "# emptied\n", True, empty),
+                                         ("transports only", self.TRANSPORT, False, none)]:
+            with self.subTest(name):
+                added = self.reload(d, text, raw)
+                self.assertIn(problem, added)
+                self.assertIn("reload rejected (1 problem(s)); the running configuration stays",
+                              added)
+                self.assertNotIn("stopping", added)
+                st = d.status()  # the same control socket answers
+                self.assertEqual(topology(st, "t")["state"], "running")
+                self.assertEqual(connected_nodes(st, "t"), set(NODES))
+                self.assertEqual(transport(st, "cmd")["state"], "running")
+                self.assertEqual(st["metrics"], address)
+                self.assertIn("clusterd_", metrics(d))
+        # The opt-in: the transport alone runs on; the topology stops.
+        added = self.reload(d, "[clusterd]\nallow_no_topologies = true\n" + self.TRANSPORT)
+        self.assertIn("reload done", added)
+        st = d.status()
+        self.assertEqual(st["topologies"], [])
+        self.assertEqual(transport(st, "cmd")["state"], "running")
+
+
 class KubernetesToken(unittest.TestCase):
     """token_file rotated: SIGHUP gives the topology a new instance with the new token."""
 
@@ -358,5 +415,6 @@ class GossipKeys(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    sys.exit(harness.run_tests([Restarts, KubernetesToken, ErlangCookie, GossipKeys],
+    sys.exit(harness.run_tests([Restarts, NoTopologyReload, KubernetesToken, ErlangCookie,
+                                GossipKeys],
                                description=__doc__))

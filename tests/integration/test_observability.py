@@ -307,7 +307,8 @@ class Ready(unittest.TestCase):
             taken.bind(("127.0.0.1", 0))
             taken.listen()
             port = taken.getsockname()[1]
-            d = harness.Daemon(f'[clusterd]\nmetrics_listen = "127.0.0.1:{port}"\n',
+            d = harness.Daemon(f'[clusterd]\nmetrics_listen = "127.0.0.1:{port}"\n'
+                               "allow_no_topologies = true\n",
                                harness.ARGS.bin_dir, start_timeout=10)
             with self.assertRaises(harness.DaemonError):
                 d.start()
@@ -379,7 +380,8 @@ class Notify(unittest.TestCase):
 
     def test_no_socket_no_notifications(self):
         env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-        with harness.Daemon("", harness.ARGS.bin_dir, env=env) as d:
+        with harness.Daemon("[clusterd]\nallow_no_topologies = true\n", harness.ARGS.bin_dir,
+                            env=env) as d:
             self.assertEqual(d.stop(), 0)
         self.sock.settimeout(0.2)
         with self.assertRaises(socket.timeout):

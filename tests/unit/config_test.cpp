@@ -91,7 +91,7 @@ TEST(Config, UnknownKeysAreErrorsWithPosition) {
             "test.toml:2:12: clusterd.whatever: unknown key (known here: plugin_path, log_level, "
             "log_format, control_socket, control_allow_uids, control_allow_groups, "
             "control_read_uids, control_read_groups, metrics_listen, ready_when, ready_timeout, "
-            "restart_backoff, restart_max)");
+            "restart_backoff, restart_max, allow_no_topologies)");
   EXPECT_NE(
       only_problem("[clusterdd]\n").find("clusterdd: unknown table (did you mean [clusterd]?)"),
       std::string::npos);
@@ -286,6 +286,40 @@ TEST(Config, SameSettingsTracksChanges) {
   ASSERT_TRUE(transport_changed.config);
   EXPECT_TRUE(same_settings(one.config->transports[0], same.config->transports[0]));
   EXPECT_FALSE(same_settings(one.config->transports[0], transport_changed.config->transports[0]));
+}
+
+// Issue 14, point 8: an emptied file would stop everything at a reload; no topology is an
+// opt-in. Such a file still reads (plugin_path for `plugins list`); prepare() refuses to run it.
+std::string not_runnable(const std::string &text) {
+  auto result = parse_text(text);
+  EXPECT_TRUE(result.config) << (result.problems.empty() ? "" : result.problems[0].str());
+  return result.not_runnable ? result.not_runnable->str() : "";
+}
+
+TEST(Config, EmptyFileIsNotRunnableNamingTheFile) {
+  for (const char *text : {"", "\n  \n\t\n", "# only a comment\n  # and another\n"})
+    EXPECT_EQ(not_runnable(text),
+              "test.toml: the file is empty (nothing but blanks and comments): a configuration "
+              "needs a [transports.NAME] and a [topologies.NAME] table")
+        << "[" << text << "]";
+}
+
+TEST(Config, NoTopologyIsNotRunnableUnlessAllowed) {
+  const std::string message =
+      "topologies: no [topologies.NAME] table: nothing would form a cluster (add one, or set "
+      "allow_no_topologies = true in [clusterd] to run the transports alone)";
+  const std::string transport = "[transports.t]\nplugin = \"x\"\n";
+  EXPECT_EQ(not_runnable(transport), "test.toml: " + message);
+  EXPECT_EQ(not_runnable("[clusterd]\nplugin_path = [\"/p\"]\n"), "test.toml: " + message);
+  EXPECT_EQ(not_runnable(transport + "[topologies]\n"), "test.toml:3:1: " + message);
+  EXPECT_EQ(not_runnable("[clusterd]\nallow_no_topologies = true\n" + transport), "");
+  EXPECT_EQ(not_runnable(transport + "[topologies.a]\nstrategy = \"epmd\"\n"), "");
+  // Another problem is the one reported (a misspelt table is no missing topology).
+  auto misspelt = parse_text(transport + "[topology.a]\nstrategy = \"epmd\"\n");
+  EXPECT_FALSE(misspelt.not_runnable);
+  ASSERT_EQ(misspelt.problems.size(), 1u);
+  EXPECT_EQ(misspelt.problems[0].str(),
+            "test.toml:3:1: topology: unknown table (did you mean [topologies.a]?)");
 }
 
 TEST(Config, UnreadableFile) {

@@ -14,6 +14,7 @@ namespace clusterd::app {
 
 std::vector<config::Problem> prepare(config::ParseResult parsed, Prepared &out) {
   std::vector<config::Problem> problems = std::move(parsed.problems);
+  if (parsed.not_runnable) problems.push_back(*parsed.not_runnable);  // fine to read, not to run
   // A file with problems is still read as far as it goes, so that one `check` reports the
   // plugins' problems too; with any problem, `out` is for reporting only, never run.
   auto &config = parsed.config ? parsed.config : parsed.partial;

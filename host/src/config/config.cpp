@@ -150,6 +150,7 @@ void read_settings(Reader &in, const toml::table &table, Settings &settings) {
     in.problem(table.get("restart_max") ? *table.get("restart_max") : table, "clusterd.restart_max",
                "must not be shorter than restart_backoff (" +
                    duration_text(settings.restart_backoff.count()) + ")");
+  settings.allow_no_topologies = values->integer("allow_no_topologies") != 0;
 }
 
 void read_transport(Reader &in, const std::string &name, const toml::table &table,
@@ -433,6 +434,20 @@ ParseResult parse(std::string_view text, const std::string &file) {
   read_settings(in, or_empty(settings), config.settings);
   read_hooks(in, or_empty(hooks), config.hooks);
   resolve_transports(in, root, config);
+  // Nothing but blanks and comments (most likely a truncated or emptied file), or no topology
+  // without the opt-in: what libcluster does with an empty list (start nothing, say nothing) is
+  // what a reload of a damaged file must not do.
+  const auto *group = root.get("topologies");
+  const bool no_topology = !group || (group->is_table() && group->as_table()->empty());
+  if (result.problems.empty() && no_topology && !config.settings.allow_no_topologies)
+    result.not_runnable =
+        root.empty()
+            ? Problem{file, "",
+                      "the file is empty (nothing but blanks and comments): a configuration "
+                      "needs a [transports.NAME] and a [topologies.NAME] table"}
+            : Problem{group ? where(file, group->source()) : file, "topologies",
+                      "no [topologies.NAME] table: nothing would form a cluster (add one, or set "
+                      "allow_no_topologies = true in [clusterd] to run the transports alone)"};
   sort_problems(result.problems);
   if (result.problems.empty())
     result.config = std::move(config);

@@ -45,6 +45,7 @@ struct Settings {
   // Supervised restarts of failed units: first wait, and the cap (also the stable period).
   std::chrono::milliseconds restart_backoff{host_default_int("clusterd", "restart_backoff")};
   std::chrono::milliseconds restart_max{host_default_int("clusterd", "restart_max")};
+  bool allow_no_topologies = false;  // a file without topologies is accepted
 };
 
 struct TransportSpec {
@@ -107,6 +108,11 @@ struct ParseResult {
   // With problems: what could be read, so that the plugins' options are still checked and
   // every problem is reported at once. Never to be run.
   std::optional<DaemonConfig> partial;
+  // A file that reads well but is not one to run: empty (blanks and comments only), or without
+  // a topology and without allow_no_topologies. Fine for reading plugin_path (`plugins list`);
+  // prepare() makes it a problem of `check`, `run` and a reload. Unset when the file has other
+  // problems (a misspelt [topology.x] is not also a missing topology).
+  std::optional<Problem> not_runnable;
 };
 
 // Sorts by file, then line and column (numerically); stable, so problems at one position keep

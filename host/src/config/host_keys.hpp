@@ -111,6 +111,14 @@ inline constexpr HostKey kHostKeys[] = {
          "this long without failing starts again from restart_backoff.",
          "\"30s\""))),
      "\"1m\""},
+    {"clusterd",
+     opt::boolean("allow_no_topologies",
+                  "true: a file without any [topologies.NAME] table is accepted (a transport "
+                  "that only accepts peers, such as an overlay member others join, or one used "
+                  "only through the control API). Otherwise such a file is an error, so that an "
+                  "emptied or truncated file cannot stop every topology at a reload.",
+                  "false"),
+     "true"},
     {"hooks",
      opt::positive(opt::string_list(
          "on_nodeup",
