@@ -55,7 +55,7 @@
 
 /* ---- Version and basic types (common.h) --------------------------------------------------- */
 PIN(CLUSTERD_ABI_MAJOR == 1, "CLUSTERD_ABI_MAJOR");
-PIN(CLUSTERD_ABI_MINOR == 3, "CLUSTERD_ABI_MINOR: a new minor needs new pins, see the top");
+PIN(CLUSTERD_ABI_MINOR == 4, "CLUSTERD_ABI_MINOR: a new minor needs new pins, see the top");
 
 PIN_TYPEDEF(clusterd_status_t, int32_t);
 PIN_TYPEDEF(clusterd_id_t, uint64_t);
@@ -487,12 +487,14 @@ PIN_FIELD(clusterd_transport_sink_t, node_down, 32, 8,
 PIN_FIELD(clusterd_transport_sink_t, local_changed, 40, 8, void (*)(const clusterd_host_t *));
 
 /* ---- since 1.1: clusterd_control_t --------------------------------------------------------- */
-PIN_STRUCT(clusterd_control_t, 24);
+PIN_STRUCT(clusterd_control_t, 32);
 PIN_FIELD(clusterd_control_t, struct_size, 0, 4, uint32_t);
 PIN_FIELD(clusterd_control_t, reserved, 4, 4, uint32_t);
 PIN_FIELD(clusterd_control_t, request, 8, 8,
           clusterd_status_t (*)(clusterd_plugin_t *, clusterd_id_t, const char *, size_t));
 PIN_FIELD(clusterd_control_t, session_closed, 16, 8, void (*)(clusterd_plugin_t *, clusterd_id_t));
+/* since 1.4 */
+PIN_FIELD(clusterd_control_t, read_only_commands, 24, 8, const char *const *);
 
 /* ---- since 1.1: clusterd_control_sink_t ---------------------------------------------------- */
 PIN_STRUCT(clusterd_control_sink_t, 32);

@@ -392,6 +392,59 @@ class SocketPaths(unittest.TestCase):
             self.assertEqual(f.read(), "keep me\n")
 
 
+def free_ports(count):
+    """`count` distinct TCP ports that were free on 127.0.0.1 a moment ago."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def overlay_config(name, port, seed):
+    """A partisan overlay on loopback, seeded with `seed`."""
+    return "\n".join([
+        "[clusterd]", "",
+        "[transports.overlay]", 'plugin = "partisan"', f"node_name = {toml_string(name)}",
+        f'listen = "127.0.0.1:{port}"', 'secret = "control-hardening-secret-0123456789"',
+        'heartbeat_interval = "200ms"', 'connect_timeout = "2s"', 'max_backoff = "1s"',
+        "[topologies.seed]", 'strategy = "epmd"', 'transport = "overlay"',
+        "[topologies.seed.config]", f"hosts = {toml_list([seed])}", "epmd_check = false",
+    ]) + "\n"
+
+
+class RawSession:
+    """A control session as raw JSON lines; a context manager that closes it."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(WAIT)
+        self.sock.connect(path)
+        self.buffer = b""
+
+    def send_raw(self, text):
+        self.sock.sendall(text.encode() + b"\n")
+
+    def line(self):
+        """The next line (parsed); None at EOF. socket.timeout after WAIT."""
+        while b"\n" not in self.buffer:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        raw, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(raw)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+
+
 class PeerAccess(unittest.TestCase):
     """Point 10: SO_PEERCRED, the allow-lists and read-only access."""
 
@@ -399,11 +452,13 @@ class PeerAccess(unittest.TestCase):
         if os.geteuid() != 0:
             self.skipTest("needs root, to connect as another user")
 
-    def daemon(self, lists):
-        d = harness.Daemon(config(harness.ARGS.fixtures_dir, lists), harness.ARGS.bin_dir)
+    def daemon(self, lists, text=None, name="fx"):
+        text = (text or config(harness.ARGS.fixtures_dir)).replace("[clusterd]\n",
+                                                                  "[clusterd]\n" + lists + "\n")
+        d = harness.Daemon(text, harness.ARGS.bin_dir)
         d.start()
         self.addCleanup(d.close)
-        d.wait_until(lambda s: transport(s, "fx")["state"] == "running", WAIT, "fx running")
+        d.wait_until(lambda s: transport(s, name)["state"] == "running", WAIT, f"{name} running")
         os.chmod(d.tmpdir, 0o755)  # let nobody reach the socket: the lists decide, not the mode
         os.chmod(d.socket_path, 0o666)
         return d
@@ -427,6 +482,79 @@ class PeerAccess(unittest.TestCase):
         self.assertIn("permission denied", r.stdout)
         self.assertIn(f"from uid {NOBODY}", d.log_text())  # the refusals, at info
         self.assertEqual(d.clusterctl("refresh").returncode, 0)  # root always may
+
+    def test_a_partisan_transport_separates_reads_from_actions(self):
+        port, peer_port = free_ports(2)
+        name, peer = f"ro1@127.0.0.1:{port}", f"ro2@127.0.0.1:{peer_port}"
+        lists = ('control_read_uids = ["nobody"]\ncontrol_allow_groups = ["0"]\n'
+                 'log_level = "debug"')
+        d = self.daemon(lists, overlay_config(name, port, peer), "overlay")
+        r = self.as_nobody(d, "members", "--json")  # partisan's "members": read-only
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["overlay"]["self"]["node"], name)
+        # clusterctl events (partisan's "subscribe"), as nobody, sees the peer come up.
+        events = subprocess.Popen(
+            [os.path.join(d.bin_dir, "clusterctl"), "--socket", d.socket_path, "events"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_nobody)
+        self.addCleanup(events.wait, 10)
+        self.addCleanup(events.kill)
+        # Subscribed once the daemon logged the request (at debug: a read); then the peer starts.
+        opened = f'from uid {NOBODY} (pid {events.pid}): transport "overlay" "subscribe"'
+        deadline = time.monotonic() + WAIT
+        while opened not in d.log_text() and events.poll() is None and \
+                time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertIn(opened, d.log_text(), events.poll() is not None and events.stderr.read())
+        p = harness.Daemon(overlay_config(peer, peer_port, name), harness.ARGS.bin_dir)
+        p.start()
+        self.addCleanup(p.close)
+        lines = []
+
+        def read_events():
+            for line in events.stdout:
+                if peer in line:
+                    return lines.append(line)
+
+        reader = threading.Thread(target=read_events, daemon=True)
+        reader.start()
+        reader.join(WAIT)
+        self.assertTrue(lines, f"no event naming {peer}")
+        self.assertEqual(json.loads(lines[0])["node"], peer)
+        # Acting is refused: clusterctl send, and a send line on an open subscribe session.
+        r = self.as_nobody(d, "send", "overlay", peer, "default", "hello")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"permission denied: uid {NOBODY} may only send read-only requests "
+                      '(transport "overlay" "send" changes state)', r.stderr + r.stdout)
+        for line in ({"cmd": "send", "to": peer, "channel": "default", "data": "x", "id": 1},
+                     # a key with escapes might decode to a second "cmd": refused too
+                     {"cmd": "subscribe", "c\\u006dd": "send"}):
+            with self.nobody_session(d, {"cmd": "subscribe", "transport": "overlay"}) as s:
+                self.assertEqual(s.line().get("ok"), True)
+                s.send_raw(json.dumps(dict(line, transport="overlay")).replace("\\\\", "\\"))
+                reply = s.line()
+                while reply is not None and "event" in reply:
+                    reply = s.line()
+                self.assertIn("permission denied", (reply or {}).get("error", ""), reply)
+                self.assertIsNone(s.line(), "the session ends after the refusal")
+        self.assertIn('"send" refused (read-only access)', d.log_text())
+        r = d.clusterctl("send", "overlay", peer, "default", "hello")  # root may (no receiver)
+        self.assertNotIn("permission denied", r.stderr + r.stdout)
+
+    def nobody_session(self, d, request):
+        """A raw control session opened as nobody (SO_PEERCRED records the connecting
+        credentials, so only connect() runs as nobody)."""
+        groups = os.getgroups()
+        os.setgroups([])
+        os.setegid(NOBODY)
+        os.seteuid(NOBODY)
+        try:
+            s = RawSession(d.socket_path)
+        finally:
+            os.seteuid(0)
+            os.setegid(0)
+            os.setgroups(groups)
+        s.send_raw(json.dumps(request))
+        return s
 
     def test_not_on_a_list(self):
         d = self.daemon('control_allow_uids = ["0"]')

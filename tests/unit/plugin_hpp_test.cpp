@@ -391,6 +391,21 @@ class ConnectOnlyTransport final : public clusterd::Transport {
   void disconnect(Id op, std::string_view) override { complete(op, CLUSTERD_OK); }
 };
 
+// Control with and without read-only commands (ABI 1.4).
+class ControlTransport : public clusterd::Transport {
+ public:
+  static constexpr const char *kName = "control_transport";
+  static constexpr const char *kVersion = "1.0.0";
+  void connect(Id op, std::string_view) override { complete(op, CLUSTERD_OK); }
+  void disconnect(Id op, std::string_view) override { complete(op, CLUSTERD_OK); }
+  void control_request(Id session, std::string_view) override { control_end(session); }
+};
+class ReadingTransport final : public ControlTransport {
+ public:
+  static constexpr const char *kName = "reading_transport";
+  static constexpr const char *kReadOnlyCommands[] = {"members", "subscribe"};
+};
+
 // Overrides declared private (a common style) are still detected.
 class PrivateOverrides final : public clusterd::Transport {
  public:
@@ -544,6 +559,25 @@ TEST(PluginHppDescriptor, OptionalOperationsAreNullUnlessOverridden) {
   EXPECT_EQ(s->refresh, nullptr);
   Instance<TestStrategy> strategy(host);
   EXPECT_NE(strategy.iface<clusterd_strategy_t>(CLUSTERD_INTERFACE_STRATEGY)->refresh, nullptr);
+}
+
+TEST(PluginHppDescriptor, ReadOnlyCommandsAreANullTerminatedList) {
+  FakeHost host;
+  Instance<ReadingTransport> reading(host);
+  const auto *c = reading.iface<clusterd_control_t>(CLUSTERD_INTERFACE_CONTROL);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->struct_size, sizeof(clusterd_control_t));
+  ASSERT_NE(c->read_only_commands, nullptr);
+  EXPECT_STREQ(c->read_only_commands[0], "members");
+  EXPECT_STREQ(c->read_only_commands[1], "subscribe");
+  EXPECT_EQ(c->read_only_commands[2], nullptr);
+
+  Instance<ControlTransport> acting(host);  // no list: every command changes state
+  const auto *a = acting.iface<clusterd_control_t>(CLUSTERD_INTERFACE_CONTROL);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->read_only_commands, nullptr);
+  Instance<TestTransport> none(host);  // no control at all
+  EXPECT_EQ(none.iface<void>(CLUSTERD_INTERFACE_CONTROL), nullptr);
 }
 
 // ---- Trampolines -----------------------------------------------------------------------------

@@ -169,9 +169,11 @@ Reply route(const Request &in, const DaemonView &daemon) {
                          what);
     if (!instance || !instance->live())
       return error_reply(kind + " '" + name + "' is not running", what);
-    // A plugin's requests may all change state (the safe default for a plugin's API).
-    if (in.access != Access::all) return denied(what);
-    return {"", instance, false, what};
+    // Only the commands the plugin lists as read-only are (control.h); the connection checks
+    // a read-only peer's later lines the same way.
+    const bool read_only = cmd.is_string() && instance->read_only(cmd_text);
+    if (!read_only && in.access != Access::all) return denied(what);
+    return {"", instance, read_only, what};
   }
   // A host command: small, or refused before it runs (a routed line may be up to 8 MiB).
   if (in.size > kMaxHostLine)

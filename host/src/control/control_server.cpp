@@ -13,11 +13,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "config/config.hpp"
 #include "util/ids.hpp"
+#include "util/strings.hpp"
 
 namespace clusterd::control {
 
@@ -74,12 +77,13 @@ std::string error_line(const std::string &message) {
   return out + "\"}";
 }
 
-// One pass over a first line, before any parse: false if arrays and objects nest deeper than
-// `limit` (a line of "[[[[..." costs this pass and no allocation; the parser would recurse per
-// level). With `routing`, the top-level members route() reads ("cmd", "transport",
-// "topology": names, so strings without escapes) go into it: a line over kMaxHostLine is never
-// parsed by the host, only routed (its plugin parses it).
-bool scan_first_line(std::string_view line, std::size_t limit, nlohmann::json *routing) {
+// One pass over a line, before any parse: false if arrays and objects nest deeper than `limit`
+// (a line of "[[[[..." costs this pass and no allocation; the parser would recurse per level).
+// Calls on_member(key, value) for each member of a top-level object: `value` is the text of a
+// string (empty if it has escapes; names route() and read-only checks compare have none), or
+// nullopt for any other value; a key with escapes is passed as "".
+template <class OnMember>
+bool scan_line(std::string_view line, std::size_t limit, OnMember &&on_member) {
   std::size_t depth = 0, start = 0;
   bool in_string = false, escaped = false, has_escape = false;
   bool want_key = false, want_value = false;  // at depth 1, in the top-level object
@@ -98,8 +102,7 @@ bool scan_first_line(std::string_view line, std::size_t limit, nlohmann::json *r
           key = text;
           want_key = false;
         } else if (depth == 1 && want_value) {
-          if (routing && (key == "cmd" || key == "transport" || key == "topology"))
-            (*routing)[std::string(key)] = std::string(text);
+          on_member(key, std::optional<std::string_view>(text));
           want_value = false;
         }
       }
@@ -113,6 +116,7 @@ bool scan_first_line(std::string_view line, std::size_t limit, nlohmann::json *r
         break;
       case '{':
       case '[':
+        if (depth == 1 && want_value) on_member(key, std::optional<std::string_view>());
         if (++depth > limit) return false;
         want_key = depth == 1 && c == '{';
         want_value = false;
@@ -134,10 +138,34 @@ bool scan_first_line(std::string_view line, std::size_t limit, nlohmann::json *r
       case '\n':
         break;
       default:  // a number, true, false, null: a value that is not a name
+        if (depth == 1 && want_value) on_member(key, std::optional<std::string_view>());
         want_value = false;
     }
   }
   return true;
+}
+
+// The first line's members route() reads ("cmd", "transport", "topology"), into `routing`: a
+// line over kMaxHostLine is never parsed by the host, only routed (its plugin parses it).
+bool scan_first_line(std::string_view line, std::size_t limit, nlohmann::json *routing) {
+  return scan_line(line, limit, [&](std::string_view key, std::optional<std::string_view> value) {
+    if (routing && value && (key == "cmd" || key == "transport" || key == "topology"))
+      (*routing)[std::string(key)] = std::string(*value);
+  });
+}
+
+// The "cmd" of a session line if it names one unambiguously, else "": given once, as a string
+// without escapes, and no top-level key has escapes (the plugin decodes those, and its parser
+// might then read another "cmd" than this scan). Costs one pass and no allocation but the
+// result; only lines of peers with read-only access pay it.
+std::string command_of(std::string_view line) {
+  std::optional<std::string_view> cmd;
+  bool ambiguous = false;
+  scan_line(line, SIZE_MAX, [&](std::string_view key, std::optional<std::string_view> value) {
+    if (key.empty() || (key == "cmd" && (cmd || !value))) ambiguous = true;
+    if (key == "cmd") cmd = value;
+  });
+  return ambiguous || !cmd ? std::string() : std::string(*cmd);
 }
 
 Peer peer_of(int fd) {
@@ -312,12 +340,14 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
       return answer(
           error_line("request nests deeper than " + std::to_string(kMaxDepth) + " levels"));
     if (!long_line) document = nlohmann::json::parse(line, nullptr, false);
-    const auto access = shared_->access.of(peer_);
-    auto reply = shared_->handler({document, line.size(), peer_, access});
+    access_ = shared_->access.of(peer_);
+    auto reply = shared_->handler({document, line.size(), peer_, access_});
     spdlog::log(reply.read_only ? spdlog::level::debug : spdlog::level::info,
                 "control connection {} from uid {} (pid {}): {}", id(), peer_.uid, peer_.pid,
                 reply.what);
     if (!reply.target) return answer(reply.line);
+    if (auto denied = refusal(*reply.target, line); !denied.empty())
+      return answer(error_line(denied));
     if (shared_->sessions >= kMaxSessions)
       return answer(error_line("too many control sessions (" + std::to_string(kMaxSessions) +
                                "); try again later"));
@@ -328,10 +358,30 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
     timer_.cancel();
     target_ = reply.target;
     reply.target->session_opened(shared_from_this());
-    deliver(line);
+    deliver(line, true);
   }
-  void deliver(const std::string &line) {
+  // For a peer with read-only access, every line of a session (the first too: this scan is
+  // stricter than route()'s parse) must name a command the plugin lists as read-only: the
+  // refusal's text, or "" if the line may go. Peers with full access pay nothing here.
+  std::string refusal(const SessionTarget &target, std::string_view line) const {
+    if (access_ == Access::all) return "";
+    const auto cmd = command_of(line);
+    if (target.read_only(cmd)) return "";
+    const auto what = cmd.empty() ? std::string("a request without a plain \"cmd\"")
+                                  : util::quote_for_message(cmd);
+    spdlog::info("control connection {} from uid {} (pid {}): {} refused (read-only access)", id(),
+                 peer_.uid, peer_.pid, what);
+    return "permission denied: uid " + std::to_string(peer_.uid) +
+           " may only send read-only requests (" + what + " changes state)";
+  }
+
+  // A line for the plugin. A refused later line ends the session (see refusal()): the client's
+  // next lines were written after it, and none of them may run out of that context.
+  void deliver(const std::string &line, bool first = false) {
     auto target = target_.lock();
+    if (target && !first) {
+      if (auto denied = refusal(*target, line); !denied.empty()) return refuse(denied);
+    }
     std::string error = "the plugin instance is gone";
     if (target && target->session_line(id(), line, error)) return;
     if (mode_ != Mode::session) return;  // the plugin ended or closed it meanwhile
@@ -434,6 +484,7 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
   std::size_t counted_ = 0;  // in_'s allocation as counted in shared_->input
   std::size_t scanned_ = 0;  // bytes of in_ known to hold no newline
   Mode mode_ = Mode::first_line;
+  Access access_ = Access::none;  // decided at the first line
   std::weak_ptr<SessionTarget> target_;
   bool in_session_ = false;
   bool released_ = false;

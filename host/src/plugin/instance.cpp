@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -15,6 +16,8 @@ namespace {
 
 constexpr std::size_t kPluginMinSize = offsetof(clusterd_plugin_t, get_interface) + sizeof(void *);
 constexpr auto kSlowStop = std::chrono::seconds(1);
+
+constexpr std::size_t kMaxReadOnlyCommands = 256;
 
 template <typename T>
 T clamped_copy(const void *source) {
@@ -87,9 +90,13 @@ std::shared_ptr<Instance> Instance::create(HostServices &services,
   if (control) {
     const auto *c = static_cast<const clusterd_control_t *>(control);
     if (CLUSTERD_STRUCT_HAS(c, clusterd_control_t, session_closed) && c->request &&
-        c->session_closed)
+        c->session_closed) {
       self->control_ = clamped_copy<clusterd_control_t>(control);
-    else
+      // Bounded: a list without its NULL would otherwise be read until something faults.
+      const auto *list = self->control_.read_only_commands;
+      for (std::size_t i = 0; list && list[i] && i < kMaxReadOnlyCommands; ++i)
+        self->read_only_commands_.emplace_back(list[i]);
+    } else
       self->log(CLUSTERD_LOG_WARN, "plugin offers an incomplete " CLUSTERD_INTERFACE_CONTROL
                                    " (struct too small or functions missing); ignored");
   }
@@ -250,6 +257,11 @@ bool Instance::session_line(std::uint64_t id, const std::string &line, std::stri
 
 void Instance::session_over(std::uint64_t id) {
   if (sessions_.erase(id)) session_closed(id);
+}
+
+bool Instance::read_only(std::string_view cmd) const {
+  return !cmd.empty() && std::find(read_only_commands_.begin(), read_only_commands_.end(), cmd) !=
+                             read_only_commands_.end();
 }
 
 void Instance::session_closed(std::uint64_t id) {

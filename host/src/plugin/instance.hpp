@@ -152,6 +152,7 @@ class Instance : public std::enable_shared_from_this<Instance>, public SessionTa
   void session_opened(const std::shared_ptr<Session> &session) override;
   bool session_line(std::uint64_t id, const std::string &line, std::string &error) override;
   void session_over(std::uint64_t id) override;
+  bool read_only(std::string_view cmd) const override;
 
   // Runs `call` (a call into the plugin) with exceptions contained. Returns false if it
   // threw; the instance is then failed.
@@ -183,6 +184,7 @@ class Instance : public std::enable_shared_from_this<Instance>, public SessionTa
   clusterd_strategy_t strategy_{};
   clusterd_transport_t transport_{};
   clusterd_control_t control_{};
+  std::vector<std::string> read_only_commands_;  // copied from control_ (ABI 1.4)
   // Open sessions, so sink calls reach only this instance's own.
   std::map<std::uint64_t, std::weak_ptr<Session>> sessions_;
   std::unique_ptr<config::OptionValues> values_;

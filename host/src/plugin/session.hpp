@@ -23,6 +23,8 @@ class SessionTarget {
   virtual bool session_line(std::uint64_t id, const std::string &line, std::string &error) = 0;
   // The session is over. Always from its own loop turn, never from inside a sink call.
   virtual void session_over(std::uint64_t id) = 0;
+  // True if the request `cmd` only reports (the plugin lists it as read-only; control.h).
+  virtual bool read_only(std::string_view cmd) const = 0;
 };
 
 // One client's session, as the plugin side sees it. [loop-thread]

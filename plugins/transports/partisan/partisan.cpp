@@ -161,6 +161,9 @@ class PartisanTransport final : public clusterd::Transport {
   static constexpr const char *kDescription =
       "clusterd-to-clusterd TCP overlay: full-mesh membership, heartbeats, authenticated "
       "handshake, named channels for application messages";
+  // What a read-only control peer may ask: membership and its events. Not `receive` (it takes
+  // application messages, and turns the senders' "no receiver" into "delivered"), not `send`.
+  static constexpr const char *kReadOnlyCommands[] = {"members", "subscribe"};
   static constexpr clusterd_option_t kOptions[] = {
       opt::format(opt::string("node_name",
                               "This node's name in the overlay (name@host or name@host:port); "

@@ -1,8 +1,8 @@
-/* clusterd plugin SDK — the control extension (ABI 1.1): a plugin that implements it serves
- * local applications through the daemon's control socket. A client's request that names the
- * plugin's instance ({"transport": "NAME", ...} or {"topology": "NAME", ...}) opens a session:
- * a bidirectional stream of JSON lines between that client and the plugin, which lasts until
- * either side ends it. One-shot commands answer one line and end; subscriptions keep sending.
+/* clusterd plugin SDK — the control extension (ABI 1.1; read-only commands 1.4): a plugin that
+ * implements it serves local applications through the daemon's control socket. A client's request
+ * that names the plugin's instance ({"transport": "NAME", ...} or {"topology": "NAME", ...}) opens
+ * a session: a bidirectional stream of JSON lines between that client and the plugin, which lasts
+ * until either side ends it. One-shot commands answer one line and end; subscriptions keep sending.
  * The socket protocol is in docs/control-protocol.md. */
 #ifndef CLUSTERD_CONTROL_H
 #define CLUSTERD_CONTROL_H
@@ -32,6 +32,17 @@ typedef struct clusterd_control {
    * ends each open session (its client receives {"error": "<instance> stopped"} after what was
    * queued) and calls this for it before the plugin's stop(). [loop-thread] */
   void(CLUSTERD_ABI *session_closed)(clusterd_plugin_t *self, clusterd_id_t session);
+  /* since 1.4: the `cmd` names of this interface's read-only requests, NULL-terminated (NULL:
+   * none). A read-only request only reports: it changes nothing in the plugin, its peers or the
+   * cluster, and reveals nothing beyond what the host's own `status` shows (membership,
+   * events). Every command not listed, and every line without a string "cmd", is
+   * state-changing. The host lets a peer with read-only access (control_read_uids /
+   * control_read_groups) open a session only with a listed command, and ends the session of
+   * such a peer on its first later line whose cmd is not listed ("permission denied").
+   * Plugins built before 1.4 (a smaller struct_size) have no list: all their requests are
+   * state-changing. The list and its strings must stay valid while the library is loaded
+   * (static storage). */
+  const char *const *read_only_commands;
 } clusterd_control_t;
 
 /* ---- What the host offers (clusterd_host_t.get_service) ------------------------------ */

@@ -29,6 +29,10 @@ struct has_aliases : std::false_type {};
 template <class T>
 struct has_aliases<T, std::void_t<decltype(T::kAliases)>> : std::true_type {};
 template <class T, class = void>
+struct has_read_only_commands : std::false_type {};
+template <class T>
+struct has_read_only_commands<T, std::void_t<decltype(T::kReadOnlyCommands)>> : std::true_type {};
+template <class T, class = void>
 struct has_flags : std::false_type {};
 template <class T>
 struct has_flags<T, std::void_t<decltype(T::kFlags)>> : std::true_type {};
@@ -134,6 +138,14 @@ struct AliasList {
 template <class T, std::size_t... I>
 constexpr const char *const *alias_list(std::index_sequence<I...>) noexcept {
   return AliasList<T, I...>::value;
+}
+template <class T, std::size_t... I>
+struct ReadOnlyList {
+  static constexpr const char *value[] = {T::kReadOnlyCommands[I]..., nullptr};
+};
+template <class T, std::size_t... I>
+constexpr const char *const *read_only_list(std::index_sequence<I...>) noexcept {
+  return ReadOnlyList<T, I...>::value;
 }
 
 // Emits the descriptor, the instance vtable and the kind interface of plugin class T, and the
@@ -293,8 +305,24 @@ struct Exporter {
     if (status != CLUSTERD_OK)
       p->host_.error("exception escaped control_closed(): " + p->last_error_);
   }
+  // kReadOnlyCommands (optional): the control commands that only report (control.h).
+  static constexpr const char *const *read_only_commands() noexcept {
+    if constexpr (has_read_only_commands<T>::value) {
+      using A = std::remove_reference_t<decltype(T::kReadOnlyCommands)>;
+      static_assert(
+          std::is_array_v<A> && std::is_convertible_v<std::remove_extent_t<A>, const char *>,
+          "kReadOnlyCommands must be `static constexpr const char *kReadOnlyCommands[] = "
+          "{...};`");
+      static_assert(overrides_control_request_t<T>::value,
+                    "kReadOnlyCommands without control_request: the plugin has no control");
+      return read_only_list<T>(std::make_index_sequence<std::extent_v<A>>());
+    } else {
+      return nullptr;
+    }
+  }
   static constexpr clusterd_control_t kControlInterface = {
-      static_cast<uint32_t>(sizeof(clusterd_control_t)), 0, &control_request, &control_closed};
+      static_cast<uint32_t>(sizeof(clusterd_control_t)), 0, &control_request, &control_closed,
+      read_only_commands()};
 
   // Strategy
   static Status CLUSTERD_ABI refresh(clusterd_plugin_t *self) noexcept {
@@ -465,7 +493,8 @@ struct Exporter {
 }  // namespace clusterd
 
 /// Exports plugin class `ClassName` (a clusterd::Strategy or clusterd::Transport subclass with
-/// static constexpr kName, kVersion and optionally kDescription, kFlags, kAliases, kOptions):
+/// static constexpr kName, kVersion and optionally kDescription, kFlags, kAliases, kOptions,
+/// kReadOnlyCommands):
 /// defines the library's one exported symbol, clusterd_plugin_entry_v1, as a constant (no
 /// static constructor runs). Use it once per library, at namespace scope in one source file.
 #define CLUSTERD_EXPORT_PLUGIN(ClassName) \

@@ -40,7 +40,9 @@ class Plugin {
   /// Control extension (ABI 1.1, control.h): a line from the client of control-socket
   /// `session` (the first one opens it). Answer with control_send(); control_end() when done.
   /// Optional: when a class does not override it, the plugin offers no control interface.
-  /// Throwing answers {"error": ...} and ends the session.
+  /// Throwing answers {"error": ...} and ends the session. Commands that only report may be
+  /// listed in `static constexpr const char *kReadOnlyCommands[] = {"members"};` (ABI 1.4):
+  /// peers with read-only access may use those and no others (control.h).
   virtual void control_request(Id session, std::string_view line) {
     (void)session;
     (void)line;
