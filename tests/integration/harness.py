@@ -69,6 +69,13 @@ class WaitTimeout(AssertionError):
 
 # ---- TOML helpers --------------------------------------------------------------------------
 
+def sanitized(pid):
+    """True when process `pid` runs with AddressSanitizer: its memory figures mean nothing
+    (freed blocks sit in ASan's quarantine)."""
+    with open(f"/proc/{pid}/maps", encoding="ascii", errors="replace") as f:
+        return "libasan" in f.read()
+
+
 def toml_string(text):
     """A TOML basic string literal for `text`."""
     out = ['"']

@@ -60,11 +60,6 @@ def rss_kib(pid, field="VmRSS"):
     raise RuntimeError(f"no {field}")
 
 
-def sanitized(pid):
-    with open(f"/proc/{pid}/maps", encoding="ascii", errors="replace") as f:
-        return "libasan" in f.read()
-
-
 def timed_status(path, timeout=WAIT):
     """Seconds a `status` request takes to be answered."""
     begin = time.monotonic()
@@ -121,7 +116,7 @@ class LongLines(unittest.TestCase):
         cls.d.close()
 
     def setUp(self):
-        if sanitized(self.d.pid):
+        if harness.sanitized(self.d.pid):
             self.skipTest("memory figures are meaningless under a sanitizer")
 
     def test_a_deep_8_mib_line_neither_stalls_nor_stays_resident(self):

@@ -168,6 +168,9 @@ Probe preflight(int fd, const std::filesystem::path &path) {
 }
 
 void preflight_child(const std::string &path) {
+  // A crash must end this process by its signal, which is what the parent reports: a sanitizer
+  // runtime's handler (ASan builds) would print and exit(1) instead.
+  for (int signal : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) ::signal(signal, SIG_DFL);
   std::string error;
   bool unloadable = false;
   auto module = Module::load_fd(Fd(kFileFd), path, error, &unloadable);
