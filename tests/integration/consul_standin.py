@@ -25,7 +25,7 @@ What it covers (field names and shapes as in the API docs' sample responses):
        DeregisterCriticalServiceAfter}; PUT /v1/agent/check/pass/:check_id (404 for a check
        without TTL, as Consul); PUT /v1/agent/service/deregister/:service_id
   Blocking queries on catalog and health: ?index=N&wait=D hangs while the datacenter's index
-  is <= N, up to D (at most 10 minutes; default 5 minutes), plus up to D/16 of jitter as
+  is N (a write, or a restore that sets it back, wakes it), up to D (at most 10 minutes; default 5 minutes), plus up to D/16 of jitter as
   Consul adds; every answer carries X-Consul-Index, X-Consul-KnownLeader and
   X-Consul-LastContact. The index is per datacenter and grows with every write.
   ACL: with a token set, a request without X-Consul-Token (or "Authorization: Bearer") equal
@@ -39,6 +39,7 @@ Every request is recorded (method, path, query, token, time) for the assertions.
 import json
 import random
 import ssl
+import sys
 import threading
 import time
 import urllib.parse
@@ -84,8 +85,15 @@ class ConsulStandin:
             def do_PUT(self):
                 standin.handle(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                # A client that went away (a daemon that stopped with a query held) is normal.
+                if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError)):
+                    super().handle_error(request, client_address)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         scheme = "http"
         if tls is not None:
             cert, key, client_ca = tls
@@ -190,11 +198,7 @@ class ConsulStandin:
         if want is not None and token != want:
             return self.reply(h, 403, "ACL not found", content_type="text/plain")
         if mode == "hang":
-            deadline = time.monotonic() + HANG_LIMIT
-            with self.cond:
-                while self.mode == "hang" and time.monotonic() < deadline:
-                    self.cond.wait(deadline - time.monotonic())
-            return self.reply(h, 500, "rpc error: timeout", content_type="text/plain")
+            return self.hang(h)
         if mode == "500":
             return self.reply(h, 500, "No cluster leader", content_type="text/plain")
         path = url.path
@@ -214,10 +218,18 @@ class ConsulStandin:
             return self.agent_write(h, path, body)
         return self.reply(h, 404, "Not found", content_type="text/plain")
 
+    def hang(self, h):
+        """Holds the request without an answer while the mode is "hang" (at most HANG_LIMIT)."""
+        deadline = time.monotonic() + HANG_LIMIT
+        with self.cond:
+            while self.mode == "hang" and time.monotonic() < deadline:
+                self.cond.wait(deadline - time.monotonic())
+        return self.reply(h, 500, "rpc error: timeout", content_type="text/plain")
+
     def service_query(self, h, service, query, render, mode, health):
         dc = query.get("dc") or self.datacenters[0]
         if dc not in self.index:
-            return self.reply(h, 500, f"No path to datacenter", content_type="text/plain")
+            return self.reply(h, 500, "No path to datacenter", content_type="text/plain")
         try:
             wait = parse_wait(query.get("wait"))
             min_index = int(query.get("index") or 0)
@@ -226,13 +238,16 @@ class ConsulStandin:
         with self.cond:
             if min_index > 0:
                 deadline = time.monotonic() + wait + random.uniform(0, wait / 16)
-                while (self.index[dc] <= min_index and self.mode == mode
+                # A write or a restore (the index going backwards) wakes the query.
+                while (self.index[dc] == min_index and self.mode == mode
                        and time.monotonic() < deadline):
                     self.cond.wait(deadline - time.monotonic())
-            if self.mode != mode:  # a fault switched on while this query waited
-                mode = self.mode
-                if mode in ("500", "hang"):
-                    return self.reply(h, 500, "No cluster leader", content_type="text/plain")
+            mode = self.mode  # a fault may have switched on while this query waited
+            if mode == "500":
+                return self.reply(h, 500, "No cluster leader", content_type="text/plain")
+        if mode == "hang":
+            return self.hang(h)
+        with self.cond:
             index = self.index[dc]
             entries = [render(i) for i in sorted(self.instances.values(), key=lambda i: i["id"])
                        if i["service"] == service and i["dc"] == dc

@@ -295,6 +295,7 @@ class ConsulStrategy final : public clusterd::Strategy {
     api::Selection s = selection_;
     s.dc = w.dc;
     std::string url = base_url_ + api::request_path(w.endpoint, s);
+    const std::string what = "GET " + url.substr(base_url_.size());
     const bool blocking = blocking_ && api::supports_blocking(w.endpoint) && w.index != 0;
     milliseconds limit = timeout_;
     if (blocking) {
@@ -303,7 +304,6 @@ class ConsulStrategy final : public clusterd::Strategy {
       limit += wait_ + wait_ / 16;  // Consul adds up to wait/16 of jitter
     }
     w.started = Clock::now();
-    const std::string what = "GET " + url.substr(base_url_.size());
     Watch *watch = &w;
     request(
         clusterd::HttpRequest(url), limit, what, w.call,
@@ -361,6 +361,7 @@ class ConsulStrategy final : public clusterd::Strategy {
       return run(w);
     }
     w.error = why;
+    w.index = 0;  // the retry reads at once: a recovery shows without waiting for a change
     publish();
     schedule(w, interval_);
   }
