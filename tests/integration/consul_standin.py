@@ -37,6 +37,7 @@ Every request is recorded (method, path, query, token, time) for the assertions.
 """
 
 import json
+import os
 import random
 import ssl
 import sys
@@ -326,3 +327,30 @@ class ConsulStandin:
             self.remove(sid)
             return self.reply(h, 200, "")
         return self.reply(h, 405, "method not allowed", content_type="text/plain")
+
+
+def main():
+    """Serves until SIGTERM (for tests/packaging/install_test.sh): writes its URL to
+    --url-file once it listens; --instance ID=ADDRESS (repeatable) adds passing instances of
+    the service "web"."""
+    import argparse
+    import signal
+    parser = argparse.ArgumentParser(description="Consul stand-in on 127.0.0.1")
+    parser.add_argument("--url-file", required=True)
+    parser.add_argument("--instance", action="append", default=[])
+    args = parser.parse_args()
+    standin = ConsulStandin()
+    for item in args.instance:
+        sid, _, address = item.partition("=")
+        standin.add(sid, address)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with open(args.url_file + ".tmp", "w", encoding="utf-8") as f:
+        f.write(standin.url + "\n")
+    os.replace(args.url_file + ".tmp", args.url_file)
+    stop.wait()
+    standin.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -27,11 +27,11 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi;
 
 work=$(mktemp -d /tmp/clusterd-install-test.XXXXXX)
 chmod 755 "$work"
-daemon_pid="" listener_pid="" installed_local=()
+daemon_pid="" listener_pid="" standin_pid="" installed_local=()
 cleanup() {
   local rc=$?
   set +e
-  for pid in $daemon_pid $listener_pid; do
+  for pid in $daemon_pid $listener_pid $standin_pid; do
     kill -0 "$pid" 2>/dev/null && { kill -KILL "$pid"; wait "$pid" 2>/dev/null; }
   done
   for f in "${installed_local[@]}"; do rm -f "$f"; done
@@ -201,6 +201,33 @@ wait "$listener_pid" 2>/dev/null || true
 listener_pid=""
 
 # ---- the third-party plugin packages, when package.sh built them ----
+# The installed daemon runs the packaged consul plugin against the Consul stand-in of the
+# integration tests (loopback; processes by PID).
+run_consul() {
+  $PY tests/integration/consul_standin.py --url-file "$work/consul.url" --instance web-1=10.0.1.1 &
+  standin_pid=$!
+  wait_until "the Consul stand-in listens" 20 test -s "$work/consul.url"
+  cat >"$work/consul.toml" <<TOML
+[clusterd]
+control_socket = "$work/consul.sock"
+[transports.cmd]
+plugin = "command"
+connect = ["/bin/true"]
+[topologies.c]
+strategy = "Cluster.Strategy.Consul"
+transport = "cmd"
+[topologies.c.config]
+base_url = "$(cat "$work/consul.url")"
+service_name = "web"
+node_basename = "app"
+TOML
+  /usr/bin/clusterd run -c "$work/consul.toml" >"$work/daemon-consul.log" 2>&1 &
+  daemon_pid=$!
+  wait_until "the packaged consul plugin connects app@10.0.1.1 from the stand-in" 20 \
+    sh -c "/usr/bin/clusterctl --socket '$work/consul.sock' status --json 2>/dev/null | grep -q '\"app@10.0.1.1\"'"
+  kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
+  kill -TERM "$standin_pid"; wait "$standin_pid" || true; standin_pid=""
+}
 for name in ec2 consul; do
   plugin_deb=("$out"/build-$name-pkg/clusterd-plugin-"$name"_*.deb)
   [ ${#plugin_deb[@]} = 1 ] || continue
@@ -208,6 +235,7 @@ for name in ec2 consul; do
   ok "dpkg -i $(basename "${plugin_deb[0]}")"
   check "the installed daemon finds $name in the packaged plugin dir" \
     sh -c "/usr/bin/clusterd plugins describe $name | grep -q 'file: /usr/lib/$multiarch/clusterd/plugins/clusterd-$name.so'"
+  [ "$name" != consul ] || run_consul
   dpkg --purge clusterd-plugin-"$name" >/dev/null || fail "dpkg --purge clusterd-plugin-$name"
   check "purged clusterd-plugin-$name" test ! -e "/usr/lib/$multiarch/clusterd/plugins/clusterd-$name.so"
 done

@@ -26,8 +26,8 @@ set(_consul_description
     "The clusterd strategy consul (libcluster_consul's Cluster.Strategy.Consul):"
     "the instances of a Consul service become nodes, from the Agent, Catalog"
     "or Health API, in one or several datacenters. Blocking queries bring a"
-    "change within milliseconds; the ACL token may rotate; the local node can"
-    "register itself with a TTL check.")
+    "change within milliseconds. The ACL token may rotate, and the local node"
+    "can register itself with a TTL check.")
 list(JOIN _consul_description "\n" _consul_description)
 
 # DEB
