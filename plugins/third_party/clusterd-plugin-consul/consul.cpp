@@ -28,8 +28,8 @@
 #include <string>
 #include <vector>
 
-#include <clusterd/plugin.hpp>
 #include <curl/curl.h>
+#include <clusterd/plugin.hpp>
 
 #include "consul_api.hpp"
 
@@ -71,9 +71,8 @@ class ConsulStrategy final : public clusterd::Strategy {
       opt::format(opt::string("base_url", "Consul agent URL (http:// or https://)",
                               "\"http://localhost:8500\""),
                   CLUSTERD_FORMAT_URL),
-      opt::conflicts(
-          opt::secret(opt::string("access_token", "ACL token, sent as X-Consul-Token")),
-          "token_file"),
+      opt::conflicts(opt::secret(opt::string("access_token", "ACL token, sent as X-Consul-Token")),
+                     "token_file"),
       opt::nonempty(opt::string("token_file",
                                 "File holding the ACL token, read before every request and "
                                 "again after HTTP 403 (a rotated token is used at once)")),
@@ -87,12 +86,12 @@ class ConsulStrategy final : public clusterd::Strategy {
       opt::string("dc", "Datacenter to query; unset: the agent's own"),
       opt::nonempty(opt::string_list(
           "datacenters", "Multisite: the datacenters; unset: all, from /v1/catalog/datacenters")),
-      opt::nonempty(opt::string_list(
-          "endpoints", "Multisite: the endpoints run in each datacenter", "[\"health\"]")),
-      opt::nonempty(opt::format(
-          opt::string("node_basename", "Node name part before '@'; unset: the local node's, "
-                                       "as the topology's transport knows it"),
-          CLUSTERD_FORMAT_NODE_BASENAME)),
+      opt::nonempty(opt::string_list("endpoints", "Multisite: the endpoints run in each datacenter",
+                                     "[\"health\"]")),
+      opt::nonempty(opt::format(opt::string("node_basename",
+                                            "Node name part before '@'; unset: the local node's, "
+                                            "as the topology's transport knows it"),
+                                CLUSTERD_FORMAT_NODE_BASENAME)),
       opt::nonempty(opt::string("node_name_template",
                                 "EEx template of a node name over ip, dc and node_basename",
                                 "\"<%= node_basename %>@<%= ip %>\"")),
@@ -101,7 +100,8 @@ class ConsulStrategy final : public clusterd::Strategy {
       opt::nonempty(opt::string("partition", "Consul Enterprise admin partition")),
       opt::nonempty(opt::string("filter", "Consul filter expression (?filter=)")),
       opt::nonempty(opt::string(
-          "near", "Catalog/Health: sort by round-trip time from this node (\"_agent\": the agent)")),
+          "near",
+          "Catalog/Health: sort by round-trip time from this node (\"_agent\": the agent)")),
       opt::boolean("blocking",
                    "Catalog and Health as blocking queries (changes arrive at once); false: "
                    "poll every polling_interval",
@@ -117,15 +117,15 @@ class ConsulStrategy final : public clusterd::Strategy {
           "Polling period (agent, datacenters, blocking = false) and retry delay after a "
           "failure",
           "\"5s\""))),
-      opt::finite(opt::positive(opt::duration(
-          "request_timeout", "Time limit of a request (on top of wait for blocking ones)",
-          "\"10s\""))),
-      opt::nonempty(
-          opt::string("ca_file", "PEM bundle to verify an https:// agent with; unset: system "
-                                 "store")),
-      opt::needs(opt::nonempty(opt::string("client_cert_file",
-                                           "Mutual TLS: client certificate (PEM)")),
-                 "client_key_file"),
+      opt::finite(opt::positive(
+          opt::duration("request_timeout",
+                        "Time limit of a request (on top of wait for blocking ones)", "\"10s\""))),
+      opt::nonempty(opt::string("ca_file",
+                                "PEM bundle to verify an https:// agent with; unset: system "
+                                "store")),
+      opt::needs(
+          opt::nonempty(opt::string("client_cert_file", "Mutual TLS: client certificate (PEM)")),
+          "client_key_file"),
       opt::needs(opt::nonempty(opt::string("client_key_file", "Mutual TLS: its key (PEM)")),
                  "client_cert_file"),
       opt::boolean("register",
@@ -139,8 +139,8 @@ class ConsulStrategy final : public clusterd::Strategy {
           opt::string("register_address", "Address to register; unset: the local node's host")),
       opt::range(opt::integer("register_port", "Port to register (0: none)", "0"), 0, 65535),
       opt::string_list("register_tags", "Tags of the registered instance", "[]"),
-      opt::range(opt::duration("check_ttl",
-                               "TTL of the registered check; passed every third of it", "\"15s\""),
+      opt::range(opt::duration("check_ttl", "TTL of the registered check; passed every third of it",
+                               "\"15s\""),
                  1000, 86400000),
       opt::range(opt::duration("deregister_after",
                                "Consul removes the instance after its check was critical this "
@@ -206,16 +206,16 @@ class ConsulStrategy final : public clusterd::Strategy {
     deregister_after_ = config.duration("deregister_after");
 
     std::string modes;
-    for (auto e : list_using_) modes += (modes.empty() ? "" : ", ") + std::string(api::endpoint_name(e));
+    for (auto e : list_using_)
+      modes += (modes.empty() ? "" : ", ") + std::string(api::endpoint_name(e));
     host().set_status("list_using", modes);
     host().set_status("queries", blocking_ ? "blocking (catalog, health)" : "polling");
   }
 
   void start() override {
     const bool all_datacenters =
-        datacenters_.empty() &&
-        std::find(list_using_.begin(), list_using_.end(), api::Endpoint::multisite) !=
-            list_using_.end();
+        datacenters_.empty() && std::find(list_using_.begin(), list_using_.end(),
+                                          api::Endpoint::multisite) != list_using_.end();
     if (all_datacenters)
       list_datacenters();
     else
@@ -524,8 +524,8 @@ class ConsulStrategy final : public clusterd::Strategy {
   }
 
   bool datacenters_pending() const {
-    const bool all = std::find(list_using_.begin(), list_using_.end(),
-                               api::Endpoint::multisite) != list_using_.end() &&
+    const bool all = std::find(list_using_.begin(), list_using_.end(), api::Endpoint::multisite) !=
+                         list_using_.end() &&
                      !dcs_error_.empty() && watches_.empty();
     return all;
   }
@@ -632,8 +632,9 @@ class ConsulStrategy final : public clusterd::Strategy {
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
                      static_cast<long>(std::min(timeout_, kDeregisterLimit).count()));
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION,
-                     +[](char *, size_t size, size_t n, void *) { return size * n; });
+    curl_easy_setopt(
+        curl, CURLOPT_WRITEFUNCTION,
+        +[](char *, size_t size, size_t n, void *) { return size * n; });
     if (!ca_file_.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file_.c_str());
     if (!client_cert_.empty()) {
       curl_easy_setopt(curl, CURLOPT_SSLCERT, client_cert_.c_str());

@@ -241,8 +241,8 @@ bool parse_catalog(std::string_view text, std::vector<Found> &out,
   return true;
 }
 
-bool parse_health(std::string_view text, std::vector<Found> &out,
-                  std::vector<std::string> &skipped, std::string &error) {
+bool parse_health(std::string_view text, std::vector<Found> &out, std::vector<std::string> &skipped,
+                  std::string &error) {
   json entries;
   if (!entry_list(text, entries, error)) return false;
   out.clear();

@@ -53,8 +53,8 @@ struct Found {
 bool parse_catalog(std::string_view json, std::vector<Found> &out,
                    std::vector<std::string> &skipped, std::string &error);
 // Health: Service.Address, else Node.Address (libcluster_consul's fallback).
-bool parse_health(std::string_view json, std::vector<Found> &out,
-                  std::vector<std::string> &skipped, std::string &error);
+bool parse_health(std::string_view json, std::vector<Found> &out, std::vector<std::string> &skipped,
+                  std::string &error);
 // Agent (/v1/agent/services, an object of service ID → service): the services named
 // `service_name` (and carrying `tag` when set); their Address.
 bool parse_agent_services(std::string_view json, std::string_view service_name,

@@ -113,8 +113,8 @@ TEST(ConsulApi, MalformedRepliesAreErrorsNotCrashes) {
   EXPECT_FALSE(api::parse_health(R"([{"Node":"x","Service":{}}])", found, skipped, error));
   EXPECT_FALSE(api::parse_catalog(R"([{"Address":42}])", found, skipped, error));
   EXPECT_NE(error.find("Address is not a string"), std::string::npos);
-  EXPECT_FALSE(api::parse_catalog(std::string(1000, '[') + std::string(1000, ']'), found, skipped,
-                                  error));
+  EXPECT_FALSE(
+      api::parse_catalog(std::string(1000, '[') + std::string(1000, ']'), found, skipped, error));
   EXPECT_NE(error.find("nested deeper"), std::string::npos);
   EXPECT_FALSE(api::parse_catalog("[\"" + std::string(2000, 'a') + "\"]", found, skipped, error));
   std::vector<std::string> dcs;
