@@ -36,11 +36,8 @@ import harness  # noqa: E402
 from consul_standin import ConsulStandin  # noqa: E402
 from harness import connected_nodes, node_states, toml_list, toml_string, topology  # noqa: E402
 from test_command_transport import Workdir, poll  # noqa: E402
-from test_ec2 import run, sanitized_build  # noqa: E402
 
 WAIT = 20.0
-PLUGIN_SRC = os.path.normpath(os.path.join(HERE, "..", "..", "plugins", "third_party",
-                                           "clusterd-plugin-consul"))
 TOKEN_1, TOKEN_2 = "b1gsecret-acl-token-0001", "b1gsecret-acl-token-0002"
 
 
@@ -50,27 +47,8 @@ def setUpModule():
 
 
 def build_plugin():
-    """This build's SDK to ./consul-work/sdk, the plugin built in ./consul-work/plugin (both
-    kept between runs). A sanitized clusterd build gets a sanitized plugin."""
-    work = os.path.abspath("consul-work")
-    sdk, tree = os.path.join(work, "sdk"), os.path.join(work, "plugin")
-    cmake = harness.ARGS.cmake
-    run([cmake, "--install", harness.ARGS.build_dir, "--component", "sdk", "--prefix", sdk],
-        "installing the SDK")
-    if not os.path.exists(os.path.join(tree, "CMakeCache.txt")):
-        configure = [cmake, "-S", PLUGIN_SRC, "-B", tree, "-G", "Ninja",
-                     "-DCMAKE_BUILD_TYPE=RelWithDebInfo", f"-DCMAKE_PREFIX_PATH={sdk}"]
-        if sanitized_build(harness.ARGS.build_dir):
-            configure += ["-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined "
-                          "-fno-omit-frame-pointer -fno-sanitize-recover=undefined",
-                          "-DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=address,undefined",
-                          "-DCLUSTERD_PLUGIN_SHARED_CXX_RUNTIME=ON"]
-        run(configure, "configuring clusterd-plugin-consul")
-    run([cmake, "--build", tree, "-j2"], "building clusterd-plugin-consul")
-    so = os.path.join(tree, "clusterd-consul.so")
-    if not os.path.exists(so):
-        raise RuntimeError(f"no {so}")
-    Consul.plugin_dir = tree
+    """The plugin built out of tree against this build's SDK (harness.build_third_party)."""
+    Consul.plugin_dir = harness.build_third_party("consul")
 
 
 def toml_value(v):
