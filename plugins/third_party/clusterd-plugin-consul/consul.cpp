@@ -263,18 +263,19 @@ class ConsulStrategy final : public clusterd::Strategy {
   void build_watches() {
     std::vector<std::unique_ptr<Watch>> old;
     old.swap(watches_);
-    auto add = [&](api::Endpoint e, const std::string &dc) {
+    auto add = [&](api::Endpoint e, const std::string &requested_dc) {
+      const std::string dc = e == api::Endpoint::agent ? "" : requested_dc;  // agent: its own
+      for (auto &w : watches_)
+        if (w->endpoint == e && w->dc == dc) return;  // listed twice
       for (auto &w : old) {  // a query that stays keeps its answer, index and request
         if (w && w->endpoint == e && w->dc == dc) {
           watches_.push_back(std::move(w));
           return;
         }
       }
-      for (auto &w : watches_)
-        if (w->endpoint == e && w->dc == dc) return;  // listed twice
       auto w = std::make_unique<Watch>();
       w->endpoint = e;
-      w->dc = e == api::Endpoint::agent ? "" : dc;
+      w->dc = dc;
       watches_.push_back(std::move(w));
     };
     for (auto e : list_using_) {
@@ -481,7 +482,7 @@ class ConsulStrategy final : public clusterd::Strategy {
   void publish() {
     publish_timer_.reset();
     std::string failure = dcs_error_;
-    bool unknown = datacenters_pending();
+    bool unknown = datacenters_unknown();
     for (const auto &w : watches_) {
       if (!w->found && w->error.empty()) return;  // its first answer is on its way
       if (!w->found) unknown = true;
@@ -523,12 +524,8 @@ class ConsulStrategy final : public clusterd::Strategy {
     }
   }
 
-  bool datacenters_pending() const {
-    const bool all = std::find(list_using_.begin(), list_using_.end(), api::Endpoint::multisite) !=
-                         list_using_.end() &&
-                     !dcs_error_.empty() && watches_.empty();
-    return all;
-  }
+  // Multisite over every datacenter, whose list never came: its nodes are unknown.
+  bool datacenters_unknown() const { return !dcs_error_.empty() && watches_.empty(); }
 
   void show_skipped(const std::vector<std::string> &skipped) {
     const std::string text = join(skipped, "; ");
