@@ -21,7 +21,6 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -44,7 +43,6 @@ constexpr uint64_t kMaxBodyBytes = 16 << 20;
 constexpr std::size_t kMaxTokenBytes = 4096;
 constexpr milliseconds kDeregisterLimit{2000};
 constexpr const char *kSkippedKey = "instances skipped";
-constexpr const char *kDefaultTemplate = "<%= node_basename %>@<%= ip %>";
 
 std::string without_trailing_slash(std::string s) {
   while (!s.empty() && s.back() == '/') s.pop_back();
