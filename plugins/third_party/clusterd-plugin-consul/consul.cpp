@@ -560,17 +560,11 @@ class ConsulStrategy final : public clusterd::Strategy {
     }
     reg_check_ = "clusterd:" + id;
     reg_sent_id_ = id;
-    std::string tags;
-    for (const auto &t : reg_tags_) tags += (tags.empty() ? "\"" : ",\"") + json_escape(t) + "\"";
     const std::string body =
-        "{\"ID\":\"" + json_escape(id) + "\",\"Name\":\"" + json_escape(reg_service_) +
-        "\",\"Address\":\"" + json_escape(address) + "\"" +
-        (reg_port_ > 0 ? ",\"Port\":" + std::to_string(reg_port_) : "") + ",\"Tags\":[" + tags +
-        "],\"Check\":{\"CheckID\":\"" + json_escape(reg_check_) + "\",\"Name\":\"clusterd\"," +
-        "\"TTL\":\"" + std::to_string(check_ttl_.count()) + "ms\",\"Status\":\"passing\"," +
-        "\"DeregisterCriticalServiceAfter\":\"" + std::to_string(deregister_after_.count()) +
-        "ms\"}}";
-    put("/v1/agent/service/register" + namespace_query(), body, "registration of " + id,
+        api::registration_body({id, reg_service_, address, reg_check_, reg_port_, reg_tags_,
+                                static_cast<uint64_t>(check_ttl_.count()),
+                                static_cast<uint64_t>(deregister_after_.count())});
+    put("/v1/agent/service/register" + api::write_query(selection_), body, "registration of " + id,
         [this, id] {
           registered_ = true;
           host().set_status("registration", "registered as " + id);
@@ -580,7 +574,7 @@ class ConsulStrategy final : public clusterd::Strategy {
   }
 
   void pass_check() {
-    put("/v1/agent/check/pass/" + api::url_encode(reg_check_) + namespace_query(), "",
+    put("/v1/agent/check/pass/" + api::url_encode(reg_check_) + api::write_query(selection_), "",
         "TTL check " + reg_check_, [this] {
           reg_timer_ = clusterd::Timer::after(host(), check_ttl_ / 3, [this] { pass_check(); });
         });
@@ -615,7 +609,7 @@ class ConsulStrategy final : public clusterd::Strategy {
     CURL *curl = curl_easy_init();
     if (curl == nullptr) return;
     const std::string url = base_url_ + "/v1/agent/service/deregister/" +
-                            api::url_encode(reg_sent_id_) + namespace_query();
+                            api::url_encode(reg_sent_id_) + api::write_query(selection_);
     curl_slist *headers = nullptr;
     std::string token_value, error;
     if (token(token_value, error) && !token_value.empty())
@@ -647,33 +641,6 @@ class ConsulStrategy final : public clusterd::Strategy {
                   (rc != CURLE_OK ? std::string(curl_easy_strerror(rc))
                                   : "HTTP " + std::to_string(status)) +
                   " (Consul removes it after deregister_after)");
-  }
-
-  std::string namespace_query() const {
-    std::string q;
-    if (!selection_.ns.empty()) q += "?ns=" + api::url_encode(selection_.ns);
-    if (!selection_.partition.empty())
-      q += (q.empty() ? "?" : "&") + std::string("partition=") +
-           api::url_encode(selection_.partition);
-    return q;
-  }
-
-  static std::string json_escape(const std::string &s) {
-    std::string out;
-    for (unsigned char c : s) {
-      if (c == '"' || c == '\\') {
-        out += '\\';
-        out += static_cast<char>(c);
-      } else if (c < 0x20) {
-        static const char kHex[] = "0123456789abcdef";
-        out += "\\u00";
-        out += kHex[c >> 4];
-        out += kHex[c & 15];
-      } else {
-        out += static_cast<char>(c);
-      }
-    }
-    return out;
   }
 
   std::string base_url_, token_, token_file_;

@@ -204,6 +204,29 @@ std::string datacenters_path(const Selection &s) {
   return "/v1/catalog/datacenters" + query;
 }
 
+std::string write_query(const Selection &s) {
+  std::string query;
+  add_param(query, "ns", s.ns);
+  add_param(query, "partition", s.partition);
+  return query;
+}
+
+std::string registration_body(const Registration &r) {
+  json check = {{"CheckID", r.check_id},
+                {"Name", "clusterd"},
+                {"TTL", std::to_string(r.ttl_ms) + "ms"},
+                {"Status", "passing"},
+                {"DeregisterCriticalServiceAfter", std::to_string(r.deregister_after_ms) + "ms"}};
+  json body = {{"ID", r.id},
+               {"Name", r.service},
+               {"Address", r.address},
+               {"Tags", r.tags},
+               {"Check", check}};
+  if (r.port > 0) body["Port"] = r.port;
+  // Names and tags come from the configuration and the transport: replace invalid UTF-8.
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 std::string blocking_query(uint64_t index, uint64_t wait_ms) {
   if (index == 0) return "";
   return "index=" + std::to_string(index) + "&wait=" + std::to_string(wait_ms) + "ms";

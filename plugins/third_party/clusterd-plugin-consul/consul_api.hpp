@@ -43,6 +43,18 @@ std::string blocking_query(uint64_t index, uint64_t wait_ms);
 // forever). std::nullopt when the header is missing or malformed: the caller then polls.
 std::optional<uint64_t> next_index(uint64_t previous, std::optional<std::string_view> header);
 
+// The instance that register = true puts in Consul, with its TTL check.
+struct Registration {
+  std::string id, service, address, check_id;
+  int64_t port = 0;  // 0: none
+  std::vector<std::string> tags;
+  uint64_t ttl_ms = 0, deregister_after_ms = 0;
+};
+// The JSON body of PUT /v1/agent/service/register.
+std::string registration_body(const Registration &r);
+// "?ns=...&partition=..." for the agent's write endpoints ("" when neither is set).
+std::string write_query(const Selection &s);
+
 // One service instance found: the address that names it and the datacenter it is in.
 struct Found {
   std::string address, datacenter;

@@ -137,3 +137,20 @@ TEST(ConsulApi, NameTemplate) {
   EXPECT_FALSE(t.parse("<% System.halt() %>", error));
   EXPECT_FALSE(t.parse("<%= ip", error));
 }
+
+TEST(ConsulApi, RegistrationBody) {
+  api::Registration r{"web-app@10.0.0.5", "web", "10.0.0.5", "clusterd:web-app@10.0.0.5", 4369,
+                      {"beam", "a\"b"},   15000, 60000};
+  EXPECT_EQ(api::registration_body(r),
+            R"({"Address":"10.0.0.5","Check":{"CheckID":"clusterd:web-app@10.0.0.5",)"
+            R"("DeregisterCriticalServiceAfter":"60000ms","Name":"clusterd","Status":"passing",)"
+            R"("TTL":"15000ms"},"ID":"web-app@10.0.0.5","Name":"web","Port":4369,)"
+            R"("Tags":["beam","a\"b"]})");
+  r.port = 0;
+  EXPECT_EQ(api::registration_body(r).find("Port"), std::string::npos);
+  api::Selection s;
+  EXPECT_EQ(api::write_query(s), "");
+  s.ns = "team a";
+  s.partition = "p1";
+  EXPECT_EQ(api::write_query(s), "?ns=team%20a&partition=p1");
+}
