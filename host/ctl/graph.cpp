@@ -1,6 +1,7 @@
 #include "graph.hpp"
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,18 +27,24 @@ std::string str(const nlohmann::json &value) {
 Graph build(const nlohmann::json &status) {
   Graph graph;
   std::map<std::string, std::map<std::string, Edge>> nodes;  // transport -> node -> edge
+  std::set<std::string> local;                                // the transports' own: "self"
+  for (const auto &t : status.value("transports", nlohmann::json::array()))
+    if (auto node = str(t.value("local_node", nlohmann::json())); !node.empty()) {
+      local.insert(node);
+      if (graph.self.empty()) graph.self = node;
+    }
   for (const auto &t : status.value("transports", nlohmann::json::array())) {
     auto name = str(t.value("name", nlohmann::json()));
-    if (graph.self.empty()) graph.self = str(t.value("local_node", nlohmann::json()));
     graph.transports.push_back({name, str(t.value("plugin", nlohmann::json())),
                                 str(t.value("state", nlohmann::json())), {}});
     for (const auto &n : t.value("connected", nlohmann::json::array()))
-      nodes[name][str(n)] = {str(n), "connected", ""};
+      if (!local.count(str(n))) nodes[name][str(n)] = {str(n), "connected", ""};
   }
   for (const auto &topology : status.value("topologies", nlohmann::json::array())) {
     auto transport = str(topology.value("transport", nlohmann::json()));
     auto name = str(topology.value("name", nlohmann::json()));
     for (const auto &n : topology.value("nodes", nlohmann::json::array())) {
+      if (local.count(str(n.value("name", nlohmann::json())))) continue;
       auto &edge = nodes[transport][str(n.value("name", nlohmann::json()))];
       edge.node = str(n.value("name", nlohmann::json()));
       if (edge.state != "connected") edge.state = str(n.value("state", nlohmann::json()));
