@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "graph.hpp"
-#include "watch.hpp"
 #include "control/control_server.hpp"
+#include "graph.hpp"
 #include "reconcile/formation.hpp"
+#include "watch.hpp"
 
 namespace {
 

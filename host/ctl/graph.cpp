@@ -27,7 +27,7 @@ std::string str(const nlohmann::json &value) {
 Graph build(const nlohmann::json &status) {
   Graph graph;
   std::map<std::string, std::map<std::string, Edge>> nodes;  // transport -> node -> edge
-  std::set<std::string> local;                                // the transports' own: "self"
+  std::set<std::string> local;                               // the transports' own: "self"
   for (const auto &t : status.value("transports", nlohmann::json::array()))
     if (auto node = str(t.value("local_node", nlohmann::json())); !node.empty()) {
       local.insert(node);
@@ -35,8 +35,10 @@ Graph build(const nlohmann::json &status) {
     }
   for (const auto &t : status.value("transports", nlohmann::json::array())) {
     auto name = str(t.value("name", nlohmann::json()));
-    graph.transports.push_back({name, str(t.value("plugin", nlohmann::json())),
-                                str(t.value("state", nlohmann::json())), {}});
+    graph.transports.push_back({name,
+                                str(t.value("plugin", nlohmann::json())),
+                                str(t.value("state", nlohmann::json())),
+                                {}});
     for (const auto &n : t.value("connected", nlohmann::json::array()))
       if (!local.count(str(n))) nodes[name][str(n)] = {str(n), "connected", ""};
   }

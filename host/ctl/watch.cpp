@@ -61,9 +61,9 @@ nlohmann::json fetch(const std::string &socket, std::string &error) {
 
 std::string event_text(const nlohmann::json &e) {
   std::string text = clock_text(e.value("time_ms", std::int64_t{0})) + " " + str(e, "event");
-  for (const char *key : {"topology", "transport", "node", "reason"})
-    if (e.contains(key)) text += std::string(" ") + (key[0] == 'r' ? "(" : "") + str(e, key) +
-                                 (key[0] == 'r' ? ")" : "");
+  for (const char *key : {"topology", "transport", "node"})
+    if (e.contains(key)) text += " " + str(e, key);
+  if (e.contains("reason")) text += " (" + str(e, "reason") + ")";
   if (e.contains("ok")) text += e.value("ok", false) ? " applied" : " rejected";
   return text;
 }
@@ -83,8 +83,8 @@ int colour_of(const std::string &state) {
   if (state == "connected" || state == "running" || state == "nodeup" || state == "discovery_ok")
     return kOk;
   if (state == "failed" || state == "nodedown" || state == "discovery_failed") return kBad;
-  if (state == "connecting" || state == "backoff" || state == "pending" ||
-      state == "restarting" || state == "starting" || state == "disconnecting")
+  if (state == "connecting" || state == "backoff" || state == "pending" || state == "restarting" ||
+      state == "starting" || state == "disconnecting")
     return kWarn;
   return kMute;
 }
@@ -133,9 +133,8 @@ class Screen {
     for (const auto &t : status.value("topologies", nlohmann::json::array())) {
       line("");
       auto failing = t.value("discovery_error", "");
-      line("topology " + str(t, "name") + " (" + str(t, "strategy") + " -> " +
-               str(t, "transport") + ") " + str(t, "state") + ", " +
-               std::to_string(connected_count(t)) + "/" +
+      line("topology " + str(t, "name") + " (" + str(t, "strategy") + " -> " + str(t, "transport") +
+               ") " + str(t, "state") + ", " + std::to_string(connected_count(t)) + "/" +
                std::to_string(t.value("nodes", nlohmann::json::array()).size()) +
                " connected, last discovery " + str(t, "last_discovery_ms_ago") + " ms ago" +
                (failing.empty() ? "" : ", failing: " + failing) +
@@ -209,13 +208,13 @@ class Changes {
       std::printf("%s clusterd %s pid %d\n", stamp().c_str(), str(status, "version").c_str(), pid_);
     }
     std::map<std::string, std::string> now;
-    for (const auto &[list, kind] : {std::pair{"transports", "transport"}, {"topologies", "topology"}})
+    for (const auto &[list, kind] :
+         {std::pair{"transports", "transport"}, {"topologies", "topology"}})
       for (const auto &t : status.value(list, nlohmann::json::array())) {
         std::string unit = std::string(kind) + " " + str(t, "name");
-        now[unit] = str(t, "state") +
-                    (t.value("discovery_error", "").empty() ? "" : " (failing: " +
-                                                                        str(t, "discovery_error") +
-                                                                        ")");
+        now[unit] = str(t, "state") + (t.value("discovery_error", "").empty()
+                                           ? ""
+                                           : " (failing: " + str(t, "discovery_error") + ")");
         for (const auto &n : t.value("nodes", nlohmann::json::array()))
           now[unit + " node " + str(n, "name")] =
               str(n, "state") +

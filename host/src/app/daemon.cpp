@@ -254,8 +254,9 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
     transport->on_event([this](nlohmann::json e) { events_.publish(std::move(e)); });
     transport->on_connected_changed([this, name = spec.name](const auto &changes) {
       for (const auto &change : changes) {
-        nlohmann::json e = {
-            {"event", change.up ? "nodeup" : "nodedown"}, {"transport", name}, {"node", change.node}};
+        nlohmann::json e = {{"event", change.up ? "nodeup" : "nodedown"},
+                            {"transport", name},
+                            {"node", change.node}};
         if (!change.up && !change.reason.empty()) e["reason"] = change.reason;
         events_.publish(std::move(e));
       }

@@ -132,23 +132,23 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
       writing = true;
       out.swap(pending);
       pending.clear();
-      asio::async_write(socket, asio::buffer(out),
-                        [self = shared_from_this()](const boost::system::error_code &ec,
-                                                    std::size_t) {
-                          self->writing = false;
-                          if (ec) return self->close();
-                          self->flush();
-                        });
+      asio::async_write(
+          socket, asio::buffer(out),
+          [self = shared_from_this()](const boost::system::error_code &ec, std::size_t) {
+            self->writing = false;
+            if (ec) return self->close();
+            self->flush();
+          });
     }
 
     // A browser sends nothing more: reading only notices that the peer closed.
     void watch_peer() {
-      socket.async_read_some(asio::buffer(discard),
-                             [self = shared_from_this()](const boost::system::error_code &ec,
-                                                         std::size_t) {
-                               if (ec) return self->close();
-                               self->watch_peer();
-                             });
+      socket.async_read_some(
+          asio::buffer(discard),
+          [self = shared_from_this()](const boost::system::error_code &ec, std::size_t) {
+            if (ec) return self->close();
+            self->watch_peer();
+          });
     }
 
     void keepalive() {
