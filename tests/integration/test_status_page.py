@@ -176,15 +176,17 @@ class BeamPage(ClusterTestCase, PageCase):
         self.wait_states(f"s['{victim}'] === 'connected'", f"{victim} back, on the new daemon's stream")
 
     def others(self, d):
-        """The BEAM nodes but this daemon's own (the erlang transport's local node, one of
-        them), once the topology connected them."""
+        """The BEAM nodes but this daemon's own, once the topology connected them. (With
+        nodes = "local" the erlang transport's local node is the connected managed node with
+        the smallest name: a@ once it is connected.)"""
         def settled(s):
             local = transport(s, "beam")["local_node"]
+            if local != min(self.cluster.nodes):
+                return False
             nodes = topology(s, "local")["nodes"]
             # (The topology may list the local node too, when it discovered it before the
             # transport knew it: then it is connected like the others.)
-            return (local in self.cluster.nodes and
-                    {n["name"] for n in nodes} - {local} == set(self.cluster.nodes) - {local}
+            return ({n["name"] for n in nodes} - {local} == set(self.cluster.nodes) - {local}
                     and all(n["state"] == "connected" for n in nodes))
         st = d.wait_until(settled, timeout=WAIT, what="the other nodes connected")
         return sorted(set(self.cluster.nodes) - {transport(st, "beam")["local_node"]})
