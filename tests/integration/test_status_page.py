@@ -213,9 +213,8 @@ class BeamPage(ClusterTestCase, PageCase):
         self.assertTrue(mermaid.stdout.startswith("flowchart LR\n"), mermaid.stdout)
         self.assertEqual(mermaid.stdout.count('-->|"connected"|'), 2, mermaid.stdout)
 
-        # watch in a pseudo-terminal (a private tmux server, killed by its socket name).
-        server = f"clusterd-watch-{os.getpid()}-{free_port()}"
-        tmux = ["tmux", "-L", server, "-f", "/dev/null"]
+        # watch in a pseudo-terminal (a private tmux server on a socket in the test's directory).
+        tmux = ["tmux", "-S", os.path.join(self.work.name, "tmux.sock"), "-f", "/dev/null"]
         subprocess.run(tmux + ["new-session", "-d", "-x", "160", "-y", "50", "--",
                                ctl, "--socket", d.socket_path, "watch", "--interval", "200"],
                        check=True, timeout=10)
