@@ -7,6 +7,7 @@ packages=(
   libc-ares-dev libssl-dev libexpat1-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
   erlang-base erlang-dev erlang-crypto dnsmasq-base openssl iproute2 procps binutils
   rpm lintian rpmlint man-db dpkg-dev file systemd debootstrap systemd-container
+  libncurses-dev chromium python3-websocket tmux fonts-dejavu-core
 )
 missing=()
 for p in "${packages[@]}"; do

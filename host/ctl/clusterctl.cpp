@@ -9,7 +9,9 @@
 
 #include "config/config.hpp"
 #include "control/control_server.hpp"
+#include "graph.hpp"
 #include "reconcile/formation.hpp"
+#include "watch.hpp"
 
 namespace {
 
@@ -24,6 +26,11 @@ commands:
   refresh [TOPOLOGY]             a discovery round now, in TOPOLOGY or in every topology
                                  whose strategy can refresh; exit 1 on error
   events [--transport T]         membership events, one JSON line each, until interrupted
+  watch [--interval MS] [--count N]
+               a live view (topologies, nodes, recent events) redrawn every MS (1000) ms; q
+               quits. When stdout is not a terminal: one line per change instead
+  graph [--format dot|mermaid]   the cluster as this daemon sees it, as Graphviz DOT (the
+                                 default) or a Mermaid flowchart
   send T NODE CHANNEL TEXT       sends TEXT to NODE on CHANNEL of transport T; exit 1 on error
   receive T CHANNEL [--count N]  prints messages arriving on CHANNEL (exits after N)
   request JSON                   sends one raw request line; prints every reply line;
@@ -328,7 +335,8 @@ int main(int argc, char **argv) {
   Ctl ctl;
   std::string config_file, transport;
   std::vector<std::string> w;  // the command and its arguments
-  long count = -1;
+  long count = -1, interval_ms = 1000;
+  std::string format = "dot";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     bool has_value = i + 1 < argc;
@@ -340,6 +348,10 @@ int main(int argc, char **argv) {
       transport = argv[++i];
     else if (arg == "--count" && has_value)
       count = std::strtol(argv[++i], nullptr, 10);
+    else if (arg == "--interval" && has_value)
+      interval_ms = std::strtol(argv[++i], nullptr, 10);
+    else if (arg == "--format" && has_value)
+      format = argv[++i];
     else if (arg == "--json")
       ctl.json = true;
     else if (arg == "-h" || arg == "--help")
@@ -353,10 +365,13 @@ int main(int argc, char **argv) {
   std::string command = w.empty() ? "" : w[0];
   bool valid = ((command == "status" || command == "topologies") && arity(1)) ||
                ((command == "members" || command == "events") && arity(1)) ||
+               ((command == "watch" || command == "graph") && arity(1)) ||
                (command == "send" && arity(5)) || (command == "receive" && arity(3)) ||
                (command == "request" && arity(2)) ||
                (command == "refresh" && (arity(1) || arity(2)));
-  if (!valid || count < -1) return std::cerr << kUsage, 2;
+  if (!valid || count < -1 || interval_ms < 100 || interval_ms > 3600000 ||
+      (format != "dot" && format != "mermaid"))
+    return std::cerr << kUsage, 2;
   if (ctl.socket.empty() && !config_file.empty()) {
     auto parsed = clusterd::config::parse_file(config_file);
     for (const auto &p : parsed.problems) std::cerr << p.str() << "\n";
@@ -366,6 +381,15 @@ int main(int argc, char **argv) {
   if (ctl.socket.empty()) ctl.socket = clusterd::config::Settings{}.control_socket;
 
   if (command == "members") return members(ctl, transport);
+  if (command == "watch")
+    return clusterctl::watch({ctl.socket, static_cast<int>(interval_ms), count});
+  if (command == "graph") {
+    auto status = ctl.ask({{"cmd", "status"}});
+    if (status.is_discarded()) return 1;
+    std::cout << (format == "dot" ? clusterctl::graph_dot(status)
+                                  : clusterctl::graph_mermaid(status));
+    return 0;
+  }
   if (command == "events") return events(ctl, transport);
   if (command == "send") return send(ctl, w);
   if (command == "receive") return receive(ctl, w, count);

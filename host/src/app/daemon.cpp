@@ -12,6 +12,10 @@
 
 namespace clusterd::app {
 
+namespace {
+constexpr std::size_t kStatusEvents = 30;  // the latest events in the status document
+}  // namespace
+
 std::vector<config::Problem> prepare(config::ParseResult parsed, Prepared &out) {
   std::vector<config::Problem> problems = std::move(parsed.problems);
   if (parsed.not_runnable) problems.push_back(*parsed.not_runnable);  // fine to read, not to run
@@ -102,6 +106,7 @@ int Daemon::run(const std::string &path) {
     notifier_.send("STATUS=" + error);
     return 1;
   }
+  events_.publish({{"event", "started"}, {"version", CLUSTERD_VERSION_STRING}});
   apply(std::move(prepared));
   applied_ = true;
   readiness_.start(settings_);  // READY=1 now, or once formed (ready_when)
@@ -118,9 +123,11 @@ bool Daemon::configure_metrics(const std::string &address, std::string &error) {
   metrics_address_.clear();
   if (address.empty()) return true;
   auto server = std::make_unique<metrics::HttpServer>(
-      io_, [this](const metrics::RequestHead &request) { return metrics::serve(request, view()); });
+      io_, [this](const metrics::RequestHead &request) { return metrics::serve(request, view()); },
+      &events_);
   if (!server->listen(address, error)) return false;
-  spdlog::info("metrics on http://{}/metrics (also /health, /ready)", server->address());
+  spdlog::info("metrics on http://{}/metrics (also /health, /ready; the status page on /)",
+               server->address());
   metrics_ = std::move(server);
   metrics_address_ = address;
   return true;
@@ -134,7 +141,8 @@ control::DaemonView Daemon::view() const {
           [this] { return hooks_.status(); },
           metrics_ ? std::optional<std::string>(metrics_->address()) : std::nullopt,
           started_at_,
-          readiness_.waiting()};
+          readiness_.waiting(),
+          [this] { return events_.recent(kStatusEvents); }};
 }
 
 void Daemon::wait_signal() {
@@ -243,7 +251,15 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
     auto &unit = prepared->transports[spec.name];
     auto transport = std::make_unique<reconcile::TransportLink>(
         services_, spec, restart_policy_, options_loader(config, &spec, nullptr));
+    transport->on_event([this](nlohmann::json e) { events_.publish(std::move(e)); });
     transport->on_connected_changed([this, name = spec.name](const auto &changes) {
+      for (const auto &change : changes) {
+        nlohmann::json e = {{"event", change.up ? "nodeup" : "nodedown"},
+                            {"transport", name},
+                            {"node", change.node}};
+        if (!change.up && !change.reason.empty()) e["reason"] = change.reason;
+        events_.publish(std::move(e));
+      }
       hooks::fire(hooks_, name, topologies_, changes);
       if (applied_ && notifier_.enabled()) notifier_.status(summary());
     });
@@ -264,6 +280,7 @@ void Daemon::apply(std::unique_ptr<Prepared> prepared) {
         services_, spec, *transports_.at(spec.transport), unit.module, restart_policy_,
         options_loader(config, nullptr, &spec));
     topology->on_formed([this] { readiness_.update(); });
+    topology->on_event([this](nlohmann::json e) { events_.publish(std::move(e)); });
     if (unit.module)
       topology->start(std::move(unit.values));
     else
@@ -289,6 +306,7 @@ void Daemon::reload() {
     for (const auto &p : problems) spdlog::error("config: {}", p);
     spdlog::error("reload rejected ({} problem(s)); the running configuration stays",
                   problems.size());
+    events_.publish({{"event", "reload"}, {"ok", false}, {"reason", problems.front()}});
     readiness_.reloaded(
         settings_, fmt::format("reload rejected ({} problem(s)); {}", problems.size(), summary()));
     return;
@@ -314,6 +332,7 @@ void Daemon::reload() {
   settings_ = settings;
   apply(std::move(prepared));
   spdlog::info("reload done");
+  events_.publish({{"event", "reload"}, {"ok", true}});
   readiness_.reloaded(settings_, summary());
 }
 

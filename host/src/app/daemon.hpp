@@ -74,6 +74,8 @@ class Daemon {
   config::Settings settings_;
   hooks::Runner hooks_{io_};
   reconcile::RestartPolicy restart_policy_;  // from settings_; the units hold a reference
+  // What happened lately (status "events", the status page's /events); outlives the units.
+  metrics::EventFeed events_;
   // Topologies hold references to transport links: declared after, so destroyed first.
   reconcile::Transports transports_;
   reconcile::Topologies topologies_;

@@ -132,6 +132,7 @@ nlohmann::json status(const DaemonView &daemon) {
           {"topologies", topologies},
           {"hooks", daemon.hooks()},
           {"ready", ready(daemon)},
+          {"events", daemon.events ? daemon.events() : nlohmann::json::array()},
           {"metrics", daemon.metrics ? nlohmann::json(*daemon.metrics) : nlohmann::json()}};
 }
 

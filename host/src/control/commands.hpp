@@ -25,6 +25,7 @@ struct DaemonView {
   std::optional<std::string> metrics;     // the metrics listener's address, if any
   std::chrono::system_clock::time_point started_at;
   bool waiting = false;  // ready_when = "formed" and not formed yet (nor timed out)
+  std::function<nlohmann::json()> events;  // the latest events (metrics::EventFeed), oldest first
 };
 
 // True once the configuration is applied, every transport and topology runs, and ready_when's

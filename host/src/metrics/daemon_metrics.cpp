@@ -157,7 +157,12 @@ Answer serve(const RequestHead &request, const control::DaemonView &daemon) {
     return {ok ? 200 : 503, "text/plain; charset=utf-8",
             (ok ? "ready: " : "not ready: ") + control::summary(daemon) + "\n"};
   }
-  return {404, "text/plain; charset=utf-8", "not found (try /metrics, /health, /ready)\n"};
+  if (request.path == "/") return {200, "text/html; charset=utf-8", std::string(status_page())};
+  if (request.path == "/status.json")
+    return {200, "application/json",
+            control::status(daemon).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+  return {404, "text/plain; charset=utf-8",
+          "not found (try /, /status.json, /events, /metrics, /health, /ready)\n"};
 }
 
 }  // namespace clusterd::metrics

@@ -1,5 +1,7 @@
 // The metrics listener's answers: /metrics (the Prometheus exposition of the daemon, its
-// topologies and transports, and what plugins export through clusterd.metrics/1), /health, /ready.
+// topologies and transports, and what plugins export through clusterd.metrics/1), /health, /ready,
+// and the status page: / (the page) and /status.json (the status document). /events, the page's
+// event stream, is the HttpServer's own.
 #pragma once
 
 #include <string>
@@ -11,5 +13,7 @@ namespace clusterd::metrics {
 
 std::string daemon_text(const control::DaemonView &daemon);
 Answer serve(const RequestHead &request, const control::DaemonView &daemon);
+// The embedded page (host/src/metrics/status_page.html).
+std::string_view status_page();
 
 }  // namespace clusterd::metrics

@@ -7,6 +7,8 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 
+#include <array>
+
 #include "util/strings.hpp"
 
 namespace clusterd::metrics {
@@ -18,6 +20,13 @@ namespace {
 constexpr std::size_t kMaxHead = 8 * 1024;
 constexpr std::size_t kMaxConnections = 64;
 constexpr auto kRequestTimeout = std::chrono::seconds(10);
+// The /events stream: at most this many at once (of kMaxConnections), a comment line this often
+// (a proxy keeps the stream open, a vanished peer is noticed), and a reader this far behind is
+// dropped (its browser reconnects and reloads the status) rather than buffered for.
+constexpr std::size_t kMaxStreams = 16;
+constexpr auto kKeepalive = std::chrono::seconds(15);
+constexpr std::size_t kMaxBehind = 64 * 1024;
+constexpr int kStreamSendBuffer = 32 * 1024;
 
 std::string_view reason(int status) {
   switch (status) {
@@ -41,7 +50,7 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   State(asio::io_context &io, Handler handler)
       : io(io), acceptor(io), handler(std::move(handler)) {}
 
-  struct Connection : std::enable_shared_from_this<Connection> {
+  struct Connection : EventFeed::Listener, std::enable_shared_from_this<Connection> {
     Connection(std::shared_ptr<State> server, tcp::socket socket)
         : server(std::move(server)),
           socket(std::move(socket)),
@@ -69,6 +78,8 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
       std::string_view head(static_cast<const char *>(in.data().data()), n);
       auto request = parse_request_head(head);
       if (!request) return reply({400, "text/plain; charset=utf-8", "bad request\n"}, false);
+      if (request->method == "GET" && request->path == "/events" && server->feed)
+        return start_stream();
       bool head_only = request->method == "HEAD";
       if (request->method != "GET" && !head_only)
         return reply({405, "text/plain; charset=utf-8", "only GET and HEAD\n"}, false);
@@ -89,12 +100,87 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
           });
     }
 
+    // Server-sent events: the feed's events as they come, until the peer closes or falls behind.
+    void start_stream() {
+      timer.cancel();
+      if (server->streams() >= kMaxStreams)
+        return reply({503, "text/plain; charset=utf-8", "too many event streams\n"}, false);
+      // A fixed kernel send buffer too (loopback would grow it to megabytes): a stalled reader
+      // holds at most that plus kMaxBehind.
+      boost::system::error_code ignored;
+      socket.set_option(asio::socket_base::send_buffer_size(kStreamSendBuffer), ignored);
+      server->stream_connections.push_back(weak_from_this());
+      server->feed->listen(weak_from_this());
+      pending =
+          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+          "Connection: close\r\n\r\nretry: 1000\n\n";
+      flush();
+      watch_peer();
+      keepalive();
+    }
+
+    void on_event(const nlohmann::json &event) override {
+      if (!socket.is_open()) return;
+      if (pending.size() > kMaxBehind) return close();  // a slow reader: drop it
+      pending += fmt::format("id: {}\ndata: {}\n\n", event.value("seq", 0),
+                             event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      flush();
+    }
+
+    void flush() {
+      if (writing || pending.empty() || !socket.is_open()) return;
+      writing = true;
+      out.swap(pending);
+      pending.clear();
+      asio::async_write(
+          socket, asio::buffer(out),
+          [self = shared_from_this()](const boost::system::error_code &ec, std::size_t) {
+            self->writing = false;
+            if (ec) return self->close();
+            self->flush();
+          });
+    }
+
+    // A browser sends nothing more: reading only notices that the peer closed.
+    void watch_peer() {
+      socket.async_read_some(
+          asio::buffer(discard),
+          [self = shared_from_this()](const boost::system::error_code &ec, std::size_t) {
+            if (ec) return self->close();
+            self->watch_peer();
+          });
+    }
+
+    void keepalive() {
+      timer.expires_after(kKeepalive);
+      timer.async_wait([weak = weak_from_this()](const boost::system::error_code &ec) {
+        auto self = weak.lock();
+        if (!self || ec || !self->socket.is_open()) return;
+        self->pending += ": keepalive\n\n";
+        self->flush();
+        self->keepalive();
+      });
+    }
+
+    void close() {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      timer.cancel();
+    }
+
     std::shared_ptr<State> server;
     tcp::socket socket;
     asio::steady_timer timer;
     asio::streambuf in;
-    std::string out;
+    std::string out, pending;
+    bool writing = false;
+    std::array<char, 256> discard{};
   };
+
+  std::size_t streams() {
+    std::erase_if(stream_connections, [](const auto &weak) { return weak.expired(); });
+    return stream_connections.size();
+  }
 
   void accept() {
     acceptor.async_accept(
@@ -112,15 +198,22 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   asio::io_context &io;
   tcp::acceptor acceptor;
   Handler handler;
+  EventFeed *feed = nullptr;
   std::size_t connections = 0;
+  std::vector<std::weak_ptr<Connection>> stream_connections;
 };
 
-HttpServer::HttpServer(asio::io_context &io, Handler handler)
-    : state_(std::make_shared<State>(io, std::move(handler))) {}
+HttpServer::HttpServer(asio::io_context &io, Handler handler, EventFeed *feed)
+    : state_(std::make_shared<State>(io, std::move(handler))) {
+  state_->feed = feed;
+}
 
 HttpServer::~HttpServer() {
   boost::system::error_code ignored;
   state_->acceptor.close(ignored);
+  state_->feed = nullptr;
+  for (const auto &weak : state_->stream_connections)
+    if (auto stream = weak.lock()) stream->close();
   state_->handler = [](const RequestHead &) { return Answer{503, "text/plain", "stopping\n"}; };
 }
 

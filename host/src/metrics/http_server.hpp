@@ -1,10 +1,13 @@
 // A minimal HTTP/1.1 server for the metrics listener: GET/HEAD of a path, one request per
 // connection, answered from a handler on the loop thread. Bounded: a request head of at most
-// 8 KiB that must arrive within 10 s, at most 64 connections at once (more are closed).
+// 8 KiB that must arrive within 10 s, at most 64 connections at once (more are closed). With an
+// event feed, GET /events is a server-sent-events stream of it (at most 16 at once; a reader
+// more than 64 KiB behind is closed).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 
+#include "metrics/event_feed.hpp"
 #include "metrics/request_head.hpp"
 
 #include <functional>
@@ -23,7 +26,7 @@ struct Answer {
 class HttpServer {
  public:
   using Handler = std::function<Answer(const RequestHead &request)>;
-  HttpServer(boost::asio::io_context &io, Handler handler);
+  HttpServer(boost::asio::io_context &io, Handler handler, EventFeed *feed = nullptr);
   ~HttpServer();
 
   // Listens on "IP:PORT" ("[v6]:PORT"); port 0 picks a free one (see address()).

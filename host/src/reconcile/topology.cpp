@@ -39,12 +39,17 @@ void Topology::fail(const std::string &error) {
   if (!module_ || !options_ || link_.state() == "failed") {
     state_ = "failed";
     spdlog::error("[topology {}] {}", spec_.name, error);
+    event({{"event", "failed"}, {"topology", spec_.name}, {"reason", error}});
     return;
   }
   state_ = "restarting";
   auto wait = supervisor_.failed([this] { restart(); });
   spdlog::error("[topology {}] {}; restart {} in {} ms", spec_.name, error,
                 supervisor_.restarts() + 1, wait.count());
+  event({{"event", "restarting"},
+         {"topology", spec_.name},
+         {"reason", error},
+         {"restart_in_ms", wait.count()}});
 }
 
 void Topology::restart() {
@@ -140,6 +145,8 @@ nlohmann::json Topology::status() const {
           {"details", details},
           {"last_discovery_ms_ago", last},
           {"discovery_error", reconciler_.discovery_error()},
+          {"discovered", counters_.discovered},
+          {"last_round_ms", last_round_ms_ ? nlohmann::json(*last_round_ms_) : nlohmann::json()},
           {"refused_names", refused},
           {"formation", formation},
           {"nodes", nodes}};
@@ -150,14 +157,18 @@ nlohmann::json Topology::status() const {
 void Topology::round_done(bool failed) {
   ++counters_.discovery_rounds;
   counters_.discovery_errors += failed;
-  if (auto seconds = strategy_ ? strategy_->take_round_seconds() : std::nullopt)
+  if (auto seconds = strategy_ ? strategy_->take_round_seconds() : std::nullopt) {
     counters_.discovery_seconds.observe(*seconds);
+    last_round_ms_ = *seconds * 1000;
+  }
 }
 
 void Topology::on_nodes(std::vector<std::string> nodes) {
   spdlog::debug("[topology {}] discovered {} node(s)", spec_.name, nodes.size());
   round_done(false);
   counters_.discovered = nodes.size();
+  if (!reconciler_.discovery_error().empty())
+    event({{"event", "discovery_ok"}, {"topology", spec_.name}, {"nodes", nodes.size()}});
   reconciler_.set_desired(nodes);
 }
 // Event-style strategies have no rounds: the discovered count follows the reconciler's set.
@@ -171,9 +182,11 @@ void Topology::on_node_lost(std::string node) {
 }
 
 void Topology::on_discovery_failed(std::string reason) {
-  if (reason != reconciler_.discovery_error())  // once per change of reason, not every round
+  if (reason != reconciler_.discovery_error()) {  // once per change of reason, not every round
     spdlog::warn("[topology {}] discovery failed, keeping the last good node set: {}", spec_.name,
                  reason);
+    event({{"event", "discovery_failed"}, {"topology", spec_.name}, {"reason", reason}});
+  }
   round_done(true);
   reconciler_.discovery_failed(reason);
 }

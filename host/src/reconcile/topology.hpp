@@ -46,6 +46,9 @@ class Topology final : public plugin::StrategyEvents, public Runtime {
   // connected); it stays formed. `f` runs once, when it becomes formed.
   bool formed() const { return formed_; }
   void on_formed(std::function<void()> f) { on_formed_ = std::move(f); }
+  // What people watching are told (metrics::EventFeed): a discovery that starts failing (and its
+  // reason) or recovers, a failed strategy.
+  void on_event(std::function<void(nlohmann::json)> f) { on_event_ = std::move(f); }
   // The strategy instance (null before start or when it could not be created).
   const std::shared_ptr<plugin::Instance> &strategy() const { return strategy_; }
 
@@ -98,8 +101,13 @@ class Topology final : public plugin::StrategyEvents, public Runtime {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::shared_ptr<plugin::Instance> strategy_;
   Counters counters_;
+  std::optional<double> last_round_ms_;  // the latest round's latency, when it was measured
   bool formed_ = false;
   std::function<void()> on_formed_;
+  std::function<void(nlohmann::json)> on_event_;
+  void event(nlohmann::json e) {
+    if (on_event_) on_event_(std::move(e));
+  }
   Supervisor supervisor_;
   OptionsLoader options_;
 };

@@ -39,12 +39,18 @@ void TransportLink::fail(const std::string &error) {
   if (!module_ || !options_) {
     state_ = "failed";
     spdlog::error("[transport {}] {}", spec_.name, error);
+    if (on_event_) on_event_({{"event", "failed"}, {"transport", spec_.name}, {"reason", error}});
     return;
   }
   state_ = "restarting";
   auto wait = supervisor_.failed([this] { restart(); });
   spdlog::error("[transport {}] {}; restart {} in {} ms", spec_.name, error,
                 supervisor_.restarts() + 1, wait.count());
+  if (on_event_)
+    on_event_({{"event", "restarting"},
+               {"transport", spec_.name},
+               {"reason", error},
+               {"restart_in_ms", wait.count()}});
 }
 
 void TransportLink::stop_instance(const std::string &why) {

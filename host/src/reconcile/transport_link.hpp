@@ -3,6 +3,8 @@
 // every transition of the set to all of them, and re-lists every resync_interval.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <map>
 #include <memory>
@@ -50,6 +52,8 @@ class TransportLink final : public Link, public plugin::TransportEvents {
   // hooks watch, so they work with every transport.
   using ConnectedChanged = std::function<void(const std::vector<ConnectedChange> &)>;
   void on_connected_changed(ConnectedChanged f) { connected_changed_ = std::move(f); }
+  // A failed plugin, for people watching (metrics::EventFeed).
+  void on_event(std::function<void(nlohmann::json)> f) { on_event_ = std::move(f); }
 
   // A reconciler using this transport; `local_changed` runs after it has the new local names.
   void subscribe(Reconciler &reconciler, std::function<void()> local_changed);
@@ -112,6 +116,7 @@ class TransportLink final : public Link, public plugin::TransportEvents {
   std::uint64_t resync_timer_ = 0;
   ConnectedSet connected_;
   ConnectedChanged connected_changed_;
+  std::function<void(nlohmann::json)> on_event_;
   std::set<std::string> changed_since_list_;  // while a listing is in flight
 };
 
