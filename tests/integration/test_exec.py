@@ -63,10 +63,10 @@ STREAM_PY = r'''@SHEBANG@
 import os, sys, time
 d, name = sys.argv[1], sys.argv[2]
 path = lambda suffix: os.path.join(d, name + suffix)
+with open(path(".times"), "a") as f:  # before .pids, which the test waits on
+    f.write("start %f\n" % time.time())
 with open(path(".pids"), "a") as f:
     f.write("%d\n" % os.getpid())
-with open(path(".times"), "a") as f:
-    f.write("start %f\n" % time.time())
 try:
     with open(path(".offset")) as f:
         offset = int(f.read() or 0)
