@@ -128,32 +128,27 @@ def transport_section():
     ])
 
 
-def periodic_topology(work, name, *extra):
+def exec_topology(name, argv, *extra):
     return "\n".join([
         f"[topologies.{name}]",
         'strategy = "exec"',
         'transport = "true"',
         f"[topologies.{name}.config]",
-        f"command = {toml_list([work.periodic, work.path, name])}",
-        'polling_interval = "100ms"',
+        f"command = {toml_list(argv)}",
         *extra,
         "",
     ])
+
+
+def periodic_topology(work, name, *extra):
+    return exec_topology(name, [work.periodic, work.path, name], 'polling_interval = "100ms"',
+                         *extra)
 
 
 def stream_topology(work, name, *extra):
-    return "\n".join([
-        f"[topologies.{name}]",
-        'strategy = "exec"',
-        'transport = "true"',
-        f"[topologies.{name}.config]",
-        f"command = {toml_list([work.stream, work.path, name])}",
-        'mode = "stream"',
-        'restart_backoff_initial = "200ms"',
-        'restart_backoff_max = "400ms"',
-        *extra,
-        "",
-    ])
+    return exec_topology(name, [work.stream, work.path, name], 'mode = "stream"',
+                         'restart_backoff_initial = "200ms"', 'restart_backoff_max = "400ms"',
+                         *extra)
 
 
 def not_running(pid):
@@ -186,7 +181,8 @@ def setUpModule():
 
 class Periodic(unittest.TestCase):
     """Topologies periodic (success, exit codes, invalid names, stderr), hang (timeout 3s)
-    and big (max_output 4096), each on its own periodic.py NAME."""
+    and big (max_output 4096), each on its own periodic.py NAME, and missing (no such
+    program)."""
 
     @classmethod
     def setUpClass(cls):
@@ -199,6 +195,7 @@ class Periodic(unittest.TestCase):
             periodic_topology(cls.work, "periodic"),
             periodic_topology(cls.work, "hang", 'timeout = "3s"'),
             periodic_topology(cls.work, "big", "max_output = 4096"),
+            exec_topology("missing", ["/nonexistent/clusterd-inventory"]),
         ])
         try:
             cls.d = harness.Daemon(config, harness.ARGS.bin_dir)
@@ -284,7 +281,13 @@ class Periodic(unittest.TestCase):
         for pid in self.work.pids("big.runs"):
             poll(lambda: process_gone(pid), WAIT, f"process {pid} reaped")
 
-    def test_7_no_crash(self):
+    def test_7_missing_program_is_a_failed_round(self):
+        st = self.d.wait_until(lambda s: "/nonexistent/clusterd-inventory" in error(s, "missing"),
+                               WAIT, "the missing program as the discovery error")
+        self.assertEqual(topology(st, "missing")["state"], "running")
+        self.assertEqual(nodes(st, "missing"), set())
+
+    def test_8_no_crash(self):
         self.assertTrue(self.d.running())
         self.assertNotRegex(self.d.log_text(), r"AddressSanitizer|runtime error:|terminate called")
 
