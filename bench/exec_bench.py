@@ -47,10 +47,11 @@ def one_run(bin_dir, events):
     fifo = os.path.join(work, "lines")
     ran = os.path.join(work, "connects")
     os.mkfifo(fifo)
+    connect = ["/bin/bash", "-c", 'echo "$1 $EPOCHREALTIME" >> ' + ran, "bash"]
     config = "\n".join([
         "[clusterd]", 'log_level = "warn"',
         "[transports.cmd]", 'plugin = "command"',
-        f"connect = {toml_list(['/bin/bash', '-c', 'echo \"$1 $EPOCHREALTIME\" >> ' + ran, 'bash'])}",
+        f"connect = {toml_list(connect)}",
         "resync_interval = 0",
         "[topologies.main]", 'strategy = "exec"', 'transport = "cmd"',
         "[topologies.main.config]", 'mode = "stream"', f"command = {toml_list(['/bin/cat', fifo])}",
