@@ -179,26 +179,19 @@ def setUpModule():
 
 # ---- periodic mode ---------------------------------------------------------------------------
 
-class Periodic(unittest.TestCase):
-    """Topologies periodic (success, exit codes, invalid names, stderr), hang (timeout 3s)
-    and big (max_output 4096), each on its own periodic.py NAME, and missing (no such
-    program)."""
+class DaemonCase(unittest.TestCase):
+    """One clusterd per class, on the topologies config(work) returns (after the transport)."""
+
+    @classmethod
+    def config(cls, work):
+        raise NotImplementedError
 
     @classmethod
     def setUpClass(cls):
         cls.work = ExecWorkdir()
-        cls.work.write("periodic.nodes", "a@127.0.0.1\nb@127.0.0.1\n")
-        cls.work.write("hang.nodes", "h@127.0.0.1\n")
-        cls.work.write("big.nodes", "s@127.0.0.1\n")
-        config = "\n".join([
-            transport_section(),
-            periodic_topology(cls.work, "periodic"),
-            periodic_topology(cls.work, "hang", 'timeout = "3s"'),
-            periodic_topology(cls.work, "big", "max_output = 4096"),
-            exec_topology("missing", ["/nonexistent/clusterd-inventory"]),
-        ])
         try:
-            cls.d = harness.Daemon(config, harness.ARGS.bin_dir)
+            cls.d = harness.Daemon(transport_section() + cls.config(cls.work),
+                                   harness.ARGS.bin_dir)
             cls.d.start()
         except BaseException:
             cls.work.close()
@@ -208,6 +201,24 @@ class Periodic(unittest.TestCase):
     def tearDownClass(cls):
         cls.d.close()
         cls.work.close()
+
+
+class Periodic(DaemonCase):
+    """Topologies periodic (success, exit codes, invalid names, stderr), hang (timeout 3s)
+    and big (max_output 4096), each on its own periodic.py NAME, and missing (no such
+    program)."""
+
+    @classmethod
+    def config(cls, work):
+        work.write("periodic.nodes", "a@127.0.0.1\nb@127.0.0.1\n")
+        work.write("hang.nodes", "h@127.0.0.1\n")
+        work.write("big.nodes", "s@127.0.0.1\n")
+        return "\n".join([
+            periodic_topology(work, "periodic"),
+            periodic_topology(work, "hang", 'timeout = "3s"'),
+            periodic_topology(work, "big", "max_output = 4096"),
+            exec_topology("missing", ["/nonexistent/clusterd-inventory"]),
+        ])
 
     def test_1_success_is_the_complete_set(self):
         st = self.d.wait_until(lambda s: nodes(s, "periodic") == {"a@127.0.0.1", "b@127.0.0.1"},
@@ -294,24 +305,12 @@ class Periodic(unittest.TestCase):
 
 # ---- stream mode -----------------------------------------------------------------------------
 
-class Stream(unittest.TestCase):
+class Stream(DaemonCase):
     """Topology stream on stream.py stream, restarted after 200-400 ms."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.work = ExecWorkdir()
-        config = "\n".join([transport_section(), stream_topology(cls.work, "stream")])
-        try:
-            cls.d = harness.Daemon(config, harness.ARGS.bin_dir)
-            cls.d.start()
-        except BaseException:
-            cls.work.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.close()
-        cls.work.close()
+    def config(cls, work):
+        return stream_topology(work, "stream")
 
     def test_1_full_set(self):
         self.work.send("stream", "=s1@127.0.0.1", "=s2@127.0.0.1")
