@@ -5,7 +5,7 @@ The commands are Python scripts this test writes into its own work directory, dr
   periodic.py DIR NAME  records its PID in NAME.runs, writes NAME.stderr to stderr, then by
                         NAME.mode: "ok" prints NAME.nodes and exits 0; a number N prints it and
                         exits N; "hang" starts a grandchild (PID in NAME.grandchild) and execs
-                        `sleep` (same PID); "big" prints 4 MB.
+                        `sleep` (same PID); "big" prints 4 MB; "bigerr" 600 KB on stderr.
   stream.py DIR NAME    records its PID in NAME.pids, then follows NAME.in from the offset in
                         NAME.offset (so a restart resumes): "EXIT N" exits N, "ERR TEXT" writes
                         TEXT to stderr, any other line goes to stdout as is. NAME.times
@@ -53,6 +53,10 @@ if mode == "hang":
     os.execvp("sleep", ["sleep", "120"])
 if mode == "big":
     sys.stdout.write("big@127.0.0.1\n" * 300000)
+    sys.exit(0)
+if mode == "bigerr":
+    sys.stderr.write("noise\n" * 100000)
+    sys.stdout.write(read(".nodes"))
     sys.exit(0)
 sys.stdout.write(read(".nodes"))
 sys.exit(int(mode) if mode.isdigit() else 0)
@@ -284,10 +288,15 @@ class Periodic(DaemonCase):
     def test_6_overlong_output_fails_the_round(self):
         self.d.wait_until(lambda s: nodes(s, "big") == {"s@127.0.0.1"}, WAIT, "s found")
         self.work.write("big.mode", "big")
-        st = self.d.wait_until(lambda s: "more than max_output (4096 bytes)" in error(s, "big"),
+        st = self.d.wait_until(lambda s: "more than max_output (4096 bytes) on stdout" in
+                               error(s, "big"),
                                WAIT, "the overflow as the discovery error")
         self.assertEqual(nodes(st, "big"), {"s@127.0.0.1"}, "an overflow removed a node")
         self.assertNotIn("big@127.0.0.1", nodes(st, "big"))
+        self.work.write("big.mode", "bigerr")
+        st = self.d.wait_until(lambda s: "more than max_output (4096 bytes) on stderr" in
+                               error(s, "big"), WAIT, "the stderr overflow as the error")
+        self.assertEqual(nodes(st, "big"), {"s@127.0.0.1"})
         self.work.write("big.mode", "ok")
         for pid in self.work.pids("big.runs"):
             poll(lambda: process_gone(pid), WAIT, f"process {pid} reaped")

@@ -63,9 +63,9 @@ class ExecStrategy final : public clusterd::Strategy {
                         "SIGTERM (SIGKILL 2 s later) and the round fails",
                         "\"30s\""))),
       opt::range(opt::integer("max_output",
-                              "periodic: the most bytes of standard output a run may print (more "
-                              "fails the round and stops the command); stream: the most bytes of "
-                              "names in one =NAME ... = full set",
+                              "periodic: the most bytes a run may print on stdout, and on stderr "
+                              "(more fails the round and stops the command); stream: the most "
+                              "bytes of names in one =NAME ... = full set",
                               "1048576"),
                  1024, 16 << 20),
       opt::finite(opt::positive(
@@ -165,9 +165,9 @@ class ExecStrategy final : public clusterd::Strategy {
     const std::string what = "'" + argv_[0] + "'";
     if (r.status != CLUSTERD_OK) return r.error;
     if (r.timed_out) return what + " timed out after " + ms(timeout_) + " and was killed";
-    if (r.stdout_truncated)
+    if (r.stdout_truncated || r.stderr_truncated)  // either stream stops it
       return what + " printed more than max_output (" + std::to_string(max_output_) +
-             " bytes) and was stopped";
+             " bytes) on " + (r.stdout_truncated ? "stdout" : "stderr") + " and was stopped";
     return r.exit_code == 0 ? std::string() : what + " " + ended(r);
   }
 
