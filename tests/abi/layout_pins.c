@@ -55,7 +55,7 @@
 
 /* ---- Version and basic types (common.h) --------------------------------------------------- */
 PIN(CLUSTERD_ABI_MAJOR == 1, "CLUSTERD_ABI_MAJOR");
-PIN(CLUSTERD_ABI_MINOR == 4, "CLUSTERD_ABI_MINOR: a new minor needs new pins, see the top");
+PIN(CLUSTERD_ABI_MINOR == 5, "CLUSTERD_ABI_MINOR: a new minor needs new pins, see the top");
 
 PIN_TYPEDEF(clusterd_status_t, int32_t);
 PIN_TYPEDEF(clusterd_id_t, uint64_t);
@@ -123,6 +123,8 @@ PIN(CLUSTERD_DNS_SRV == 33, "CLUSTERD_DNS_SRV");
 /* since 1.3 (process.h) */
 PIN(CLUSTERD_PROCESS_MERGE_STDERR == 0x1u, "CLUSTERD_PROCESS_MERGE_STDERR");
 PIN(CLUSTERD_PROCESS_STOP_ON_OVERFLOW == 0x2u, "CLUSTERD_PROCESS_STOP_ON_OVERFLOW");
+PIN(CLUSTERD_PROCESS_STDOUT == 1u, "CLUSTERD_PROCESS_STDOUT");
+PIN(CLUSTERD_PROCESS_STDERR == 2u, "CLUSTERD_PROCESS_STDERR");
 
 /* ---- String constants ----------------------------------------------------------------------
  * C has no constant string comparison: the C build pins the lengths, the C++ build the text,
@@ -530,7 +532,7 @@ PIN_FIELD(clusterd_node_name_t, port, 20, 4, uint32_t);
 PIN_TYPEDEF(clusterd_process_done_fn,
             void (*)(void *, clusterd_id_t, const clusterd_process_result_t *));
 
-PIN_STRUCT(clusterd_process_request_t, 64);
+PIN_STRUCT(clusterd_process_request_t, 72);
 PIN_FIELD(clusterd_process_request_t, struct_size, 0, 4, uint32_t);
 PIN_FIELD(clusterd_process_request_t, flags, 4, 4, uint32_t);
 PIN_FIELD(clusterd_process_request_t, argv, 8, 8, const char *const *);
@@ -541,6 +543,11 @@ PIN_FIELD(clusterd_process_request_t, cwd, 32, 8, const char *);
 PIN_FIELD(clusterd_process_request_t, max_capture_bytes, 40, 8, uint64_t);
 PIN_FIELD(clusterd_process_request_t, timeout_ms, 48, 8, uint64_t);
 PIN_FIELD(clusterd_process_request_t, grace_ms, 56, 8, uint64_t);
+/* since 1.5 */
+PIN_TYPEDEF(clusterd_process_output_fn,
+            void (*)(void *, clusterd_id_t, uint32_t, const char *, uint64_t));
+PIN_FIELD(clusterd_process_request_t, output, 64, 8,
+          void (*)(void *, clusterd_id_t, uint32_t, const char *, uint64_t));
 
 PIN_STRUCT(clusterd_process_result_t, 72);
 PIN_FIELD(clusterd_process_result_t, struct_size, 0, 4, uint32_t);

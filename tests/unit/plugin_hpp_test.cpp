@@ -49,6 +49,9 @@ struct FakeHost {
     std::string name, server;
     uint32_t type = 0;
     clusterd_dns_done_fn dns_done = nullptr;
+    // process
+    clusterd_process_done_fn process_done = nullptr;
+    clusterd_process_output_fn process_output = nullptr;
     void *user_data = nullptr;
   };
 
@@ -71,6 +74,7 @@ struct FakeHost {
       if (s == CLUSTERD_SERVICE_WORK) return &f->work_svc;
       if (s == CLUSTERD_SERVICE_HTTP) return &f->http_svc;
       if (s == CLUSTERD_SERVICE_DNS) return &f->dns_svc;
+      if (s == CLUSTERD_SERVICE_PROCESS) return &f->process_svc;
       if (s == CLUSTERD_SERVICE_STATUS) return &f->status_svc;
       if (s == CLUSTERD_SERVICE_STRATEGY_SINK) return &f->strategy_sink;
       if (s == CLUSTERD_SERVICE_TRANSPORT_SINK) return &f->transport_sink;
@@ -168,6 +172,19 @@ struct FakeHost {
     };
     dns_svc.cancel = [](const clusterd_host_t *h, clusterd_id_t id) { self(h)->cancel(id); };
 
+    process_svc.struct_size = sizeof process_svc;
+    process_svc.spawn = [](const clusterd_host_t *h, const clusterd_process_request_t *q,
+                           clusterd_process_done_fn done, void *ud, clusterd_id_t *out) -> Status {
+      Reg r;
+      r.name = q->argv[0];
+      r.process_done = done;
+      r.process_output = q->output;
+      r.user_data = ud;
+      *out = self(h)->add(r);
+      return CLUSTERD_OK;
+    };
+    process_svc.cancel = [](const clusterd_host_t *h, clusterd_id_t id) { self(h)->cancel(id); };
+
     status_svc.struct_size = sizeof status_svc;
     status_svc.set = [](const clusterd_host_t *h, const char *key, const char *value) {
       if (value != nullptr) {
@@ -262,6 +279,7 @@ struct FakeHost {
   clusterd_work_service_t work_svc{};
   clusterd_http_service_t http_svc{};
   clusterd_dns_service_t dns_svc{};
+  clusterd_process_service_t process_svc{};
   clusterd_status_service_t status_svc{};
   clusterd_strategy_sink_t strategy_sink{};
   clusterd_transport_sink_t transport_sink{};
@@ -1178,6 +1196,51 @@ TEST(PluginHppDns, DestructorCancels) {
     id = q.id();
   }
   EXPECT_EQ(fake.cancelled, std::vector<Id>{id});
+}
+
+TEST(PluginHppProcess, OutputIsStreamedAndResetFromItStopsIt) {
+  FakeHost fake;
+  clusterd::Host host(&fake.table);
+  std::string got;
+  clusterd::Process proc;
+  clusterd::ProcessRequest req;
+  req.argv = {"watch-inventory"};
+  req.output = [&](uint32_t stream, std::string_view data) {
+    got += (stream == CLUSTERD_PROCESS_STDERR ? "err:" : "out:") + std::string(data);
+    if (got.size() >= 10) proc.reset();  // enough: stop the child
+  };
+  proc = clusterd::Process::spawn(host, req, [](const clusterd::ProcessResult &) { FAIL(); });
+  const Id id = proc.id();
+  const FakeHost::Reg r = fake.regs.at(id);
+  EXPECT_EQ(r.name, "watch-inventory");
+  ASSERT_NE(r.process_output, nullptr);
+  r.process_output(r.user_data, id, CLUSTERD_PROCESS_STDOUT, "+a@h", 4);
+  EXPECT_TRUE(proc.active());
+  r.process_output(r.user_data, id, CLUSTERD_PROCESS_STDERR, "x", 1);
+  EXPECT_EQ(got, "out:+a@herr:x");
+  EXPECT_FALSE(proc.active());
+  EXPECT_EQ(fake.cancelled, std::vector<Id>{id});
+}
+
+TEST(PluginHppProcess, NoOutputCallbackUnlessAskedAndNoneFromAnOlderHost) {
+  FakeHost fake;
+  clusterd::Host host(&fake.table);
+  clusterd::ProcessRequest req;
+  req.argv = {"list-nodes"};
+  clusterd::Process proc =
+      clusterd::Process::spawn(host, req, [](const clusterd::ProcessResult &) {});
+  EXPECT_EQ(fake.regs.at(proc.id()).process_output, nullptr);
+
+  // A 1.4 host would ignore the field: the wrapper refuses rather than stream nothing.
+  fake.table.abi_minor = 4;
+  req.output = [](uint32_t, std::string_view) {};
+  try {
+    clusterd::Process::spawn(host, req, [](const clusterd::ProcessResult &) {});
+    FAIL() << "no error";
+  } catch (const clusterd::Error &e) {
+    EXPECT_EQ(e.status(), CLUSTERD_E_UNSUPPORTED);
+  }
+  EXPECT_EQ(fake.regs.size(), 1u);
 }
 
 // ---- Host helpers ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -217,6 +218,57 @@ TEST_F(ProcessServiceTest, CancelKillsAndReapsWithoutCallingBack) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_FALSE(called);
   service_.cancel(id);  // finished: harmless
+}
+
+TEST_F(ProcessServiceTest, OutputIsStreamedWhileTheChildRuns) {
+  // The child prints a line, then waits until the test saw it: only a streamed read can
+  // answer before the child exits.
+  const std::string flag = ::testing::TempDir() + "clusterd-streamed-" + std::to_string(getpid());
+  std::remove(flag.c_str());
+  auto request =
+      req(python("import os, sys, time\n"
+                 "sys.stdout.write('first line\\n'); sys.stdout.flush()\n"
+                 "sys.stderr.write('oops\\n'); sys.stderr.flush()\n"
+                 "for _ in range(1000):\n"
+                 "    if os.path.exists(sys.argv[1]): break\n"
+                 "    time.sleep(0.01)\n"
+                 "sys.stdout.write('second')\n"));
+  request.argv.push_back(flag);
+  std::string out, err;
+  bool finished = false;
+  request.output = [&](std::uint64_t, bool is_stdout, std::string_view data) {
+    EXPECT_FALSE(finished) << "output after done";
+    (is_stdout ? out : err).append(data);
+    if (out == "first line\n") std::ofstream(flag).put('x');
+  };
+  std::optional<ProcessService::Result> result;
+  service_.spawn(std::move(request), [&](std::uint64_t, const auto &r) {
+    finished = true;
+    result = r;
+  });
+  ASSERT_TRUE(run_until([&] { return result.has_value(); }));
+  std::remove(flag.c_str());
+  EXPECT_EQ(result->exit_code, 0) << result->err;
+  EXPECT_EQ(out, "first line\nsecond");
+  EXPECT_EQ(err, "oops\n");
+  EXPECT_EQ(result->out, out) << "streamed bytes are captured too";
+}
+
+TEST_F(ProcessServiceTest, CancelFromTheOutputCallbackStopsItAndTheResult) {
+  int chunks = 0;
+  bool called = false;
+  std::uint64_t id = 0;
+  auto request = req(python("import sys\nwhile True:\n    sys.stdout.write('x' * 4096)\n"));
+  request.output = [&](std::uint64_t, bool, std::string_view) {
+    ++chunks;
+    service_.cancel(id);
+  };
+  id = service_.spawn(std::move(request), [&](std::uint64_t, const auto &) { called = true; });
+  const pid_t pid = service_.pid_of(id);
+  ASSERT_TRUE(run_until([&] { return chunks > 0 && service_.running() == 0; }));
+  EXPECT_EQ(chunks, 1) << "output after cancel";
+  EXPECT_FALSE(called);
+  EXPECT_TRUE(gone(pid));
 }
 
 TEST_F(ProcessServiceTest, MissingProgramIsAnErrorResult) {

@@ -311,9 +311,19 @@ struct Bridge {
     if (!done || !out_id) return CLUSTERD_E_INVALID_ARG;
     try {  // nothing may unwind into the plugin
       services::ProcessService::Request req;
-      if (auto status = services::ProcessService::from_abi(request, req); status != CLUSTERD_OK)
+      clusterd_process_output_fn output = nullptr;
+      if (auto status = services::ProcessService::from_abi(request, req, output);
+          status != CLUSTERD_OK)
         return status;
       auto weak = instance->weak_from_this();
+      if (output)
+        req.output = [weak, output, user_data](std::uint64_t id, bool is_stdout,
+                                               std::string_view data) {
+          deliver(weak, "a process output callback", [&] {
+            output(user_data, id, is_stdout ? CLUSTERD_PROCESS_STDOUT : CLUSTERD_PROCESS_STDERR,
+                   data.data(), data.size());
+          });
+        };
       auto id = instance->services_.processes.spawn(
           std::move(req), [weak, done, user_data](std::uint64_t id,
                                                   const services::ProcessService::Result &result) {

@@ -89,6 +89,7 @@ struct ProcessService::Child {
   std::size_t max_capture = 0;
   bool stop_on_overflow = false;
   milliseconds grace{0};
+  std::function<void(std::uint64_t, bool, std::string_view)> output;
   Callback done;  // empty once cancelled
   pid_t pid = 0;  // 0: never started (result.status says why)
   bool reaped = false;
@@ -111,8 +112,8 @@ std::string ProcessService::Result::describe() const {
   return "exited with code " + std::to_string(exit_code);
 }
 
-clusterd_status_t ProcessService::from_abi(const clusterd_process_request_t *request,
-                                           Request &out) {
+clusterd_status_t ProcessService::from_abi(const clusterd_process_request_t *request, Request &out,
+                                           clusterd_process_output_fn &output) {
   if (!request) return CLUSTERD_E_INVALID_ARG;
   clusterd_process_request_t r;
   std::memset(&r, 0, sizeof r);
@@ -135,6 +136,7 @@ clusterd_status_t ProcessService::from_abi(const clusterd_process_request_t *req
   out.stop_on_overflow = r.flags & CLUSTERD_PROCESS_STOP_ON_OVERFLOW;
   out.timeout = milliseconds(r.timeout_ms);
   if (r.grace_ms) out.grace = milliseconds(r.grace_ms);
+  output = r.output;  // zero when the plugin's struct ends before it
   return CLUSTERD_OK;
 }
 
@@ -182,6 +184,7 @@ std::uint64_t ProcessService::spawn(Request request, Callback done) {
   c.max_capture = std::min(request.max_capture, kMaxCapture);
   c.stop_on_overflow = request.stop_on_overflow;
   c.grace = request.grace;
+  c.output = std::move(request.output);
   children_.emplace(id, std::move(child));
 
   // Not started: the error result goes out on a later loop turn, never from inside spawn().
@@ -294,14 +297,16 @@ void ProcessService::watch_output(Child &c, bool is_stdout) {
                   if (error || alive.expired()) return;
                   auto it = children_.find(id);
                   if (it == children_.end()) return;
-                  Child &c = *it->second;  // read_output never erases it
-                  read_output(c, is_stdout);
-                  if ((is_stdout ? c.out : c.err).is_open()) watch_output(c, is_stdout);
+                  Child &c = *it->second;
+                  if (read_output(c, is_stdout) && (is_stdout ? c.out : c.err).is_open())
+                    watch_output(c, is_stdout);
                 });
 }
 
-// Reads what is there now (bounded); closes the stream at EOF.
-void ProcessService::read_output(Child &c, bool is_stdout) {
+// Reads what is there now (bounded); closes the stream at EOF. False when the child is gone
+// (its output callback may have run anything).
+bool ProcessService::read_output(Child &c, bool is_stdout) {
+  const std::uint64_t id = c.id;
   auto &sd = is_stdout ? c.out : c.err;
   char buf[kReadChunk];
   for (int i = 0; i < kReadsPerWakeup && sd.is_open(); ++i) {
@@ -311,13 +316,19 @@ void ProcessService::read_output(Child &c, bool is_stdout) {
       auto &truncated = is_stdout ? c.result.out_truncated : c.result.err_truncated;
       keep_tail(text, truncated, c.max_capture, buf, static_cast<std::size_t>(n));
       if (truncated && c.stop_on_overflow) terminate(c);
+      if (c.output && c.done) {
+        auto output = c.output;  // a copy: the callback may run anything, even erase `c`
+        output(id, is_stdout, std::string_view(buf, static_cast<std::size_t>(n)));
+        if (!children_.count(id)) return false;
+      }
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0 && errno == EAGAIN) return true;
     boost::system::error_code ignored;
     sd.close(ignored);  // EOF or error: this stream is done
   }
+  return true;
 }
 
 void ProcessService::on_exit(std::uint64_t id) {
@@ -327,8 +338,8 @@ void ProcessService::on_exit(std::uint64_t id) {
   if (!reap(c)) return watch_exit(c);  // not yet (fallback polling)
   // What the child wrote before exiting is in the pipes now. A grandchild that kept them open
   // must not hold the result back, so read only what is there.
-  if (c.out.is_open()) read_output(c, true);
-  if (c.err.is_open()) read_output(c, false);
+  if (c.out.is_open() && !read_output(c, true)) return;
+  if (c.err.is_open() && !read_output(c, false)) return;
   finish(id);
 }
 

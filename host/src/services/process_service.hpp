@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -39,6 +40,9 @@ class ProcessService {
     bool stop_on_overflow = false;                // terminate once a stream overflows
     std::chrono::milliseconds timeout{0};         // 0 = none
     std::chrono::milliseconds grace = kDefaultGrace;
+    // Output as it is read, before `done` (and never once cancelled): stdout (true) or stderr,
+    // chunks cut anywhere. Also captured.
+    std::function<void(std::uint64_t id, bool is_stdout, std::string_view data)> output;
   };
 
   struct Result {
@@ -57,9 +61,11 @@ class ProcessService {
   using Callback = std::function<void(std::uint64_t id, const Result &result)>;
 
   // The C ABI's view ("clusterd.process/1"), for the host table's bridge: a request of any
-  // struct_size checked and copied into `out` (CLUSTERD_E_INVALID_ARG when malformed), and a
+  // struct_size checked and copied into `out` (CLUSTERD_E_INVALID_ARG when malformed) with its
+  // output callback (since 1.5; NULL if none) in `output`, for the bridge to bind, and a
   // result as the struct handed to the plugin (pointing into `result`).
-  static clusterd_status_t from_abi(const clusterd_process_request_t *request, Request &out);
+  static clusterd_status_t from_abi(const clusterd_process_request_t *request, Request &out,
+                                    clusterd_process_output_fn &output);
   static clusterd_process_result_t to_abi(const Result &result);
 
   explicit ProcessService(boost::asio::io_context &io);
@@ -89,7 +95,7 @@ class ProcessService {
   struct Child;
   void watch_exit(Child &c);
   void watch_output(Child &c, bool is_stdout);
-  void read_output(Child &c, bool is_stdout);
+  bool read_output(Child &c, bool is_stdout);
   void on_exit(std::uint64_t id);
   void terminate(Child &c);
   void arm_kill(Child &c);

@@ -1,5 +1,6 @@
-/* clusterd plugin SDK — child processes: "clusterd.process/1" (ABI 1.3). The host spawns,
- * watches, times out, kills and reaps programs for a plugin; results arrive on the loop. */
+/* clusterd plugin SDK — child processes: "clusterd.process/1" (ABI 1.3; streamed output 1.5).
+ * The host spawns, watches, times out, kills and reaps programs for a plugin; results arrive on
+ * the loop. */
 #ifndef CLUSTERD_PROCESS_H
 #define CLUSTERD_PROCESS_H
 
@@ -40,6 +41,21 @@ extern "C" {
 #define CLUSTERD_PROCESS_MERGE_STDERR 0x1u
 #define CLUSTERD_PROCESS_STOP_ON_OVERFLOW 0x2u
 
+/* Streams of clusterd_process_output_fn (since 1.5). */
+#define CLUSTERD_PROCESS_STDOUT 1u
+#define CLUSTERD_PROCESS_STDERR 2u
+
+/* Output as it is read (since 1.5): `length` bytes of `stream` (CLUSTERD_PROCESS_STDOUT or
+ * _STDERR; with MERGE_STDERR everything is stdout), in the order the child wrote them, cut
+ * anywhere (not at line ends). Runs on the loop thread [loop-thread], zero or more times while
+ * the child runs and before `done`, with the user_data of spawn(); never after cancel(id)
+ * returned. `data` is borrowed for the call. The bytes are captured for `done` as well (their
+ * tail: set max_capture_bytes small when this callback consumes them). For long-running
+ * children that report line by line (a watch, an event stream). */
+typedef void(CLUSTERD_ABI *clusterd_process_output_fn)(void *user_data, clusterd_id_t process_id,
+                                                       uint32_t stream, const char *data,
+                                                       uint64_t length);
+
 /* What to run. Append-only: fields are only ever added at the end (ABI rule 3). All pointers
  * are borrowed for the spawn() call; the host copies what it keeps. */
 typedef struct clusterd_process_request {
@@ -57,6 +73,9 @@ typedef struct clusterd_process_request {
                                  most 16 MiB */
   uint64_t timeout_ms;        /* from spawn to termination (see above); 0 = no time limit */
   uint64_t grace_ms;          /* SIGTERM -> SIGKILL; 0 = the host default (2000 ms) */
+  /* since 1.5 */
+  clusterd_process_output_fn output; /* NULL = captured only (a host before 1.5 ignores it:
+                                        check the host table's abi_minor) */
 } clusterd_process_request_t;
 
 /* The outcome, passed to `done`. Append-only. Valid only during the callback.

@@ -681,6 +681,9 @@ struct ProcessRequest {
   std::chrono::milliseconds timeout{0};  ///< then SIGTERM to its process group; 0 = no limit
   std::chrono::milliseconds grace{0};    ///< SIGTERM -> SIGKILL; 0 = host default (2 s)
   uint32_t flags = 0;                    ///< CLUSTERD_PROCESS_MERGE_STDERR | _STOP_ON_OVERFLOW
+  /// Since ABI 1.5: stdout (CLUSTERD_PROCESS_STDOUT) and stderr bytes as they are read, on the
+  /// loop, before `done`; chunks are cut anywhere. Empty = captured only.
+  std::function<void(uint32_t stream, std::string_view data)> output;
 };
 
 /// The outcome of a Process (a copy of clusterd_process_result_t).
@@ -737,8 +740,16 @@ struct ProcessState final : CallbackState {
       if (s->done) s->done(ProcessResult::from(result));
     });
   }
+  static void CLUSTERD_ABI chunk(void *user_data, clusterd_id_t, uint32_t stream, const char *data,
+                                 uint64_t length) noexcept {
+    auto *s = static_cast<ProcessState *>(user_data);
+    invoke_callback(s, false, "process output", [&] {
+      if (s->output) s->output(stream, std::string_view(data, static_cast<std::size_t>(length)));
+    });
+  }
   const clusterd_process_service_t *svc = nullptr;
   std::function<void(const ProcessResult &)> done;
+  std::function<void(uint32_t, std::string_view)> output;
 };
 
 }  // namespace detail
@@ -762,9 +773,12 @@ class Process : public Handle {
         svc->cancel == nullptr)
       throw Error(CLUSTERD_E_UNSUPPORTED, "the host's process service is incomplete");
     if (request.argv.empty()) throw Error(CLUSTERD_E_INVALID_ARG, "Process: empty argv");
+    if (request.output && host.abi_minor() < 5)
+      throw Error(CLUSTERD_E_UNSUPPORTED, "streamed process output needs a host of ABI 1.5");
     auto s = std::make_unique<detail::ProcessState>(host);
     s->svc = svc;
     s->done = std::move(done);
+    s->output = request.output;
     auto pointers = [](const std::vector<std::string> &in) {
       std::vector<const char *> out;
       out.reserve(in.size());
@@ -787,6 +801,7 @@ class Process : public Handle {
     req.timeout_ms =
         request.timeout.count() > 0 ? static_cast<uint64_t>(request.timeout.count()) : 0;
     req.grace_ms = request.grace.count() > 0 ? static_cast<uint64_t>(request.grace.count()) : 0;
+    req.output = request.output ? &detail::ProcessState::chunk : nullptr;
     const Status status =
         svc->spawn(host.raw(), &req, &detail::ProcessState::finished, s.get(), &s->id);
     if (status != CLUSTERD_OK) throw Error(status, "cannot run '" + request.argv[0] + "'");
