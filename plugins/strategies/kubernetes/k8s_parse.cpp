@@ -534,38 +534,6 @@ std::string status_message(std::string_view body) {
   return printable_prefix(ok && !message.empty() ? message : body);
 }
 
-bool LineBuffer::feed(std::string_view chunk, const std::function<bool(std::string_view)> &line) {
-  if (overflow_) return false;
-  while (!chunk.empty()) {
-    const std::size_t nl = chunk.find('\n');
-    if (nl == std::string_view::npos) {
-      if (pending_.size() + chunk.size() > max_line_) {
-        overflow_ = true;
-        return false;
-      }
-      pending_.append(chunk);
-      return true;
-    }
-    std::string_view text = chunk.substr(0, nl);
-    chunk.remove_prefix(nl + 1);
-    std::string joined;
-    if (!pending_.empty()) {
-      joined = std::move(pending_);
-      pending_.clear();
-      joined.append(text);
-      text = joined;
-    }
-    if (text.size() > max_line_) {
-      overflow_ = true;
-      return false;
-    }
-    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-    if (text.find_first_not_of(" \t") == std::string_view::npos) continue;
-    if (!line(text)) return false;
-  }
-  return true;
-}
-
 std::string percent_encode(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
