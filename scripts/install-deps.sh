@@ -7,6 +7,9 @@ packages=(
   libc-ares-dev libssl-dev libexpat1-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
   erlang-base erlang-dev erlang-crypto dnsmasq-base openssl iproute2 procps binutils
   rpm lintian rpmlint man-db dpkg-dev file systemd debootstrap systemd-container
+  # test_etcd.py starts its own etcd on free loopback ports with a temporary data directory;
+  # a system etcd that the package may start (on 2379) is neither used nor touched.
+  etcd-server etcd-client
 )
 missing=()
 for p in "${packages[@]}"; do
