@@ -9,16 +9,19 @@ Covers: join (each daemon registers <prefix>/<node> and sees the others), leave 
 daemon revokes its lease: the others drop it long before the lease could expire), crash (a
 SIGKILLed daemon's key goes when its lease expires), keys written by others arrive through the
 watch, etcd restarted (the last good set is kept and the reason shown while it is down; the
-watch resumes from its revision, the registration survives), an endpoint that answers garbage
-(reason shown, the next endpoint used), auth (username + password_file -> token; a wrong
-password is shown and never logged, a corrected file is read again on reload; etcd's restart
-forgets tokens and the strategy authenticates again), TLS with client certificates (the right
-CA works, a wrong CA fails closed).
+watch resumes from its revision, the registration survives), a quiet watch is resumed after
+watch_timeout without an error, a daemon cut off (through a
+proxy) while etcd compacts the revisions it missed reads the prefix again, an endpoint that
+answers garbage (reason shown, the next endpoint used), auth (username + password_file ->
+token; a wrong password is shown and never logged, a corrected file is read again on reload;
+etcd's restart forgets tokens and the strategy authenticates again), TLS with client
+certificates (the right CA works, a wrong CA fails closed).
 
     test_etcd.py --bin-dir <dir of clusterd, clusterctl>
 """
 
 import base64
+import ctypes
 import json
 import os
 import shutil
@@ -49,6 +52,12 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _die_with_parent():
+    """Runs in the child before exec: etcd gets SIGTERM if this test process dies, even by
+    SIGKILL, so no etcd outlives the test."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def b64(text):
@@ -90,7 +99,7 @@ class Etcd:
         # Only loopback, only this test's ports; ETCD_* variables of the caller do not leak in.
         env = {k: v for k, v in os.environ.items() if not k.startswith("ETCD")}
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                     env=env)
+                                     env=env, preexec_fn=_die_with_parent)
         log.close()
         poll(self.healthy, WAIT, f"etcd at {self.url} healthy")
 
@@ -278,6 +287,37 @@ class TestMembership(EtcdTestCase):
                       "b's registration survived the restart")
         self.assertNotIn("was compacted", a.log_text(), "resumed from a revision, not re-read")
 
+    def test_quiet_watch_is_resumed_without_an_error(self):
+        a = self.daemon(A, register=False, watch_timeout="1s")
+        self.etcd.ctl("put", f"{self.prefix}/x@127.0.0.1", "x@127.0.0.1")
+        self.wait_connected(a, ["x@127.0.0.1"], "a sees x")
+        poll(lambda: a.log_text().count("resuming on a new connection") >= 2, WAIT,
+             "two quiet resumes after watch_timeout")
+        self.assertEqual(discovery_error(a.status()), "")
+        self.assertNotIn("discovery failed", a.log_text(), "an idle watch is no failure")
+        self.etcd.ctl("put", f"{self.prefix}/y@127.0.0.1", "y@127.0.0.1")
+        self.wait_connected(a, ["x@127.0.0.1", "y@127.0.0.1"], "a resumed watch delivers y")
+
+    def test_compacted_revision_means_a_fresh_read(self):
+        proxy = PausableProxy(self.etcd.client_port)
+        try:
+            a = self.daemon(A, register=False, endpoints=[proxy.url])
+            self.etcd.ctl("put", f"{self.prefix}/x@127.0.0.1", "x@127.0.0.1")
+            self.wait_connected(a, ["x@127.0.0.1"], "a sees x through the proxy")
+            proxy.pause()
+            a.wait_until(lambda s: discovery_error(s) != "", WAIT, "the partition shown")
+            # While a is cut off: x leaves, y joins, and etcd compacts those revisions away.
+            self.etcd.ctl("del", f"{self.prefix}/x@127.0.0.1")
+            self.etcd.ctl("put", f"{self.prefix}/y@127.0.0.1", "y@127.0.0.1")
+            revision = json.loads(self.etcd.ctl("get", "/", "-w", "json").stdout)["header"]
+            self.etcd.ctl("compaction", str(revision["revision"]))
+            proxy.resume()
+            self.wait_connected(a, ["y@127.0.0.1"], "a read the prefix again")
+            self.assertIn("was compacted; reading", a.log_text())
+            a.wait_until(lambda s: discovery_error(s) == "", WAIT, "the error cleared")
+        finally:
+            proxy.close()
+
     def test_garbage_endpoint_is_shown_and_the_next_one_used(self):
         garbage = GarbageServer()
         try:
@@ -287,6 +327,72 @@ class TestMembership(EtcdTestCase):
             self.assertIn("not JSON", a.log_text(), "the garbage answer was reported")
         finally:
             garbage.stop()
+
+
+class PausableProxy:
+    """A TCP proxy on loopback to `port`; while paused it closes every connection (existing
+    and new), as a network partition between one daemon and etcd would."""
+
+    def __init__(self, port):
+        import threading
+        self.port = port
+        self.paused = threading.Event()
+        self.conns = []
+        self.lock = threading.Lock()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.paused.is_set():
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def pause(self):
+        self.paused.set()
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+
+    def resume(self):
+        self.paused.clear()
+
+    def close(self):
+        self.pause()
+        self.listener.close()
 
 
 class GarbageServer:

@@ -290,6 +290,7 @@ class EtcdStrategy final : public clusterd::Strategy {
     watch_error_.clear();
     watch_compacted_ = false;
     watch_unauthenticated_ = false;
+    watch_created_ = false;
     clusterd::HttpRequest r = request("/v3/watch", etcd::watch_request(prefix_, next_revision_));
     // For a stream the timeout bounds the time without data.
     r.timeout(watch_timeout_).on_data([this](std::string_view chunk) {
@@ -336,7 +337,10 @@ class EtcdStrategy final : public clusterd::Strategy {
       }
       return false;
     }
-    if (message.created && !failure_.empty()) discovery_succeeded();  // resumed: healthy again
+    if (message.created) {
+      watch_created_ = true;
+      if (!failure_.empty()) discovery_succeeded();  // resumed: healthy again
+    }
     for (const etcd::Event &event : message.events) {
       if (event.type == etcd::EventType::kPut) {
         dirty_ = add_key(event.key) || dirty_;
@@ -357,6 +361,11 @@ class EtcdStrategy final : public clusterd::Strategy {
       return read_all();
     }
     if (watch_unauthenticated_) token_.clear();
+    if (watch_created_ && watch_error_.empty() && response.status() == CLUSTERD_E_TIMEOUT) {
+      // An established watch without data for watch_timeout: routine on a quiet prefix.
+      host().debug(watch_what_ + ": nothing for a while; resuming on a new connection");
+      return watch(next_revision_);
+    }
     std::string reason = watch_error_;
     if (reason.empty() && response.status() != CLUSTERD_OK)
       reason = watch_what_ + ": " + std::string(response.error());
@@ -612,7 +621,7 @@ class EtcdStrategy final : public clusterd::Strategy {
   clusterd::Timer watch_timer_;
   clusterd::LineBuffer lines_{kMaxWatchLine};
   std::string watch_what_, watch_head_, watch_error_;
-  bool watch_compacted_ = false, watch_unauthenticated_ = false;
+  bool watch_created_ = false, watch_compacted_ = false, watch_unauthenticated_ = false;
 
   // Registration.
   std::int64_t lease_ = 0;

@@ -7,24 +7,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "printable.hpp"
+
 namespace clusterd::etcd {
 
 namespace {
 
 using Json = nlohmann::json;
 
-constexpr std::size_t kMaxQuoted = 200;  // bytes of an answer quoted in an error message
-constexpr int kMaxDepth = 16;            // deeper values are no etcd answer: dropped unread
-
-std::string printable(std::string_view text) {
-  std::string out;
-  for (char c : text.substr(0, kMaxQuoted)) {
-    const auto u = static_cast<unsigned char>(c);
-    out += (u < 0x20 || u == 0x7f) ? ' ' : c;
-  }
-  if (text.size() > kMaxQuoted) out += "...";
-  return out;
-}
+constexpr int kMaxDepth = 16;  // deeper values are no etcd answer: dropped unread
 
 // Parses `text` as a JSON object; "" on success. No exceptions; nlohmann's parser keeps its
 // own stack (no recursion), and values nested deeper than kMaxDepth are discarded as they are
@@ -34,8 +25,8 @@ std::string parse_object(std::string_view text, Json &doc) {
       text.begin(), text.end(),
       [](int depth, Json::parse_event_t, Json &) { return depth <= kMaxDepth; },
       /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return "not JSON: " + printable(text);
-  if (!doc.is_object()) return "not a JSON object: " + printable(text);
+  if (doc.is_discarded()) return "not JSON: " + printable_prefix(text);
+  if (!doc.is_object()) return "not a JSON object: " + printable_prefix(text);
   return {};
 }
 
@@ -95,7 +86,7 @@ std::optional<Error> error_of(const Json &object) {
   error.code = code > 0 && code < 100 ? static_cast<int>(code) : 0;
   std::string message = string_field(holder, "message");
   if (message.empty() && e->is_string()) message = e->get<std::string>();
-  error.message = printable(message.empty() ? "(no message)" : message);
+  error.message = printable_prefix(message.empty() ? "(no message)" : message);
   return error;
 }
 
@@ -222,7 +213,7 @@ std::optional<Error> parse_error(std::string_view body) {
   Json doc;
   if (!parse_object(body, doc).empty()) {
     if (body.empty()) return std::nullopt;
-    return Error{0, printable(body)};
+    return Error{0, printable_prefix(body)};
   }
   if (const Json *result = member(doc, "result"); result != nullptr)
     if (auto e = error_of(*result)) return e;
@@ -304,7 +295,7 @@ std::string parse_watch_line(std::string_view line, WatchMessage &out) {
   out.canceled = bool_field(*result, "canceled");
   if (!int64_field(*result, "compact_revision", out.compact_revision))
     return "compact_revision is no integer";
-  out.cancel_reason = printable(string_field(*result, "cancel_reason"));
+  out.cancel_reason = printable_prefix(string_field(*result, "cancel_reason"));
   const Json *events = member(*result, "events");
   if (events == nullptr) return {};
   if (!events->is_array()) return "\"events\" is not a list";
@@ -314,7 +305,7 @@ std::string parse_watch_line(std::string_view line, WatchMessage &out) {
     if (type == "DELETE") {
       event.type = EventType::kDelete;
     } else if (!type.empty() && type != "PUT") {
-      return "an event of unknown type \"" + printable(type) + "\"";
+      return "an event of unknown type \"" + printable_prefix(type) + "\"";
     }
     const Json *kv = member(e, "kv");
     if (kv == nullptr || !bytes_field(*kv, "key", event.key))

@@ -8,12 +8,13 @@
 
 #include <rapidjson/reader.h>
 
+#include "printable.hpp"
+
 namespace clusterd::kubernetes {
 
 namespace {
 
-constexpr std::size_t kMaxQuoted = 200;  // bytes of a body quoted in an error message
-constexpr std::size_t kMaxDepth = 64;    // deeper documents are not API answers
+constexpr std::size_t kMaxDepth = 64;  // deeper documents are not API answers
 
 // The canonical text of an IPv4 or IPv6 address, or "" when `text` is neither.
 std::string canonical_ip(std::string_view text) {
@@ -25,16 +26,6 @@ std::string canonical_ip(std::string_view text) {
   const int family = text.find(':') == std::string_view::npos ? AF_INET : AF_INET6;
   if (inet_pton(family, in, addr) != 1) return {};
   if (inet_ntop(family, addr, out, sizeof out) == nullptr) return {};
-  return out;
-}
-
-std::string printable_prefix(std::string_view text) {
-  std::string out;
-  for (char c : text.substr(0, kMaxQuoted)) {
-    const auto u = static_cast<unsigned char>(c);
-    out += (u < 0x20 || u == 0x7f) ? ' ' : c;
-  }
-  if (text.size() > kMaxQuoted) out += "...";
   return out;
 }
 
