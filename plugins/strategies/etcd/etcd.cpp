@@ -223,8 +223,7 @@ class EtcdStrategy final : public clusterd::Strategy {
     if (is_unauthenticated(response, body)) token_.clear();
     if (response.ok()) return {};
     std::string text = what + ": HTTP " + std::to_string(response.http_status());
-    if (const auto e = etcd::parse_error(body))
-      text += ": " + e->message + " (code " + std::to_string(e->code) + ")";
+    if (const auto e = etcd::parse_error(body)) text += ": " + etcd::describe(*e);
     return text;
   }
 
@@ -324,8 +323,7 @@ class EtcdStrategy final : public clusterd::Strategy {
     }
     if (message.error) {
       watch_unauthenticated_ = message.error->code == etcd::kUnauthenticated;
-      watch_error_ = watch_what_ + ": " + message.error->message + " (code " +
-                     std::to_string(message.error->code) + ")";
+      watch_error_ = watch_what_ + ": " + etcd::describe(*message.error);
       return false;
     }
     if (message.canceled) {

@@ -91,7 +91,7 @@ std::optional<Error> error_of(const Json &object) {
 }
 
 std::string with_code(std::string_view what, const Error &e) {
-  return std::string(what) + ": " + e.message + " (code " + std::to_string(e.code) + ")";
+  return std::string(what) + ": " + describe(e);
 }
 
 // A request body: a JSON object of string fields (int64s are strings on the gateway too).
@@ -114,6 +114,10 @@ int sextet(char c) {
 }
 
 }  // namespace
+
+std::string describe(const Error &e) {
+  return e.message + " (code " + std::to_string(e.code) + ")";
+}
 
 std::string base64_encode(std::string_view bytes) {
   std::string out;

@@ -41,6 +41,9 @@ struct Error {
   std::string message;  // printable, bounded
 };
 
+// "message (code N)", for error messages.
+std::string describe(const Error &e);
+
 // The gRPC status code that says "authenticate again" (an expired or unknown token).
 constexpr int kUnauthenticated = 16;
 
