@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import harness  # noqa: E402
 from beam import wait_for  # noqa: E402
+from connect_recorder import connects, transport_config  # noqa: E402
 from test_etcd import Etcd, b64  # noqa: E402
 
 PREFIX = "/bench/nodes"
@@ -46,10 +47,7 @@ def one_run(bin_dir, events):
         etcd = Etcd(work)
         record = os.path.join(work, "connects")
         config = "\n".join([
-            "[clusterd]", 'log_level = "warn"',
-            "[transports.cmd]", 'plugin = "command"',
-            "connect = " + harness.toml_list(
-                ["/bin/bash", "-c", f'echo "$1 $EPOCHREALTIME" >> {record}', "bash"]),
+            "[clusterd]", 'log_level = "warn"', *transport_config(record),
             "[topologies.e]", 'strategy = "etcd"', 'transport = "cmd"',
             "[topologies.e.config]", f"endpoints = {harness.toml_list([etcd.url])}",
             f"prefix = {harness.toml_string(PREFIX)}", "register = false", ""])
@@ -57,13 +55,6 @@ def one_run(bin_dir, events):
         daemon.start()
         wait_for(lambda: "watch" in (harness.topology(daemon.status(), "e") or {})
                  .get("details", {}), 30, "the watch")
-
-        def connects():
-            try:
-                with open(record) as f:
-                    return dict(line.split() for line in f if line.strip())
-            except FileNotFoundError:
-                return {}
 
         from_send, from_ack = [], []
         for i in range(events):
@@ -74,7 +65,7 @@ def one_run(bin_dir, events):
                     f"{etcd.url}/v3/kv/put", data=body, method="POST"), timeout=10) as r:
                 r.read()
             acked = time.time()
-            at = float(wait_for(lambda: connects().get(node), 30, f"connect of {node}", 0.002))
+            at = float(wait_for(lambda: connects(record).get(node), 30, f"connect of {node}", 0.002))
             from_send.append((at - sent) * 1000)
             from_ack.append((at - acked) * 1000)
         return from_send, from_ack
