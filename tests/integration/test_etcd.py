@@ -68,10 +68,9 @@ class Etcd:
     """One etcd member on 127.0.0.1 (client and peer ports free at start), its data in
     `workdir`; started and stopped by PID through its Popen object."""
 
-    def __init__(self, workdir, tls_dir=None, auth_token_ttl=None):
+    def __init__(self, workdir, tls_dir=None):
         self.workdir = workdir
         self.tls_dir = tls_dir
-        self.auth_token_ttl = auth_token_ttl
         self.client_port, self.peer_port = free_port(), free_port()
         self.proc = None
         self.log_path = os.path.join(workdir, "etcd.log")
@@ -93,8 +92,6 @@ class Etcd:
             argv += ["--cert-file", self.pki("server-client.crt"),
                      "--key-file", self.pki("server-client.key"),
                      "--trusted-ca-file", self.pki("ca.crt"), "--client-cert-auth"]
-        if self.auth_token_ttl:
-            argv += ["--auth-token-ttl", str(self.auth_token_ttl)]
         log = open(self.log_path, "ab")
         # Only loopback, only this test's ports; ETCD_* variables of the caller do not leak in.
         env = {k: v for k, v in os.environ.items() if not k.startswith("ETCD")}
@@ -161,7 +158,6 @@ class EtcdTestCase(unittest.TestCase):
     """One etcd for the class; daemons and their command-transport work directories per test."""
 
     TLS = False
-    AUTH_TOKEN_TTL = None
 
     @classmethod
     def setUpClass(cls):
@@ -172,7 +168,7 @@ class EtcdTestCase(unittest.TestCase):
         if cls.TLS:
             tls_dir = os.path.join(cls.dir, "pki")
             subprocess.run(["sh", PKI_SCRIPT, tls_dir], check=True, timeout=60)
-        cls.etcd = Etcd(cls.dir, tls_dir=tls_dir, auth_token_ttl=cls.AUTH_TOKEN_TTL)
+        cls.etcd = Etcd(cls.dir, tls_dir=tls_dir)
 
     @classmethod
     def tearDownClass(cls):
@@ -264,7 +260,7 @@ class TestMembership(EtcdTestCase):
         self.etcd.ctl("put", f"{self.prefix}x/y@127.0.0.1", "outside the prefix")
         self.etcd.ctl("del", f"{self.prefix}/x@127.0.0.1")
         self.wait_connected(a, [], "a deleted key seen")
-        self.assertEqual(len(Workdir.argv_records(self.workdirs[0], "connect")), 1,
+        self.assertEqual(len(self.workdirs[0].argv_records("connect")), 1,
                          "only the node under <prefix>/ was connected")
 
     def test_etcd_restart_keeps_the_set_and_resumes_the_watch(self):
