@@ -21,13 +21,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import harness  # noqa: E402
 from beam import wait_for  # noqa: E402
+from connect_recorder import connects, transport_config  # noqa: E402
 
 SERVERS = os.path.join(HERE, "..", "tests", "servers")
 
@@ -80,10 +80,7 @@ def main():
         ctl("PUT", "/list/endpointslices", json.dumps(empty).encode())
         record = os.path.join(work, "connects")
         config = "\n".join([
-            "[clusterd]", 'log_level = "warn"',
-            "[transports.cmd]", 'plugin = "command"',
-            "connect = " + harness.toml_list(
-                ["/bin/bash", "-c", f'echo "$1 $EPOCHREALTIME" >> {record}', "bash"]),
+            "[clusterd]", 'log_level = "warn"', *transport_config(record),
             "[topologies.k]", 'strategy = "kubernetes"', 'transport = "cmd"',
             "[topologies.k.config]", 'kubernetes_node_basename = "app"',
             'kubernetes_selector = "app=bench"', 'kubernetes_ip_lookup_mode = "endpointslices"',
@@ -95,13 +92,6 @@ def main():
         wait_for(lambda: json.loads(ctl("GET", "/watchers")).get("endpointslices?app=bench"),
                  30, "the watch")
 
-        def connects():
-            try:
-                with open(record) as f:
-                    return dict(line.split() for line in f if line.strip())
-            except FileNotFoundError:
-                return {}
-
         latencies = []
         slices = {}
         for i in range(args.events):
@@ -109,7 +99,7 @@ def main():
             slices.setdefault(i // 100, []).append(ep)
             event = {"type": "MODIFIED", "object": slice_of(i // 100, slices[i // 100], 10 + i)}
             ctl("POST", "/event/endpointslices?selector=app%3Dbench", json.dumps(event).encode())
-            at = float(wait_for(lambda: connects().get(node), 30, f"connect of {node}", 0.002))
+            at = float(wait_for(lambda: connects(record).get(node), 30, f"connect of {node}", 0.002))
             sent = json.loads(ctl("GET", "/sent"))[-1][0] / 1e9
             latencies.append((at - sent) * 1000)
         latencies.sort()

@@ -8,6 +8,9 @@ packages=(
   erlang-base erlang-dev erlang-crypto dnsmasq-base openssl iproute2 procps binutils
   rpm lintian rpmlint man-db dpkg-dev file systemd debootstrap systemd-container
   libncurses-dev chromium python3-websocket tmux fonts-dejavu-core
+  # test_etcd.py starts its own etcd on free loopback ports with a temporary data directory;
+  # a system etcd that the package may start (on 2379) is neither used nor touched.
+  etcd-server etcd-client
 )
 missing=()
 for p in "${packages[@]}"; do

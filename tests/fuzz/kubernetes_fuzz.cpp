@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "k8s_parse.hpp"
+#include "line_buffer.hpp"
 
 namespace {
 
@@ -55,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
       for (auto &o : list.objects) objects[o.key] = std::move(o);
       check_names(objects);
     }
-    k8s::LineBuffer lines(4096);
+    clusterd::LineBuffer lines(4096);
     auto on_line = [&](std::string_view line) {
       check(line.find('\n') == std::string_view::npos && !line.empty());
       k8s::Event event;

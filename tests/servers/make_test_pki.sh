@@ -3,6 +3,8 @@
 # Writes into DIR (P-256 keys, valid 2 days):
 #   ca.crt ca.key              the test CA
 #   server.crt server.key      issued by ca, for 127.0.0.1, ::1 and localhost
+#   server-client.crt .key     the same names, for server and client authentication (etcd's
+#                              gateway presents its server certificate as a client certificate)
 #   client.crt client.key      issued by ca, for TLS client authentication
 #   other-ca.crt other-ca.key  an unrelated CA (for "wrong CA" tests)
 set -eu
@@ -31,6 +33,10 @@ new_ca other-ca "/CN=clusterd other test CA"
 issue server "/CN=localhost" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost"
+issue server-client "/CN=localhost" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth,clientAuth
 subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost"
 issue client "/CN=clusterd-test-client" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature

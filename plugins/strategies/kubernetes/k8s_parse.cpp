@@ -8,12 +8,13 @@
 
 #include <rapidjson/reader.h>
 
+#include "printable.hpp"
+
 namespace clusterd::kubernetes {
 
 namespace {
 
-constexpr std::size_t kMaxQuoted = 200;  // bytes of a body quoted in an error message
-constexpr std::size_t kMaxDepth = 64;    // deeper documents are not API answers
+constexpr std::size_t kMaxDepth = 64;  // deeper documents are not API answers
 
 // The canonical text of an IPv4 or IPv6 address, or "" when `text` is neither.
 std::string canonical_ip(std::string_view text) {
@@ -25,16 +26,6 @@ std::string canonical_ip(std::string_view text) {
   const int family = text.find(':') == std::string_view::npos ? AF_INET : AF_INET6;
   if (inet_pton(family, in, addr) != 1) return {};
   if (inet_ntop(family, addr, out, sizeof out) == nullptr) return {};
-  return out;
-}
-
-std::string printable_prefix(std::string_view text) {
-  std::string out;
-  for (char c : text.substr(0, kMaxQuoted)) {
-    const auto u = static_cast<unsigned char>(c);
-    out += (u < 0x20 || u == 0x7f) ? ' ' : c;
-  }
-  if (text.size() > kMaxQuoted) out += "...";
   return out;
 }
 
@@ -532,38 +523,6 @@ std::string status_message(std::string_view body) {
   const bool ok = parse_with(body, handler);
   const std::string_view message = handler.message;
   return printable_prefix(ok && !message.empty() ? message : body);
-}
-
-bool LineBuffer::feed(std::string_view chunk, const std::function<bool(std::string_view)> &line) {
-  if (overflow_) return false;
-  while (!chunk.empty()) {
-    const std::size_t nl = chunk.find('\n');
-    if (nl == std::string_view::npos) {
-      if (pending_.size() + chunk.size() > max_line_) {
-        overflow_ = true;
-        return false;
-      }
-      pending_.append(chunk);
-      return true;
-    }
-    std::string_view text = chunk.substr(0, nl);
-    chunk.remove_prefix(nl + 1);
-    std::string joined;
-    if (!pending_.empty()) {
-      joined = std::move(pending_);
-      pending_.clear();
-      joined.append(text);
-      text = joined;
-    }
-    if (text.size() > max_line_) {
-      overflow_ = true;
-      return false;
-    }
-    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-    if (text.find_first_not_of(" \t") == std::string_view::npos) continue;
-    if (!line(text)) return false;
-  }
-  return true;
 }
 
 std::string percent_encode(std::string_view text) {

@@ -9,7 +9,6 @@
 #pragma once
 
 #include <cstddef>
-#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -102,26 +101,6 @@ NameSet node_names(const std::map<std::string, Object> &objects, const Naming &n
 
 // The "message" of a Kubernetes Status body, or a bounded, printable prefix of the body.
 std::string status_message(std::string_view body);
-
-// Splits a byte stream into '\n'-terminated lines ('\r' stripped, blank lines skipped). A line
-// longer than the limit is an error (the stream must be dropped).
-class LineBuffer {
- public:
-  explicit LineBuffer(std::size_t max_line) : max_line_(max_line) {}
-  // Calls `line` for each complete line; stops and returns false when `line` returns false or
-  // a line exceeds the limit (then overflow() is true).
-  bool feed(std::string_view chunk, const std::function<bool(std::string_view)> &line);
-  bool overflow() const noexcept { return overflow_; }
-  void clear() {
-    pending_.clear();
-    overflow_ = false;
-  }
-
- private:
-  std::size_t max_line_;
-  std::string pending_;
-  bool overflow_ = false;
-};
 
 // RFC 3986 percent-encoding (unreserved characters kept), as libcluster encodes the selector.
 std::string percent_encode(std::string_view text);

@@ -35,6 +35,7 @@
 #include <clusterd/plugin.hpp>
 
 #include "k8s_parse.hpp"
+#include "line_buffer.hpp"
 
 namespace {
 
@@ -500,7 +501,7 @@ class KubernetesStrategy final : public clusterd::Strategy {
   clusterd::Timer timer_;
 
   // The watch in flight.
-  k8s::LineBuffer lines_{kMaxEventBytes};
+  clusterd::LineBuffer lines_{kMaxEventBytes};
   std::string watch_head_, watch_error_;
   bool watch_expired_ = false;
   std::size_t watch_events_ = 0;

@@ -1,6 +1,7 @@
 // Unit tests of the kubernetes strategy's parser and naming, against recorded API answers
 // (tests/fixtures/kubernetes: libcluster's GKE recordings and EndpointSlice/Pod fixtures).
 #include "k8s_parse.hpp"
+#include "line_buffer.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -276,7 +277,7 @@ TEST(KubernetesWatch, BadEvents) {
 }
 
 TEST(KubernetesWatch, LineBuffer) {
-  k8s::LineBuffer buffer(16);
+  clusterd::LineBuffer buffer(16);
   std::vector<std::string> lines;
   auto collect = [&](std::string_view l) {
     lines.emplace_back(l);
