@@ -60,26 +60,28 @@ build_tree() {  # NAME FLAVOR GENERATOR [cmake args...]
 build_tree deb deb DEB
 build_tree rpm rpm RPM -DCMAKE_INSTALL_LIBDIR=lib64 -DCMAKE_INSTALL_SO_NO_EXE=0
 
-# The third-party plugin clusterd-plugin-ec2 (its own project and CPack), built as its
-# packager would: against the clusterd-dev just built (unpacked to a stage), installing into
-# the packaged daemon's plugin directory.
-ec2_src=plugins/third_party/clusterd-plugin-ec2
-ec2_debs=()
-if [ -f "$ec2_src/CMakeLists.txt" ]; then
-  begin "ec2: configure+build+cpack"
-  ec2=$out/build-ec2-pkg
-  rm -rf "$ec2" && mkdir -p "$ec2"
-  dpkg-deb -x "$out"/build-deb/packages/clusterd-dev_*.deb "$ec2/sdk"
-  { cmake -S "$ec2_src" -B "$ec2" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+# The third-party plugins (each its own project and CPack: clusterd-plugin-NAME), built as
+# their packager would: against the clusterd-dev just built (unpacked to a stage), installing
+# into the packaged daemon's plugin directory.
+third_party_debs=()
+for plugin in ec2 postgres; do
+  src=plugins/third_party/clusterd-plugin-$plugin
+  [ -f "$src/CMakeLists.txt" ] || continue
+  begin "$plugin: configure+build+cpack"
+  tree=$out/build-$plugin-pkg
+  rm -rf "$tree" && mkdir -p "$tree"
+  dpkg-deb -x "$out"/build-deb/packages/clusterd-dev_*.deb "$tree/sdk"
+  { cmake -S "$src" -B "$tree" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
       "${ccache_launcher[@]}" \
-      -DCMAKE_PREFIX_PATH="$ec2/sdk/usr" \
+      -DCMAKE_PREFIX_PATH="$tree/sdk/usr" \
       -DCLUSTERD_PLUGIN_INSTALL_DIR="/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/clusterd/plugins" &&
-    cmake --build "$ec2" -j "$jobs" && (cd "$ec2" && cpack -G DEB); } >"$ec2/build.log" 2>&1 \
-    || { tail -40 "$ec2/build.log"; fail "clusterd-plugin-ec2 package (log: $ec2/build.log)"; }
-  ec2_debs=("$ec2"/clusterd-plugin-ec2_*.deb)
-  [ ${#ec2_debs[@]} -eq 1 ] || fail "expected 1 clusterd-plugin-ec2 .deb"
+    cmake --build "$tree" -j "$jobs" && (cd "$tree" && cpack -G DEB); } >"$tree/build.log" 2>&1 \
+    || { tail -40 "$tree/build.log"; fail "clusterd-plugin-$plugin package (log: $tree/build.log)"; }
+  built=("$tree"/clusterd-plugin-"$plugin"_*.deb)
+  [ ${#built[@]} -eq 1 ] || fail "expected 1 clusterd-plugin-$plugin .deb"
+  third_party_debs+=("${built[@]}")
   end
-fi
+done
 
 shopt -s nullglob
 debs=("$out"/build-deb/packages/*.deb)
@@ -88,7 +90,7 @@ rpms=("$out"/build-rpm/packages/*.rpm)
 [ ${#rpms[@]} -eq 2 ] || fail "expected 2 .rpm files, got: ${rpms[*]:-none}"
 
 begin "lintian"
-lintian --fail-on error,warning --suppress-tags initial-upload-closes-no-bugs "${debs[@]}" "${ec2_debs[@]}" \
+lintian --fail-on error,warning --suppress-tags initial-upload-closes-no-bugs "${debs[@]}" "${third_party_debs[@]}" \
   || fail "lintian"
 end
 begin "rpmlint"
@@ -122,6 +124,6 @@ grep -E "Overall exposure level" <<<"$security"
 end
 
 echo "== packages"
-for f in "${debs[@]}" "${rpms[@]}" "${ec2_debs[@]}"; do printf '%8s  %s\n' "$(du -h "$f" | cut -f1)" "$f"; done
+for f in "${debs[@]}" "${rpms[@]}" "${third_party_debs[@]}"; do printf '%8s  %s\n' "$(du -h "$f" | cut -f1)" "$f"; done
 echo "== times"
 printf '%s\n' "${times[@]}"

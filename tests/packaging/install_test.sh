@@ -38,7 +38,7 @@ cleanup() {
   rmdir "$LOCAL_PLUGINS" /usr/local/lib/clusterd 2>/dev/null
   if dpkg-query -W -f='${Status}' clusterd 2>/dev/null | grep -q installed ||
      dpkg-query -W -f='${Status}' clusterd-dev 2>/dev/null | grep -q installed; then
-    dpkg --purge clusterd-plugin-ec2 clusterd-dev clusterd >/dev/null 2>&1
+    dpkg --purge clusterd-plugin-ec2 clusterd-plugin-postgres clusterd-dev clusterd >/dev/null 2>&1
   fi
   [ $rc = 0 ] || { echo "--- daemon log"; cat "$work"/daemon*.log 2>/dev/null | tail -40; echo "--- notify"; cat "$work/notify.log" 2>/dev/null; }
   rm -rf "$work"
@@ -62,7 +62,7 @@ notified() { tail -n +"$((${3:-0} + 1))" "$work/notify.log" | grep -E -c -- "$1"
 
 # ---- install ----
 if dpkg-query -W -f='${Status}' clusterd 2>/dev/null | grep -q installed; then
-  dpkg --purge clusterd-plugin-ec2 clusterd-dev clusterd >/dev/null 2>&1
+  dpkg --purge clusterd-plugin-ec2 clusterd-plugin-postgres clusterd-dev clusterd >/dev/null 2>&1
 fi
 dpkg -i "${deb_daemon[0]}" "${deb_dev[0]}" </dev/null >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -i"; }
 ok "dpkg -i $(basename "${deb_daemon[0]}") $(basename "${deb_dev[0]}")"
@@ -200,16 +200,23 @@ check "exit status 0 after SIGTERM (was $rc)" test "$rc" = 0
 wait "$listener_pid" 2>/dev/null || true
 listener_pid=""
 
-# ---- the third-party ec2 plugin package, when package.sh built it ----
-ec2_deb=("$out"/build-ec2-pkg/clusterd-plugin-ec2_*.deb)
-if [ ${#ec2_deb[@]} = 1 ]; then
-  dpkg -i "${ec2_deb[0]}" </dev/null >"$work/dpkg-ec2.log" 2>&1 || { cat "$work/dpkg-ec2.log"; fail "dpkg -i clusterd-plugin-ec2"; }
-  ok "dpkg -i $(basename "${ec2_deb[0]}")"
-  check "the installed daemon finds ec2 in the packaged plugin dir" \
-    sh -c "/usr/bin/clusterd plugins describe ec2 | grep -q 'file: /usr/lib/$multiarch/clusterd/plugins/clusterd-ec2.so'"
-  dpkg --purge clusterd-plugin-ec2 >/dev/null || fail "dpkg --purge clusterd-plugin-ec2"
-  check "purged clusterd-plugin-ec2" test ! -e "/usr/lib/$multiarch/clusterd/plugins/clusterd-ec2.so"
-fi
+# ---- the third-party plugin packages, when package.sh built them ----
+for plugin in ec2 postgres; do
+  deb=("$out"/build-$plugin-pkg/clusterd-plugin-"$plugin"_*.deb)
+  [ ${#deb[@]} = 1 ] && [ -f "${deb[0]}" ] || continue
+  dpkg -i "${deb[0]}" </dev/null >"$work/dpkg-$plugin.log" 2>&1 || { cat "$work/dpkg-$plugin.log"; fail "dpkg -i clusterd-plugin-$plugin"; }
+  ok "dpkg -i $(basename "${deb[0]}")"
+  check "the installed daemon finds $plugin in the packaged plugin dir" \
+    sh -c "/usr/bin/clusterd plugins describe $plugin | grep -q 'file: /usr/lib/$multiarch/clusterd/plugins/clusterd-$plugin.so'"
+  if [ $plugin = postgres ]; then
+    # Loads with libpq and describes its options (no server needed).
+    check "postgres describes channel_name and password as a secret" \
+      sh -c "/usr/bin/clusterd plugins describe postgres | grep -q channel_name &&
+             /usr/bin/clusterd plugins describe postgres | grep -A1 -w password | grep -qi secret"
+  fi
+  dpkg --purge clusterd-plugin-$plugin >/dev/null || fail "dpkg --purge clusterd-plugin-$plugin"
+  check "purged clusterd-plugin-$plugin" test ! -e "/usr/lib/$multiarch/clusterd/plugins/clusterd-$plugin.so"
+done
 
 # ---- the SDK, out of tree ----
 examples=/usr/share/doc/clusterd-sdk/examples
