@@ -65,8 +65,12 @@ def tearDownModule():
 
 
 def build_plugin():
-    """Installs this build's SDK to ./postgres-work/sdk and builds the plugin in
+    """With --plugin-dir: that directory's clusterd-postgres.so (e.g. the installed package's).
+    Otherwise installs this build's SDK to ./postgres-work/sdk and builds the plugin in
     ./postgres-work/plugin (kept between runs: a repeated run rebuilds only what changed)."""
+    if getattr(harness.ARGS, "plugin_dir", None):
+        Postgres.plugin_dir = os.path.abspath(harness.ARGS.plugin_dir)
+        return
     work = os.path.abspath("postgres-work")
     sdk, tree = os.path.join(work, "sdk"), os.path.join(work, "plugin")
     cmake = harness.ARGS.cmake
@@ -130,7 +134,7 @@ class PgServer:
         else:
             raise RuntimeError(f"PostgreSQL did not start\n{self.log_text()[-3000:]}")
         self.psql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'",
-                  f"CREATE DATABASE {ROLE} OWNER {ROLE}")
+                  f"CREATE DATABASE {ROLE} OWNER {ROLE}", database="postgres")
 
     def pg(self, tool, *args, check=True):
         r = subprocess.run(self.as_user + [os.path.join(self.bin, tool), *args],
@@ -144,6 +148,11 @@ class PgServer:
         return self.pg("pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60", "start",
                        check=check)
 
+    def restart(self):
+        """pg_ctl restart -m fast: the server terminates every connection."""
+        self.pg("pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60", "-m", "fast",
+                "restart")
+
     def stop(self):
         self.pg("pg_ctl", "-D", self.data, "-w", "-t", "60", "-m", "fast", "stop")
 
@@ -155,10 +164,11 @@ class PgServer:
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def psql(self, *commands, timeout=60):
-        """Runs each command as the superuser over the Unix socket; returns stdout."""
+    def psql(self, *commands, database=ROLE, timeout=60):
+        """Runs each command as the superuser over the Unix socket, in DATABASE (the daemons':
+        notifications stay within a database); returns its output."""
         argv = [os.path.join(self.bin, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                "-h", self.socket_dir, "-p", str(self.port), "-U", "admin", "-d", "postgres"]
+                "-h", self.socket_dir, "-p", str(self.port), "-U", "admin", "-d", database]
         for c in commands:
             argv += ["-c", c]
         r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -302,8 +312,7 @@ class Postgres(unittest.TestCase):
                 topology(s, "p")["details"]["connection"].startswith("listening"),
                 WAIT, f"{node}: reconnected")
         # A restart (connections terminated by the server) as well.
-        self.server.pg("pg_ctl", "-D", self.server.data, "-w", "-t", "60", "-m", "fast",
-                       "restart")
+        self.server.restart()
         self.start(C, **self.tcp())  # joins after the restart: the new LISTENs work
         for node in (A, B):
             self.wait_peers(node, {A, B, C} - {node}, "c, after the restart")
@@ -342,10 +351,10 @@ class Postgres(unittest.TestCase):
         self.daemons[A].wait_until(
             lambda s: topology(s, "p")["details"]["connection"].startswith("listening"), WAIT,
             "listening")
-        self.server.psql(f"NOTIFY \"{CHANNEL}\", 'not a node'",
+        self.server.psql(f"SELECT pg_notify('{CHANNEL}', E'evil@h\\nforged line')",
+                         f"NOTIFY \"{CHANNEL}\", 'not a node'",
                          f"NOTIFY \"{CHANNEL}\", 'x@y@z'",
                          f"NOTIFY \"{CHANNEL}\", 'nonode@nohost'",
-                         f"SELECT pg_notify('{CHANNEL}', E'evil@h\\nforged line')",
                          f"NOTIFY \"other_channel\", 'other@127.0.0.9'")
         st = self.daemons[A].wait_until(
             lambda s: topology(s, "p")["details"].get("refused") == "4", WAIT, "4 refused")
@@ -355,7 +364,10 @@ class Postgres(unittest.TestCase):
         self.assertEqual(node_states(st, "p"), {})
         log = self.daemons[A].log_text()
         self.assertIn("refused a heartbeat on \"clusterd_test\" from backend pid", log)
-        self.assertIn("'evil@h\\x0aforged line'", log)
+        # Logged at the 1st of each reason (then the 10th, 100th...), escaped.
+        self.assertIn("'evil@h\\x0aforged line': not a node name", log)
+        self.assertIn("'nonode@nohost': nonode@nohost: a node started without a name", log)
+        self.assertNotIn("'not a node'", log)
         self.assertNotIn("other@127.0.0.9", log)
         self.assertEqual(self.work.argv_records("connect"), [])
 
@@ -413,6 +425,8 @@ def main(argv=None):
     def add_arguments(parser):
         parser.add_argument("--build-dir", required=True, help="the clusterd build tree")
         parser.add_argument("--cmake", default="cmake", help="cmake to build the plugin with")
+        parser.add_argument("--plugin-dir", help="use the clusterd-postgres.so there instead "
+                            "of building it")
     return harness.run_tests([Postgres], argv, description=__doc__, add_arguments=add_arguments)
 
 

@@ -91,11 +91,12 @@ class PostgresStrategy final : public clusterd::Strategy {
                                     "local socket")),
           "socket_dir"),
       opt::nonempty(opt::string("socket_dir", "Directory of the server's Unix socket")),
-      opt::range(opt::integer("port", "Server port; unset: from url/service, PGPORT, else 5432"),
-                 1, 65535),
+      opt::range(opt::integer("port", "Server port; unset: from url/service, PGPORT, else 5432"), 1,
+                 65535),
       opt::nonempty(opt::string("database", "Database; unset: from url/service, else the user")),
-      opt::nonempty(opt::string("username", "Role to connect as; unset: from url/service, else "
-                                            "the system user")),
+      opt::nonempty(opt::string("username",
+                                "Role to connect as; unset: from url/service, else "
+                                "the system user")),
       opt::secret(opt::string("password",
                               "Password (also password_file / password_env; unset: from url, "
                               "PGPASSWORD or ~/.pgpass)")),
@@ -116,9 +117,9 @@ class PostgresStrategy final : public clusterd::Strategy {
       opt::format(opt::string("node_name",
                               "Name to announce; default: the local node the transport reports"),
                   CLUSTERD_FORMAT_NODE_NAME),
-      opt::finite(opt::positive(opt::duration(
-          "heartbeat_interval", "Time between heartbeats (libcluster_postgres: 5000 ms)",
-          "\"5s\""))),
+      opt::finite(opt::positive(
+          opt::duration("heartbeat_interval",
+                        "Time between heartbeats (libcluster_postgres: 5000 ms)", "\"5s\""))),
       opt::positive(opt::duration("expire_after",
                                   "A node not heard for this long is reported lost "
                                   "(\"infinity\": never, as libcluster_postgres)",
@@ -129,9 +130,9 @@ class PostgresStrategy final : public clusterd::Strategy {
           "query_timeout",
           "A LISTEN or NOTIFY unanswered this long means a dead connection: reconnect",
           "\"10s\""))),
-      opt::finite(opt::positive(opt::duration(
-          "reconnect_initial", "First wait before reconnecting (doubling, with jitter)",
-          "\"500ms\""))),
+      opt::finite(opt::positive(
+          opt::duration("reconnect_initial",
+                        "First wait before reconnecting (doubling, with jitter)", "\"500ms\""))),
       opt::finite(opt::positive(
           opt::duration("reconnect_max", "Longest wait before reconnecting", "\"30s\""))),
   };
@@ -466,8 +467,7 @@ class PostgresStrategy final : public clusterd::Strategy {
   // ---- expiry ----
 
   void arm_expiry() {
-    if (clusterd::is_infinite(expire_after_) || !listening_ || expiry_.active() ||
-        peers_.empty())
+    if (clusterd::is_infinite(expire_after_) || !listening_ || expiry_.active() || peers_.empty())
       return;
     SteadyTime oldest = SteadyTime::max();
     for (const auto &[node, last] : peers_) oldest = std::min(oldest, last);
@@ -519,11 +519,11 @@ class PostgresStrategy final : public clusterd::Strategy {
   Connection conn_;
   clusterd::FdWatch watch_;
   clusterd::Timer connect_deadline_, query_deadline_, retry_, heartbeat_, expiry_;
-  bool listening_ = false;  // the LISTEN succeeded on this connection
-  bool busy_ = false;       // a query is in flight (libpq runs one at a time)
+  bool listening_ = false;     // the LISTEN succeeded on this connection
+  bool busy_ = false;          // a query is in flight (libpq runs one at a time)
   bool beat_pending_ = false;  // a heartbeat to send once it is answered
-  std::string pending_;     // what it is, for messages
-  bool failing_ = false;    // the last attempt or connection failed
+  std::string pending_;        // what it is, for messages
+  bool failing_ = false;       // the last attempt or connection failed
 
   // nodes
   std::string announced_;

@@ -27,8 +27,8 @@ TEST(PostgresNotify, Payloads) {
   EXPECT_EQ(pg::classify_payload("app@10.0.0.1"), pg::Payload::kNode);
   EXPECT_EQ(pg::classify_payload("app@host.example"), pg::Payload::kNode);
   EXPECT_EQ(pg::classify_payload("nonode@nohost"), pg::Payload::kNotDistributed);
-  for (const char *bad : {"", "app", "app@", "@host", "a@b@c", "app@10.0.0.1'; DROP TABLE x",
-                          "a b@c", "app@h\n"})
+  for (const char *bad :
+       {"", "app", "app@", "@host", "a@b@c", "app@10.0.0.1'; DROP TABLE x", "a b@c", "app@h\n"})
     EXPECT_EQ(pg::classify_payload(bad), pg::Payload::kNotANodeName) << bad;
   EXPECT_EQ(pg::payload_problem("app@h"), "");
   EXPECT_NE(pg::payload_problem("x").find("not a node name: no '@'"), std::string::npos);
@@ -39,10 +39,10 @@ TEST(PostgresNotify, Payloads) {
 
 TEST(PostgresNotify, Parameters) {
   std::string options, app;
-  EXPECT_EQ(pg::startup_options({"statement_timeout=5s", "search_path=a b\\c",
-                                 "application_name=web"},
-                                options, app),
-            "");
+  EXPECT_EQ(
+      pg::startup_options({"statement_timeout=5s", "search_path=a b\\c", "application_name=web"},
+                          options, app),
+      "");
   EXPECT_EQ(options, "-c statement_timeout=5s -c search_path=a\\ b\\\\c");
   EXPECT_EQ(app, "web");
   EXPECT_NE(pg::startup_options({"novalue"}, options, app), "");
