@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """postgres strategy: PostgreSQL NOTIFY → transport connect latency, and a new daemon → known.
 
-usage: bench/postgres_bench.py BUILD_DIR [--runs N] [--daemons K]
+usage: bench/postgres_bench.py BUILD_DIR [--runs N] [--daemons K] [--plugin-dir DIR]
 
 A real PostgreSQL (initdb + pg_ctl in a temporary directory, as tests/integration/
 test_postgres.py starts it; as `postgres` when run as root) on a free loopback port; the
@@ -145,11 +145,13 @@ def main():
     parser.add_argument("build_dir")
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--daemons", type=int, default=3)
+    parser.add_argument("--plugin-dir", help="use the clusterd-postgres.so there instead of "
+                        "building it")
     args = parser.parse_args()
     args.build_dir = os.path.abspath(args.build_dir)
     args.bin_dir = os.path.join(args.build_dir, "bin")
     harness.ARGS = argparse.Namespace(build_dir=args.build_dir, cmake="cmake",
-                                      bin_dir=args.bin_dir)
+                                      bin_dir=args.bin_dir, plugin_dir=args.plugin_dir)
     test_postgres.build_plugin()
     bench = Bench(args)
     try:

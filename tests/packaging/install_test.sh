@@ -211,8 +211,8 @@ for plugin in ec2 postgres; do
   if [ $plugin = postgres ]; then
     # Loads with libpq and describes its options (no server needed).
     check "postgres describes channel_name and password as a secret" \
-      sh -c "/usr/bin/clusterd plugins describe postgres | grep -q channel_name &&
-             /usr/bin/clusterd plugins describe postgres | grep -A1 -w password | grep -qi secret"
+      sh -c "/usr/bin/clusterd plugins describe postgres | grep -q 'channel_name (string, required)' &&
+             /usr/bin/clusterd plugins describe postgres | grep -q 'password (string, secret'"
   fi
   dpkg --purge clusterd-plugin-$plugin >/dev/null || fail "dpkg --purge clusterd-plugin-$plugin"
   check "purged clusterd-plugin-$plugin" test ! -e "/usr/lib/$multiarch/clusterd/plugins/clusterd-$plugin.so"

@@ -98,8 +98,7 @@ class PostgresStrategy final : public clusterd::Strategy {
                                 "Role to connect as; unset: from url/service, else "
                                 "the system user")),
       opt::secret(opt::string("password",
-                              "Password (also password_file / password_env; unset: from url, "
-                              "PGPASSWORD or ~/.pgpass)")),
+                              "Password; unset: from url, PGPASSWORD or ~/.pgpass")),
       opt::boolean("ssl",
                    "true: require TLS (sslmode=require); false: never (sslmode=disable); "
                    "unset: the url's sslmode, else libpq's \"prefer\""),
@@ -109,8 +108,8 @@ class PostgresStrategy final : public clusterd::Strategy {
       opt::nonempty(opt::secret(opt::string(
           "url",
           "libpq connection URI or key=value string (postgresql://user@host/db?sslmode="
-          "verify-full); the options above override its parts; secret, as it may hold a "
-          "password (also url_file / url_env)"))),
+          "verify-full); the options above override its parts; a secret, as it may hold a "
+          "password"))),
       opt::nonempty(opt::string("service",
                                 "Service in the libpq service file (PGSERVICEFILE, "
                                 "~/.pg_service.conf or the system's pg_service.conf)")),
