@@ -31,18 +31,13 @@ sys.dont_write_bytecode = True
 import harness  # noqa: E402
 import test_postgres  # noqa: E402
 from harness import toml_list, toml_string  # noqa: E402
+from test_command_transport import poll  # noqa: E402
 
 CONNECT_SH = "#!/bin/bash\necho \"$1 $2 $EPOCHREALTIME\" >> {out}\n"
 
 
-def wait(check, timeout, what, interval=0.002):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise RuntimeError(f"timed out waiting for {what}")
+def wait(check, timeout, what):
+    return poll(check, timeout, what, interval=0.002)
 
 
 class Bench:
