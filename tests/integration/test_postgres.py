@@ -9,8 +9,8 @@ loopback port and on a Unix socket in that directory, password authentication (s
 over TCP, every statement logged. The `command` transport records every connect and
 disconnect; its local_node is the name each daemon announces.
 
-Checks: three daemons (one over the Unix socket, one through a libpq URI, one through a
-service file) find each other; the SQL on the wire is exactly libcluster_postgres's
+Checks: three daemons (over TCP with password_file, over the Unix socket, through a libpq URI
+from url_env) find each other, and a fourth through a libpq service file; the SQL on the wire is exactly libcluster_postgres's
 (`NOTIFY "chan", 'name'`, seen in the server's statement log and by a psql session that
 LISTENs); a stopped daemon is reported lost after expire_after and disconnected; a database
 outage longer than expire_after and a restart lose no node and reconnect; a wrong password
