@@ -97,8 +97,7 @@ class PostgresStrategy final : public clusterd::Strategy {
       opt::nonempty(opt::string("username",
                                 "Role to connect as; unset: from url/service, else "
                                 "the system user")),
-      opt::secret(opt::string("password",
-                              "Password; unset: from url, PGPASSWORD or ~/.pgpass")),
+      opt::secret(opt::string("password", "Password; unset: from url, PGPASSWORD or ~/.pgpass")),
       opt::boolean("ssl",
                    "true: require TLS (sslmode=require); false: never (sslmode=disable); "
                    "unset: the url's sslmode, else libpq's \"prefer\""),
