@@ -60,15 +60,15 @@ build_tree() {  # NAME FLAVOR GENERATOR [cmake args...]
 build_tree deb deb DEB
 build_tree rpm rpm RPM -DCMAKE_INSTALL_LIBDIR=lib64 -DCMAKE_INSTALL_SO_NO_EXE=0
 
-# The third-party plugins (each its own project and CPack: clusterd-plugin-NAME), built as
-# their packager would: against the clusterd-dev just built (unpacked to a stage), installing
-# into the packaged daemon's plugin directory.
-third_party_debs=()
-for plugin in ec2 postgres; do
-  src=plugins/third_party/clusterd-plugin-$plugin
-  [ -f "$src/CMakeLists.txt" ] || continue
-  begin "$plugin: configure+build+cpack"
-  tree=$out/build-$plugin-pkg
+# The third-party plugins clusterd-plugin-NAME (each its own project and CPack), built as their
+# packager would: against the clusterd-dev just built (unpacked to a stage), installing into
+# the packaged daemon's plugin directory.
+plugin_debs=()
+third_party() {
+  local name=$1 src=plugins/third_party/clusterd-plugin-$1
+  [ -f "$src/CMakeLists.txt" ] || return 0
+  begin "$name: configure+build+cpack"
+  local tree=$out/build-$name-pkg
   rm -rf "$tree" && mkdir -p "$tree"
   dpkg-deb -x "$out"/build-deb/packages/clusterd-dev_*.deb "$tree/sdk"
   { cmake -S "$src" -B "$tree" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
@@ -76,12 +76,15 @@ for plugin in ec2 postgres; do
       -DCMAKE_PREFIX_PATH="$tree/sdk/usr" \
       -DCLUSTERD_PLUGIN_INSTALL_DIR="/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/clusterd/plugins" &&
     cmake --build "$tree" -j "$jobs" && (cd "$tree" && cpack -G DEB); } >"$tree/build.log" 2>&1 \
-    || { tail -40 "$tree/build.log"; fail "clusterd-plugin-$plugin package (log: $tree/build.log)"; }
-  built=("$tree"/clusterd-plugin-"$plugin"_*.deb)
-  [ ${#built[@]} -eq 1 ] || fail "expected 1 clusterd-plugin-$plugin .deb"
-  third_party_debs+=("${built[@]}")
+    || { tail -40 "$tree/build.log"; fail "clusterd-plugin-$name package (log: $tree/build.log)"; }
+  local built=("$tree"/clusterd-plugin-"$name"_*.deb)
+  [ ${#built[@]} -eq 1 ] || fail "expected 1 clusterd-plugin-$name .deb"
+  plugin_debs+=("${built[0]}")
   end
-done
+}
+third_party ec2
+third_party consul
+third_party postgres
 
 shopt -s nullglob
 debs=("$out"/build-deb/packages/*.deb)
@@ -90,7 +93,7 @@ rpms=("$out"/build-rpm/packages/*.rpm)
 [ ${#rpms[@]} -eq 2 ] || fail "expected 2 .rpm files, got: ${rpms[*]:-none}"
 
 begin "lintian"
-lintian --fail-on error,warning --suppress-tags initial-upload-closes-no-bugs "${debs[@]}" "${third_party_debs[@]}" \
+lintian --fail-on error,warning --suppress-tags initial-upload-closes-no-bugs "${debs[@]}" "${plugin_debs[@]}" \
   || fail "lintian"
 end
 begin "rpmlint"
@@ -124,6 +127,6 @@ grep -E "Overall exposure level" <<<"$security"
 end
 
 echo "== packages"
-for f in "${debs[@]}" "${rpms[@]}" "${third_party_debs[@]}"; do printf '%8s  %s\n' "$(du -h "$f" | cut -f1)" "$f"; done
+for f in "${debs[@]}" "${rpms[@]}" "${plugin_debs[@]}"; do printf '%8s  %s\n' "$(du -h "$f" | cut -f1)" "$f"; done
 echo "== times"
 printf '%s\n' "${times[@]}"

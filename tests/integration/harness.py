@@ -162,6 +162,43 @@ def clusterctl(bin_dir, args, socket_path=None, timeout=10.0):
                           timeout=timeout, check=False)
 
 
+def build_third_party(name):
+    """Builds plugins/third_party/clusterd-plugin-NAME as its author would: this build's SDK
+    (ARGS.build_dir) installed to ./NAME-work/sdk, the plugin configured with
+    find_package(ClusterdSDK) in ./NAME-work/plugin (both kept between runs, so a repeated run
+    only rebuilds what changed). A sanitized clusterd build gets a sanitized plugin, as the
+    in-tree plugins are. Returns the directory of clusterd-NAME.so."""
+    def run(argv, what):
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=600, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{what} failed ({proc.returncode}): {' '.join(argv)}\n"
+                               + proc.stdout.decode(errors="replace")[-4000:])
+
+    source = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                           "..", "plugins", "third_party",
+                                           f"clusterd-plugin-{name}"))
+    work = os.path.abspath(f"{name}-work")
+    sdk, tree = os.path.join(work, "sdk"), os.path.join(work, "plugin")
+    cmake = ARGS.cmake
+    run([cmake, "--install", ARGS.build_dir, "--component", "sdk", "--prefix", sdk],
+        "installing the SDK")
+    if not os.path.exists(os.path.join(tree, "CMakeCache.txt")):
+        configure = [cmake, "-S", source, "-B", tree, "-G", "Ninja",
+                     "-DCMAKE_BUILD_TYPE=RelWithDebInfo", f"-DCMAKE_PREFIX_PATH={sdk}"]
+        with open(os.path.join(ARGS.build_dir, "CMakeCache.txt"), encoding="utf-8") as f:
+            if any(line.strip() == "CLUSTERD_SANITIZE:BOOL=ON" for line in f):
+                configure += ["-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined "
+                              "-fno-omit-frame-pointer -fno-sanitize-recover=undefined",
+                              "-DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=address,undefined",
+                              "-DCLUSTERD_PLUGIN_SHARED_CXX_RUNTIME=ON"]
+        run(configure, f"configuring clusterd-plugin-{name}")
+    run([cmake, "--build", tree, "-j2"], f"building clusterd-plugin-{name}")
+    if not os.path.exists(os.path.join(tree, f"clusterd-{name}.so")):
+        raise RuntimeError(f"no clusterd-{name}.so in {tree}")
+    return tree
+
+
 def check_config(config_text, bin_dir, env=None):
     """`clusterd check` of CONFIG_TEXT, written to a temporary file: (exit code, stdout+stderr,
     the file's path, its lines). The file is removed afterwards."""

@@ -75,42 +75,9 @@ def setUpModule():
     build_plugin()
 
 
-def run(argv, what):
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600,
-                          check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{what} failed ({proc.returncode}): {' '.join(argv)}\n"
-                           + proc.stdout.decode(errors="replace")[-4000:])
-
-
-def sanitized_build(build_dir):
-    with open(os.path.join(build_dir, "CMakeCache.txt"), encoding="utf-8") as f:
-        return any(line.strip() == "CLUSTERD_SANITIZE:BOOL=ON" for line in f)
-
-
 def build_plugin():
-    """Installs this build's SDK to ./ec2-work/sdk and builds the plugin in ./ec2-work/plugin
-    (both kept between runs, so that a repeated run only rebuilds what changed). A sanitized
-    clusterd build gets a sanitized plugin, as the in-tree plugins are."""
-    work = os.path.abspath("ec2-work")
-    sdk, tree = os.path.join(work, "sdk"), os.path.join(work, "plugin")
-    cmake = harness.ARGS.cmake
-    run([cmake, "--install", harness.ARGS.build_dir, "--component", "sdk", "--prefix", sdk],
-        "installing the SDK")
-    if not os.path.exists(os.path.join(tree, "CMakeCache.txt")):
-        configure = [cmake, "-S", PLUGIN_SRC, "-B", tree, "-G", "Ninja",
-                     "-DCMAKE_BUILD_TYPE=RelWithDebInfo", f"-DCMAKE_PREFIX_PATH={sdk}"]
-        if sanitized_build(harness.ARGS.build_dir):
-            configure += ["-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined "
-                          "-fno-omit-frame-pointer -fno-sanitize-recover=undefined",
-                          "-DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=address,undefined",
-                          "-DCLUSTERD_PLUGIN_SHARED_CXX_RUNTIME=ON"]
-        run(configure, "configuring clusterd-plugin-ec2")
-    run([cmake, "--build", tree, "-j2"], "building clusterd-plugin-ec2")
-    so = os.path.join(tree, "clusterd-ec2.so")
-    if not os.path.exists(so):
-        raise RuntimeError(f"no {so}")
-    Ec2.plugin_dir = tree
+    """The plugin built out of tree against this build's SDK (harness.build_third_party)."""
+    Ec2.plugin_dir = harness.build_third_party("ec2")
 
 
 def read(name):

@@ -43,11 +43,8 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 from harness import connected_nodes, node_states, toml_list, toml_string, topology  # noqa: E402
 from test_command_transport import Workdir, poll  # noqa: E402
-from test_ec2 import run, sanitized_build  # noqa: E402
 
 WAIT = 20.0
-PLUGIN_SRC = os.path.normpath(os.path.join(HERE, "..", "..", "plugins", "third_party",
-                                           "clusterd-plugin-postgres"))
 CHANNEL = "clusterd_test"
 ROLE, PASSWORD = "clusterd", "pw-5f0c1e-secret"
 A, B, C = "a@127.0.0.1", "b@127.0.0.1", "c@127.0.0.1"
@@ -65,30 +62,13 @@ def tearDownModule():
 
 
 def build_plugin():
-    """With --plugin-dir: that directory's clusterd-postgres.so (e.g. the installed package's).
-    Otherwise installs this build's SDK to ./postgres-work/sdk and builds the plugin in
-    ./postgres-work/plugin (kept between runs: a repeated run rebuilds only what changed)."""
+    """With --plugin-dir: that directory's clusterd-postgres.so (e.g. the installed package's);
+    otherwise the plugin built out of tree against this build's SDK (harness.build_third_party,
+    in ./postgres-work)."""
     if getattr(harness.ARGS, "plugin_dir", None):
         Postgres.plugin_dir = os.path.abspath(harness.ARGS.plugin_dir)
-        return
-    work = os.path.abspath("postgres-work")
-    sdk, tree = os.path.join(work, "sdk"), os.path.join(work, "plugin")
-    cmake = harness.ARGS.cmake
-    run([cmake, "--install", harness.ARGS.build_dir, "--component", "sdk", "--prefix", sdk],
-        "installing the SDK")
-    if not os.path.exists(os.path.join(tree, "CMakeCache.txt")):
-        configure = [cmake, "-S", PLUGIN_SRC, "-B", tree, "-G", "Ninja",
-                     "-DCMAKE_BUILD_TYPE=RelWithDebInfo", f"-DCMAKE_PREFIX_PATH={sdk}"]
-        if sanitized_build(harness.ARGS.build_dir):
-            configure += ["-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined "
-                          "-fno-omit-frame-pointer -fno-sanitize-recover=undefined",
-                          "-DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=address,undefined",
-                          "-DCLUSTERD_PLUGIN_SHARED_CXX_RUNTIME=ON"]
-        run(configure, "configuring clusterd-plugin-postgres")
-    run([cmake, "--build", tree, "-j2"], "building clusterd-plugin-postgres")
-    if not os.path.exists(os.path.join(tree, "clusterd-postgres.so")):
-        raise RuntimeError(f"no clusterd-postgres.so in {tree}")
-    Postgres.plugin_dir = tree
+    else:
+        Postgres.plugin_dir = harness.build_third_party("postgres")
 
 
 def free_port():

@@ -27,18 +27,18 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi;
 
 work=$(mktemp -d /tmp/clusterd-install-test.XXXXXX)
 chmod 755 "$work"
-daemon_pid="" listener_pid="" installed_local=()
+daemon_pid="" listener_pid="" standin_pid="" installed_local=()
 cleanup() {
   local rc=$?
   set +e
-  for pid in $daemon_pid $listener_pid; do
+  for pid in $daemon_pid $listener_pid $standin_pid; do
     kill -0 "$pid" 2>/dev/null && { kill -KILL "$pid"; wait "$pid" 2>/dev/null; }
   done
   for f in "${installed_local[@]}"; do rm -f "$f"; done
   rmdir "$LOCAL_PLUGINS" /usr/local/lib/clusterd 2>/dev/null
   if dpkg-query -W -f='${Status}' clusterd 2>/dev/null | grep -q installed ||
      dpkg-query -W -f='${Status}' clusterd-dev 2>/dev/null | grep -q installed; then
-    dpkg --purge clusterd-plugin-ec2 clusterd-plugin-postgres clusterd-dev clusterd >/dev/null 2>&1
+    dpkg --purge clusterd-plugin-ec2 clusterd-plugin-consul clusterd-plugin-postgres clusterd-dev clusterd >/dev/null 2>&1
   fi
   [ $rc = 0 ] || { echo "--- daemon log"; cat "$work"/daemon*.log 2>/dev/null | tail -40; echo "--- notify"; cat "$work/notify.log" 2>/dev/null; }
   rm -rf "$work"
@@ -62,7 +62,7 @@ notified() { tail -n +"$((${3:-0} + 1))" "$work/notify.log" | grep -E -c -- "$1"
 
 # ---- install ----
 if dpkg-query -W -f='${Status}' clusterd 2>/dev/null | grep -q installed; then
-  dpkg --purge clusterd-plugin-ec2 clusterd-plugin-postgres clusterd-dev clusterd >/dev/null 2>&1
+  dpkg --purge clusterd-plugin-ec2 clusterd-plugin-consul clusterd-plugin-postgres clusterd-dev clusterd >/dev/null 2>&1
 fi
 dpkg -i "${deb_daemon[0]}" "${deb_dev[0]}" </dev/null >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -i"; }
 ok "dpkg -i $(basename "${deb_daemon[0]}") $(basename "${deb_dev[0]}")"
@@ -201,21 +201,51 @@ wait "$listener_pid" 2>/dev/null || true
 listener_pid=""
 
 # ---- the third-party plugin packages, when package.sh built them ----
-for plugin in ec2 postgres; do
-  deb=("$out"/build-$plugin-pkg/clusterd-plugin-"$plugin"_*.deb)
-  [ ${#deb[@]} = 1 ] && [ -f "${deb[0]}" ] || continue
-  dpkg -i "${deb[0]}" </dev/null >"$work/dpkg-$plugin.log" 2>&1 || { cat "$work/dpkg-$plugin.log"; fail "dpkg -i clusterd-plugin-$plugin"; }
-  ok "dpkg -i $(basename "${deb[0]}")"
-  check "the installed daemon finds $plugin in the packaged plugin dir" \
-    sh -c "/usr/bin/clusterd plugins describe $plugin | grep -q 'file: /usr/lib/$multiarch/clusterd/plugins/clusterd-$plugin.so'"
-  if [ $plugin = postgres ]; then
-    # Loads with libpq and describes its options (no server needed).
-    check "postgres describes channel_name and password as a secret" \
-      sh -c "/usr/bin/clusterd plugins describe postgres | grep -q 'channel_name (string, required)' &&
-             /usr/bin/clusterd plugins describe postgres | grep -q 'password (string, secret'"
-  fi
-  dpkg --purge clusterd-plugin-$plugin >/dev/null || fail "dpkg --purge clusterd-plugin-$plugin"
-  check "purged clusterd-plugin-$plugin" test ! -e "/usr/lib/$multiarch/clusterd/plugins/clusterd-$plugin.so"
+# The installed daemon runs the packaged consul plugin against the Consul stand-in of the
+# integration tests (loopback; processes by PID).
+run_consul() {
+  $PY tests/integration/consul_standin.py --url-file "$work/consul.url" --instance web-1=10.0.1.1 &
+  standin_pid=$!
+  wait_until "the Consul stand-in listens" 20 test -s "$work/consul.url"
+  cat >"$work/consul.toml" <<TOML
+[clusterd]
+control_socket = "$work/consul.sock"
+[transports.cmd]
+plugin = "command"
+connect = ["/bin/true"]
+[topologies.c]
+strategy = "Cluster.Strategy.Consul"
+transport = "cmd"
+[topologies.c.config]
+base_url = "$(cat "$work/consul.url")"
+service_name = "web"
+node_basename = "app"
+TOML
+  /usr/bin/clusterd run -c "$work/consul.toml" >"$work/daemon-consul.log" 2>&1 &
+  daemon_pid=$!
+  wait_until "the packaged consul plugin connects app@10.0.1.1 from the stand-in" 20 \
+    sh -c "/usr/bin/clusterctl --socket '$work/consul.sock' status --json 2>/dev/null | grep -q '\"app@10.0.1.1\"'"
+  kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
+  kill -TERM "$standin_pid"; wait "$standin_pid" || true; standin_pid=""
+}
+# The packaged postgres plugin loads (with libpq) and describes its options: no server needed
+# (tests/integration/test_postgres.py runs it against a real PostgreSQL).
+describe_postgres() {
+  check "postgres: channel_name required, password a secret" \
+    sh -c "/usr/bin/clusterd plugins describe postgres | grep -q 'channel_name (string, required)' &&
+           /usr/bin/clusterd plugins describe postgres | grep -q 'password (string, secret'"
+}
+for name in ec2 consul postgres; do
+  plugin_deb=("$out"/build-$name-pkg/clusterd-plugin-"$name"_*.deb)
+  [ ${#plugin_deb[@]} = 1 ] || continue
+  dpkg -i "${plugin_deb[0]}" </dev/null >"$work/dpkg-$name.log" 2>&1 || { cat "$work/dpkg-$name.log"; fail "dpkg -i clusterd-plugin-$name"; }
+  ok "dpkg -i $(basename "${plugin_deb[0]}")"
+  check "the installed daemon finds $name in the packaged plugin dir" \
+    sh -c "/usr/bin/clusterd plugins describe $name | grep -q 'file: /usr/lib/$multiarch/clusterd/plugins/clusterd-$name.so'"
+  [ "$name" != consul ] || run_consul
+  [ "$name" != postgres ] || describe_postgres
+  dpkg --purge clusterd-plugin-"$name" >/dev/null || fail "dpkg --purge clusterd-plugin-$name"
+  check "purged clusterd-plugin-$name" test ! -e "/usr/lib/$multiarch/clusterd/plugins/clusterd-$name.so"
 done
 
 # ---- the SDK, out of tree ----
