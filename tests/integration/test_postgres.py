@@ -353,8 +353,10 @@ class Postgres(unittest.TestCase):
 
     def test_5_a_node_announced_with_libcluster_postgres_sql_from_psql(self):
         self.start(A, **self.tcp())
-        self.start(B, **self.tcp())
+        # b by name (the DNS service does not know "localhost": libpq finds it in /etc/hosts).
+        self.start(B, **dict(self.tcp("password-b"), hostname="localhost"))
         self.wait_peers(A, {B}, "b")
+        self.assertIn("connected to PostgreSQL localhost:", self.details(B)["connection"])
         elixir = "elixir@127.0.0.2"
         # Exactly what libcluster_postgres's heartbeat runs.
         self.server.psql(f"NOTIFY \"{CHANNEL}\", '{elixir}'")

@@ -17,7 +17,9 @@
 // libpq runs asynchronously on the host's fd service: a non-blocking connect (PQconnectPoll),
 // then PQsendQuery / PQflush / PQconsumeInput / PQnotifies on readiness. One connection both
 // listens and notifies; no thread.
+#include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 #include <chrono>
@@ -61,6 +63,15 @@ std::string one_line(const char *message) {
   }
   while (!out.empty() && out.back() == ' ') out.pop_back();
   return out.empty() ? "unknown error" : out;
+}
+
+// A DNS name, not an IP address, a socket directory or a comma-separated host list (all
+// of which libpq handles without a lookup, or as a whole).
+bool is_host_name(const std::string &host) {
+  unsigned char address[sizeof(in6_addr)];
+  return !host.empty() && host[0] != '/' && host[0] != '@' && host.find(',') == std::string::npos &&
+         ::inet_pton(AF_INET, host.c_str(), address) != 1 &&
+         ::inet_pton(AF_INET6, host.c_str(), address) != 1;
 }
 
 std::string ms_text(milliseconds d) {
@@ -171,7 +182,10 @@ class PostgresStrategy final : public clusterd::Strategy {
     }
     keyword("application_name", "clusterd");
     if (auto v = config.optional_string("service")) keyword("service", *v);
-    if (auto v = config.optional_string("hostname")) keyword("host", *v);
+    if (auto v = config.optional_string("hostname")) {
+      keyword("host", *v);
+      if (is_host_name(*v)) lookup_name_ = *v;
+    }
     if (auto v = config.optional_string("socket_dir")) keyword("host", *v);
     if (auto v = config.optional_integer("port")) keyword("port", std::to_string(*v));
     if (auto v = config.optional_string("database")) keyword("dbname", *v);
@@ -213,11 +227,36 @@ class PostgresStrategy final : public clusterd::Strategy {
 
   // ---- connecting ----
 
+  // libpq resolves host names with getaddrinfo inside PQconnectPoll, which would block the
+  // loop on a slow DNS: a `hostname` that is a name is looked up with the host's DNS service
+  // (c-ares) first and handed to libpq as hostaddr (the name still serves TLS checks and
+  // ~/.pgpass). A name the DNS does not know (/etc/hosts, an AAAA-only host) is left to libpq;
+  // a lookup that times out fails the attempt, as getaddrinfo would block on it too. Names from
+  // url or service are left to libpq.
   void connect() {
+    if (!lookup_name_) return start_connect("");
+    host().set_status("connection", "looking up " + *lookup_name_);
+    lookup_ = clusterd::DnsQuery::resolve(
+        host(), CLUSTERD_DNS_A, *lookup_name_,
+        [this](const clusterd::DnsResult &result) {
+          for (const auto &record : result.records)
+            if (!record.address.empty()) return start_connect(record.address);
+          if (result.status == CLUSTERD_E_TIMEOUT)
+            return lost("cannot resolve " + *lookup_name_ + ": " + result.error);
+          start_connect("");
+        },
+        {}, connect_timeout_);
+  }
+
+  void start_connect(const std::string &hostaddr) {
     std::vector<const char *> keys, values;
     for (std::size_t i = 0; i < keywords_.size(); ++i) {
       keys.push_back(keywords_[i].c_str());
       values.push_back(values_[i].c_str());
+    }
+    if (!hostaddr.empty()) {
+      keys.push_back("hostaddr");
+      values.push_back(hostaddr.c_str());
     }
     keys.push_back(nullptr);
     values.push_back(nullptr);
@@ -295,6 +334,7 @@ class PostgresStrategy final : public clusterd::Strategy {
   }
 
   void close_connection() {
+    lookup_.reset();
     heartbeat_.reset();
     query_deadline_.reset();
     connect_deadline_.reset();
@@ -511,11 +551,13 @@ class PostgresStrategy final : public clusterd::Strategy {
       query_timeout_{10000};
   std::vector<std::string> keywords_, values_;  // libpq connection keywords, in order
   int expand_dbname_ = 0;
+  std::optional<std::string> lookup_name_;  // `hostname`, when it is a name to look up
   std::optional<clusterd::Backoff> backoff_;
 
   // connection
   Connection conn_;
   clusterd::FdWatch watch_;
+  clusterd::DnsQuery lookup_;
   clusterd::Timer connect_deadline_, query_deadline_, retry_, heartbeat_, expiry_;
   bool listening_ = false;     // the LISTEN succeeded on this connection
   bool busy_ = false;          // a query is in flight (libpq runs one at a time)
