@@ -84,6 +84,7 @@ third_party() {
 }
 third_party ec2
 third_party consul
+third_party postgres
 
 shopt -s nullglob
 debs=("$out"/build-deb/packages/*.deb)

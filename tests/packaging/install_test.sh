@@ -38,7 +38,7 @@ cleanup() {
   rmdir "$LOCAL_PLUGINS" /usr/local/lib/clusterd 2>/dev/null
   if dpkg-query -W -f='${Status}' clusterd 2>/dev/null | grep -q installed ||
      dpkg-query -W -f='${Status}' clusterd-dev 2>/dev/null | grep -q installed; then
-    dpkg --purge clusterd-plugin-ec2 clusterd-plugin-consul clusterd-dev clusterd >/dev/null 2>&1
+    dpkg --purge clusterd-plugin-ec2 clusterd-plugin-consul clusterd-plugin-postgres clusterd-dev clusterd >/dev/null 2>&1
   fi
   [ $rc = 0 ] || { echo "--- daemon log"; cat "$work"/daemon*.log 2>/dev/null | tail -40; echo "--- notify"; cat "$work/notify.log" 2>/dev/null; }
   rm -rf "$work"
@@ -62,7 +62,7 @@ notified() { tail -n +"$((${3:-0} + 1))" "$work/notify.log" | grep -E -c -- "$1"
 
 # ---- install ----
 if dpkg-query -W -f='${Status}' clusterd 2>/dev/null | grep -q installed; then
-  dpkg --purge clusterd-plugin-ec2 clusterd-plugin-consul clusterd-dev clusterd >/dev/null 2>&1
+  dpkg --purge clusterd-plugin-ec2 clusterd-plugin-consul clusterd-plugin-postgres clusterd-dev clusterd >/dev/null 2>&1
 fi
 dpkg -i "${deb_daemon[0]}" "${deb_dev[0]}" </dev/null >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -i"; }
 ok "dpkg -i $(basename "${deb_daemon[0]}") $(basename "${deb_dev[0]}")"
@@ -228,7 +228,14 @@ TOML
   kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
   kill -TERM "$standin_pid"; wait "$standin_pid" || true; standin_pid=""
 }
-for name in ec2 consul; do
+# The packaged postgres plugin loads (with libpq) and describes its options: no server needed
+# (tests/integration/test_postgres.py runs it against a real PostgreSQL).
+describe_postgres() {
+  check "postgres: channel_name required, password a secret" \
+    sh -c "/usr/bin/clusterd plugins describe postgres | grep -q 'channel_name (string, required)' &&
+           /usr/bin/clusterd plugins describe postgres | grep -q 'password (string, secret'"
+}
+for name in ec2 consul postgres; do
   plugin_deb=("$out"/build-$name-pkg/clusterd-plugin-"$name"_*.deb)
   [ ${#plugin_deb[@]} = 1 ] || continue
   dpkg -i "${plugin_deb[0]}" </dev/null >"$work/dpkg-$name.log" 2>&1 || { cat "$work/dpkg-$name.log"; fail "dpkg -i clusterd-plugin-$name"; }
@@ -236,6 +243,7 @@ for name in ec2 consul; do
   check "the installed daemon finds $name in the packaged plugin dir" \
     sh -c "/usr/bin/clusterd plugins describe $name | grep -q 'file: /usr/lib/$multiarch/clusterd/plugins/clusterd-$name.so'"
   [ "$name" != consul ] || run_consul
+  [ "$name" != postgres ] || describe_postgres
   dpkg --purge clusterd-plugin-"$name" >/dev/null || fail "dpkg --purge clusterd-plugin-$name"
   check "purged clusterd-plugin-$name" test ! -e "/usr/lib/$multiarch/clusterd/plugins/clusterd-$name.so"
 done
