@@ -48,7 +48,9 @@ struct Processes {
                                               clusterd_process_done_fn done, void *user_data,
                                               clusterd_id_t *out_id) {
     clusterd::services::ProcessService::Request req;
-    if (auto st = clusterd::services::ProcessService::from_abi(request, req); st != CLUSTERD_OK)
+    clusterd_process_output_fn output = nullptr;  // the command transport never streams
+    if (auto st = clusterd::services::ProcessService::from_abi(request, req, output);
+        st != CLUSTERD_OK)
       return st;
     *out_id = current->service.spawn(
         std::move(req), [done, user_data](std::uint64_t id, const auto &result) {
