@@ -232,11 +232,13 @@ class Consul(unittest.TestCase):
         self.work.write("token", TOKEN_1 + "\n")
         self.start(list_using=["health"], token_file=self.work.file("token"), wait="2s")
         self.wait_nodes({"app@10.0.1.1"}, "the instance, with the token")
-        # The token rotates: the agent refuses the old one before the file changes.
+        # The token rotates: the agent refuses the old one before the file changes. (web-2 is
+        # added only once the 403 is seen: a query already blocking with the old token would
+        # rightly return it.)
         c.set_token(TOKEN_2)
-        c.add("web-2", "10.0.1.2")
         st = self.wait_error("answered HTTP 403: ACL not found", "the 403 reported")
         self.assertEqual(connected_nodes(st, "c"), {"app@10.0.1.1"})
+        c.add("web-2", "10.0.1.2")
         self.work.write("token", TOKEN_2 + "\n")
         self.wait_nodes({"app@10.0.1.1", "app@10.0.1.2"}, "working with the rotated token")
         self.wait_no_error("the 403 cleared")
