@@ -90,10 +90,11 @@ class ReloadMemory(unittest.TestCase):
             self.assertTrue(d.running())
         print(f"\n  RSS {before} KB -> {after} KB over {RELOADS} reloads "
               f"({(after - before) / RELOADS:+.2f} KB per reload)", file=sys.stderr)
-        if asan:  # the reloads still ran; LeakSanitizer checks the heap at exit
-            self.skipTest("RSS means nothing under AddressSanitizer")
-        self.assertLess(after - before, RSS_BOUND_KB,
-                        f"RSS grew {after - before} KB over {RELOADS} reloads")
+        # Under AddressSanitizer RSS means nothing (freed blocks sit in its quarantine): the
+        # reloads above are what is checked, and LeakSanitizer checks the heap at exit.
+        if not asan:
+            self.assertLess(after - before, RSS_BOUND_KB,
+                            f"RSS grew {after - before} KB over {RELOADS} reloads")
 
 
 def main(argv=None):
