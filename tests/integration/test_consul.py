@@ -163,6 +163,23 @@ class Consul(unittest.TestCase):
         self.assertEqual((catalog.get("dc"), catalog.get("tag")), ("dc1", "v1"))
         self.assertTrue(c.seen("/v1/agent/services"))
 
+    def test_2b_selection_parameters_reach_the_agent(self):
+        # filter, near, namespace and partition go to Consul as its query parameters, decoded
+        # by the stand-in as Consul would (it does not evaluate them: Consul does).
+        c = self.standin()
+        c.add("web-1", "10.0.1.1")
+        expression = 'Service.Meta.role == "app" and "v1" in Service.Tags'
+        self.start(list_using=["health", "agent"], filter=expression, near="_agent",
+                   namespace="team-a", partition="part-1")
+        self.wait_nodes({"app@10.0.1.1"}, "the instance")
+        health = c.seen("/v1/health/service/web")[0]["query"]
+        self.assertEqual({k: health.get(k) for k in ("filter", "near", "ns", "partition")},
+                         {"filter": expression, "near": "_agent", "ns": "team-a",
+                          "partition": "part-1"})
+        agent = c.seen("/v1/agent/services")[0]["query"]
+        self.assertEqual((agent.get("filter"), agent.get("ns"), agent.get("near")),
+                         (expression, "team-a", None))
+
     def test_3_multisite_listed_and_all_datacenters(self):
         c = self.standin(datacenters=("dc1", "dc2", "dc3"))
         c.add("web-1", "10.0.1.1", dc="dc1")
