@@ -25,7 +25,10 @@ commands:
   topologies   one line per topology
   refresh [TOPOLOGY]             a discovery round now, in TOPOLOGY or in every topology
                                  whose strategy can refresh; exit 1 on error
-  events [--transport T]         membership events, one JSON line each, until interrupted
+  events [--recent N] [--transport T]
+               what happens in the daemon (nodeup/nodedown, discovery failures, restarts,
+               reloads), one JSON line each, after the latest N (0); with --transport T the
+               overlay T's membership events instead; until interrupted
   watch [--interval MS] [--count N]
                a live view (topologies, nodes, recent events) redrawn every MS (1000) ms; q
                quits. When stdout is not a terminal: one line per change instead
@@ -95,6 +98,9 @@ void print_status(const nlohmann::json &status) {
     print_restarts(t);
     for (const auto &[k, v] : t["details"].items())
       std::printf("  %s: %s\n", k.c_str(), text(v).c_str());
+    for (const auto &d : t.value("down", nlohmann::json::array()))
+      std::printf("  down: %s (%s)\n", text(d["node"]).c_str(),
+                  d["reason"] == "" ? "no reason given" : text(d["reason"]).c_str());
   }
   for (const auto &t : status["topologies"]) {
     std::printf("\ntopology %s (strategy %s, transport %s, disconnect %s): %s%s%s\n",
@@ -245,7 +251,17 @@ int members(const Ctl &ctl, const std::string &only) {
   return exit_status;
 }
 
-int events(const Ctl &ctl, const std::string &only) {
+int events(const Ctl &ctl, const std::string &only, long recent) {
+  auto print = [](const nlohmann::json &value, const std::string &line) {
+    if (value.is_discarded() || !value.contains("event")) return true;  // the {"ok":true}
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);  // a pipe (| jq, | grep) sees each event when it happens
+    return true;
+  };
+  if (only.empty()) {
+    nlohmann::json request = {{"cmd", "events"}, {"recent", recent}};
+    return ctl.stream(request.dump(), print);
+  }
   auto names = ctl.control_transports(only);
   if (names.size() != 1) {
     std::cerr << "clusterctl: "
@@ -256,11 +272,7 @@ int events(const Ctl &ctl, const std::string &only) {
     return 1;
   }
   nlohmann::json request = {{"cmd", "subscribe"}, {"transport", names[0]}};
-  return ctl.stream(request.dump(), [](const nlohmann::json &value, const std::string &line) {
-    if (value.is_discarded() || !value.contains("event")) return true;  // the {"ok":true}
-    std::printf("%s\n", line.c_str());
-    return true;
-  });
+  return ctl.stream(request.dump(), print);
 }
 
 // An answer line that reports an error: {"error": ...} or {"ok": false, ...}.
@@ -335,7 +347,7 @@ int main(int argc, char **argv) {
   Ctl ctl;
   std::string config_file, transport;
   std::vector<std::string> w;  // the command and its arguments
-  long count = -1, interval_ms = 1000;
+  long count = -1, interval_ms = 1000, recent = 0;
   std::string format = "dot";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -348,6 +360,8 @@ int main(int argc, char **argv) {
       transport = argv[++i];
     else if (arg == "--count" && has_value)
       count = std::strtol(argv[++i], nullptr, 10);
+    else if (arg == "--recent" && has_value)
+      recent = std::strtol(argv[++i], nullptr, 10);
     else if (arg == "--interval" && has_value)
       interval_ms = std::strtol(argv[++i], nullptr, 10);
     else if (arg == "--format" && has_value)
@@ -369,8 +383,8 @@ int main(int argc, char **argv) {
                (command == "send" && arity(5)) || (command == "receive" && arity(3)) ||
                (command == "request" && arity(2)) ||
                (command == "refresh" && (arity(1) || arity(2)));
-  if (!valid || count < -1 || interval_ms < 100 || interval_ms > 3600000 ||
-      (format != "dot" && format != "mermaid"))
+  if (!valid || count < -1 || recent < 0 || recent > 256 || interval_ms < 100 ||
+      interval_ms > 3600000 || (format != "dot" && format != "mermaid"))
     return std::cerr << kUsage, 2;
   if (ctl.socket.empty() && !config_file.empty()) {
     auto parsed = clusterd::config::parse_file(config_file);
@@ -390,7 +404,7 @@ int main(int argc, char **argv) {
                                   : clusterctl::graph_mermaid(status));
     return 0;
   }
-  if (command == "events") return events(ctl, transport);
+  if (command == "events") return events(ctl, transport, recent);
   if (command == "send") return send(ctl, w);
   if (command == "receive") return receive(ctl, w, count);
   if (command == "refresh") return refresh(ctl, w);

@@ -10,6 +10,7 @@ namespace {
 
 struct Edge {
   std::string node, state, via;  // via: the topologies that want it ("" for a connected-only)
+  std::string reason;            // why it went down, for a node the transport reported down
 };
 struct Transport {
   std::string name, plugin, state;
@@ -40,7 +41,14 @@ Graph build(const nlohmann::json &status) {
                                 str(t.value("state", nlohmann::json())),
                                 {}});
     for (const auto &n : t.value("connected", nlohmann::json::array()))
-      if (!local.count(str(n))) nodes[name][str(n)] = {str(n), "connected", ""};
+      if (!local.count(str(n))) nodes[name][str(n)] = {str(n), "connected", "", ""};
+    // Down lately (an overlay's failed or departed members): "left" is a graceful leave.
+    for (const auto &d : t.value("down", nlohmann::json::array())) {
+      auto node = str(d.value("node", nlohmann::json()));
+      auto reason = str(d.value("reason", nlohmann::json()));
+      if (!local.count(node))
+        nodes[name][node] = {node, reason == "left" ? "left" : "down", "", reason};
+    }
   }
   for (const auto &topology : status.value("topologies", nlohmann::json::array())) {
     auto transport = str(topology.value("transport", nlohmann::json()));
@@ -77,7 +85,7 @@ const char *colour(const std::string &state) {
   if (state == "connecting" || state == "backoff" || state == "pending" ||
       state == "disconnecting" || state == "restarting" || state == "starting")
     return "darkorange";
-  if (state == "failed") return "firebrick";
+  if (state == "failed" || state == "down") return "firebrick";
   return "gray50";
 }
 
@@ -93,6 +101,15 @@ std::string mermaid_label(const std::string &s) {
       out += c;
   }
   return out + "\"";
+}
+
+// An edge's label: the state, why the node went down (unless it left), and (DOT) the
+// topologies that want it.
+std::string label(const Edge &e, bool with_via) {
+  auto text = e.state;
+  if (e.state != "connected" && e.state != "left" && !e.reason.empty()) text += ": " + e.reason;
+  if (with_via && !e.via.empty()) text += "\n" + e.via;
+  return text;
 }
 
 }  // namespace
@@ -112,7 +129,7 @@ std::string graph_dot(const nlohmann::json &status) {
              ", label=" + dot_quote(e.node) + "];\n";
       out += "  " + id + " -> " + node + " [color=" + colour(e.state) +
              (e.state == "connected" ? "" : ", style=dashed") +
-             ", label=" + dot_quote(e.state + (e.via.empty() ? "" : "\n" + e.via)) + "];\n";
+             ", label=" + dot_quote(label(e, true)) + "];\n";
     }
   }
   return out + "}\n";
@@ -134,8 +151,8 @@ std::string graph_mermaid(const nlohmann::json &status) {
         out += "  " + it->second + "(" + mermaid_label(e.node) + ")\n";
         styles.push_back("  style " + it->second + " stroke:" + colour(e.state));
       }
-      out += "  " + id + (e.state == "connected" ? " -->|" : " -.->|") + mermaid_label(e.state) +
-             "| " + it->second + "\n";
+      out += "  " + id + (e.state == "connected" ? " -->|" : " -.->|") +
+             mermaid_label(label(e, false)) + "| " + it->second + "\n";
     }
   }
   for (const auto &s : styles) out += s + "\n";

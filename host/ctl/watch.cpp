@@ -68,6 +68,13 @@ std::string event_text(const nlohmann::json &e) {
   return text;
 }
 
+// A node a transport reported down lately: "left" (a graceful leave) or "down (why)".
+std::string lost_text(const nlohmann::json &down) {
+  auto reason = down.value("reason", "");
+  if (reason == "left") return "left";
+  return reason.empty() ? "down" : "down (" + reason + ")";
+}
+
 int connected_count(const nlohmann::json &topology) {
   int n = 0;
   for (const auto &node : topology.value("nodes", nlohmann::json::array()))
@@ -82,7 +89,8 @@ enum Colour { kOk = 1, kWarn, kBad, kMute };
 int colour_of(const std::string &state) {
   if (state == "connected" || state == "running" || state == "nodeup" || state == "discovery_ok")
     return kOk;
-  if (state == "failed" || state == "nodedown" || state == "discovery_failed") return kBad;
+  if (state == "failed" || state == "nodedown" || state == "discovery_failed" || state == "down")
+    return kBad;
   if (state == "connecting" || state == "backoff" || state == "pending" || state == "restarting" ||
       state == "starting" || state == "disconnecting")
     return kWarn;
@@ -124,12 +132,19 @@ class Screen {
     if (!error.empty()) {
       line("cannot talk to clusterd: " + error + " (retrying)", kBad);
     }
-    for (const auto &t : status.value("transports", nlohmann::json::array()))
+    for (const auto &t : status.value("transports", nlohmann::json::array())) {
       line("transport " + str(t, "name") + " (" + str(t, "plugin") + ") " + str(t, "state") + ", " +
                std::to_string(t.value("connected", nlohmann::json::array()).size()) +
                " connected, restarts " + str(t, "restarts") +
                (t.value("error", "").empty() ? "" : ": " + str(t, "error")),
            colour_of(t.value("state", "")));
+      for (const auto &d : t.value("down", nlohmann::json::array())) {
+        char buffer[256];
+        std::snprintf(buffer, sizeof buffer, "  %-40s ", str(d, "node").c_str());
+        auto text = lost_text(d);
+        line(buffer + text, text == "left" ? kMute : kBad);
+      }
+    }
     for (const auto &t : status.value("topologies", nlohmann::json::array())) {
       line("");
       auto failing = t.value("discovery_error", "");
@@ -215,6 +230,8 @@ class Changes {
         now[unit] = str(t, "state") + (t.value("discovery_error", "").empty()
                                            ? ""
                                            : " (failing: " + str(t, "discovery_error") + ")");
+        for (const auto &d : t.value("down", nlohmann::json::array()))
+          now[unit + " node " + str(d, "node")] = lost_text(d);
         for (const auto &n : t.value("nodes", nlohmann::json::array()))
           now[unit + " node " + str(n, "name")] =
               str(n, "state") +

@@ -20,6 +20,7 @@ Nothing leaves 127.0.0.1.
 """
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -27,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -238,6 +240,10 @@ class BeamPage(ClusterTestCase, PageCase):
                  f"watch shows {victim} no longer connected")
         wait_for(lambda: f"nodedown beam {victim}" in screen(), WAIT,
                  "watch lists the nodedown event")
+        # Under its transport, the node is listed down (with the transport's reason, if any).
+        wait_for(lambda: any(l.startswith(f"  {victim} ") and l.split()[1:2] == ["down"]
+                             for l in screen().splitlines()), WAIT,
+                 f"watch lists {victim} down under the transport")
 
         # watch into a pipe: plain lines, one per change.
         out = subprocess.run([ctl, "--socket", d.socket_path, "watch", "--interval", "200",
@@ -254,8 +260,8 @@ class OverlayPage(OverlayCase, PageCase):
         OverlayCase.setUp(self)
         PageCase.setUp(self)
 
-    def test_page_shows_overlay_members_and_a_killed_one(self):
-        ports = free_ports(4)
+    def test_page_shows_overlay_members_a_killed_one_and_a_departed_one(self):
+        ports = free_ports(5)
         metrics = ports.pop()
         names = [f"n{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports)]
         for i, name in enumerate(names):  # seeded in a chain; n1 serves the page
@@ -286,6 +292,28 @@ class OverlayPage(OverlayCase, PageCase):
                    "the killed member no longer connected in the graph")
         b.wait_for("window.clusterdPage.events.some(e => e.event === 'nodedown' && e.node === '"
                    + names[2] + "')", WAIT, "its nodedown in the timeline")
+        # The killed member stays on the page, down, with the reason the overlay gave; one that
+        # stops gracefully (LEAVE) is drawn as left, not as a failure.
+        self.wait_states(f"s['{names[2]}'] === 'down'", "the killed member down in the table")
+        why = b.eval(f"document.querySelector('#nodes tr[data-node=\"{names[2]}\"] td.reason').textContent")
+        down = next(d for d in transport(self.nodes[0].daemon.status(), "overlay")["down"]
+                    if d["node"] == names[2])
+        self.assertEqual(why, down["reason"])
+        self.assertTrue(why, "a reason is shown")
+        self.nodes[3].daemon.stop()
+        self.wait_states(f"s['{names[3]}'] === 'left'", "the departed member left in the table")
+        b.wait_for("(() => { const g = document.querySelector('#graph g[data-node=\"" + names[3] + "\"]');"
+                   " return g && g.dataset.state === 'left'; })()", WAIT, "left in the graph")
+        self.assertEqual(b.eval("document.querySelector('#graph g[data-node=\"" + names[2] + "\"]').dataset.state"),
+                         "down")
+        # clusterctl graph draws the same members.
+        dot = self.nodes[0].daemon.clusterctl("graph")
+        self.assertEqual(dot.returncode, 0, dot.stderr)
+        self.assertIn(f'"transport:overlay" -> "node:{names[2]}" [color=firebrick, style=dashed, '
+                      f'label="down: {down["reason"]}', dot.stdout)
+        self.assertIn(f'"transport:overlay" -> "node:{names[3]}" [color=gray50, style=dashed, '
+                      f'label="left', dot.stdout)
+        self.assertIn(f'"transport:overlay" -> "node:{names[1]}" [color=forestgreen', dot.stdout)
 
 
 class FiftyNodes(PageCase):
@@ -368,6 +396,68 @@ class EventStreamLimits(unittest.TestCase):
         control = self.d.status()
         self.assertEqual(document.keys(), control.keys(), "the document of clusterctl status --json")
         self.assertEqual(document["events"][0]["event"], "started")
+
+    def test_head_of_the_stream(self):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        self.addCleanup(s.close)
+        s.sendall(b"HEAD /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while True:  # the daemon closes after the head
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 OK"), head)
+        self.assertIn(b"Content-Type: text/event-stream", head)
+        self.assertEqual(body, b"", "a HEAD has no body")
+
+    def test_clusterctl_events_is_the_stream_of_the_page(self):
+        ctl = os.path.join(harness.ARGS.bin_dir, "clusterctl")
+        proc = subprocess.Popen([ctl, "--socket", self.d.socket_path, "events", "--recent", "1"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: (proc.poll() is None and proc.kill(), proc.wait(timeout=10)))
+        lines = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(l) for l in proc.stdout], daemon=True).start()
+
+        def next_event(what):
+            try:
+                return json.loads(lines.get(timeout=WAIT))
+            except queue.Empty:
+                self.fail(f"clusterctl events printed no {what} within {WAIT} s")
+
+        replayed = next_event("replayed event")
+        self.assertEqual(replayed, self.d.status()["events"][-1], "the latest event of the ring")
+        sse = self.open_stream()
+        self.read_head(sse)
+        self.d.signal(signal.SIGHUP)
+        reload = next_event("reload")
+        while reload["event"] != "reload":
+            reload = next_event("reload")
+        data = b""
+        deadline = time.monotonic() + WAIT
+        while b'"event":"reload"' not in data and time.monotonic() < deadline:
+            data += sse.recv(4096)
+        line = next(l for l in data.decode().splitlines() if l.startswith("data: ") and '"reload"' in l)
+        self.assertEqual(json.loads(line[len("data: "):]), reload, "the same event, seq and time")
+        self.assertIn(f"id: {reload['seq']}\n", data.decode())
+        # The host command's bounds: a bad "recent" is refused; a later line ends the session.
+        bad = harness.clusterctl(harness.ARGS.bin_dir, ["request", '{"cmd":"events","recent":999}'],
+                                 self.d.socket_path)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn(r'\"recent\" must be an integer from 0 to 256', bad.stdout)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+            c.settimeout(5)
+            c.connect(self.d.socket_path)
+            c.sendall(b'{"cmd":"events"}\n{"cmd":"status"}\n')
+            answer = b""
+            while True:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        self.assertEqual(answer.decode().splitlines(),
+                         ['{"ok":true}', '{"error":"an events session takes no further requests"}'])
 
     def test_streams_are_bounded_and_a_slow_reader_is_dropped(self):
         s = self.open_stream()

@@ -106,6 +106,7 @@ int Daemon::run(const std::string &path) {
     notifier_.send("STATUS=" + error);
     return 1;
   }
+  events_.listen(event_sessions_);
   events_.publish({{"event", "started"}, {"version", CLUSTERD_VERSION_STRING}});
   apply(std::move(prepared));
   applied_ = true;
@@ -142,7 +143,8 @@ control::DaemonView Daemon::view() const {
           metrics_ ? std::optional<std::string>(metrics_->address()) : std::nullopt,
           started_at_,
           readiness_.waiting(),
-          [this] { return events_.recent(kStatusEvents); }};
+          [this] { return events_.recent(kStatusEvents); },
+          event_sessions_};
 }
 
 void Daemon::wait_signal() {

@@ -16,6 +16,7 @@
 #include "config/config.hpp"
 #include "control/commands.hpp"
 #include "control/control_server.hpp"
+#include "control/event_sessions.hpp"
 #include "hooks/runner.hpp"
 #include "metrics/http_server.hpp"
 #include "plugin/registry.hpp"
@@ -76,6 +77,9 @@ class Daemon {
   reconcile::RestartPolicy restart_policy_;  // from settings_; the units hold a reference
   // What happened lately (status "events", the status page's /events); outlives the units.
   metrics::EventFeed events_;
+  // {"cmd":"events"} sessions: the feed's listener while the daemon lives.
+  std::shared_ptr<control::EventSessions> event_sessions_ =
+      std::make_shared<control::EventSessions>(events_);
   // Topologies hold references to transport links: declared after, so destroyed first.
   reconcile::Transports transports_;
   reconcile::Topologies topologies_;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "build_info.hpp"
+#include "control/event_sessions.hpp"
 #include "reconcile/formation.hpp"
 #include "util/strings.hpp"
 
@@ -105,6 +106,9 @@ nlohmann::json status(const DaemonView &daemon) {
   for (const auto &[name, t] : daemon.transports) {
     auto local = t->local_nodes();
     nlohmann::json details = nlohmann::json::object();
+    nlohmann::json down = nlohmann::json::array();
+    for (const auto &[node, lost] : t->connected().lost())
+      down.push_back({{"node", node}, {"reason", lost.reason}, {"since_ms", lost.since_ms}});
     if (const auto &instance = t->instance())
       for (const auto &[k, v] : instance->details()) details[k] = v;
     transports.push_back(
@@ -118,6 +122,7 @@ nlohmann::json status(const DaemonView &daemon) {
          {"local_node", local.empty() ? nlohmann::json() : nlohmann::json(local.front())},
          {"details", details},
          {"connected", t->connected().nodes()},
+         {"down", down},
          {"control", has_control(t->instance())}});
   }
   nlohmann::json topologies = nlohmann::json::array();
@@ -181,10 +186,20 @@ Reply route(const Request &in, const DaemonView &daemon) {
     return error_reply("request must be one JSON line of at most 64 KiB", "oversized request");
   if (!request.is_object() || !cmd.is_string())
     return error_reply(R"(expected {"cmd": "status"})", "malformed request");
-  // Only refresh acts; ping, status, members, topologies read (unknown ones: an error answer).
+  // Only refresh acts; ping, status, members, topologies, events read (unknown ones: an error
+  // answer).
   const bool read_only = cmd_text != "refresh";
   const auto what = util::quote_for_message(cmd_text);
   if (!read_only && in.access != Access::all) return denied(what);
+  if (cmd_text == "events") {  // a stream: a session with the daemon's event feed
+    const auto recent = request.value("recent", nlohmann::json(0));
+    if (!recent.is_number_integer() || recent.get<std::int64_t>() < 0 ||
+        recent.get<std::int64_t>() > static_cast<std::int64_t>(kMaxRecentEvents))
+      return error_reply(
+          "\"recent\" must be an integer from 0 to " + std::to_string(kMaxRecentEvents), what);
+    if (!daemon.event_sessions) return error_reply("events are not available", what);
+    return {"", daemon.event_sessions, true, what};
+  }
   return {answer(request, cmd_text, daemon), nullptr, read_only, what};
 }
 

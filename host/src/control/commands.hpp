@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -26,6 +27,7 @@ struct DaemonView {
   std::chrono::system_clock::time_point started_at;
   bool waiting = false;  // ready_when = "formed" and not formed yet (nor timed out)
   std::function<nlohmann::json()> events;  // the latest events (metrics::EventFeed), oldest first
+  std::shared_ptr<plugin::SessionTarget> event_sessions;  // serves {"cmd":"events"}
 };
 
 // True once the configuration is applied, every transport and topology runs, and ready_when's

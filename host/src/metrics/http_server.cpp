@@ -27,6 +27,9 @@ constexpr std::size_t kMaxStreams = 16;
 constexpr auto kKeepalive = std::chrono::seconds(15);
 constexpr std::size_t kMaxBehind = 64 * 1024;
 constexpr int kStreamSendBuffer = 32 * 1024;
+constexpr const char *kStreamHead =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+    "Connection: close\r\n\r\n";
 
 std::string_view reason(int status) {
   switch (status) {
@@ -78,8 +81,10 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
       std::string_view head(static_cast<const char *>(in.data().data()), n);
       auto request = parse_request_head(head);
       if (!request) return reply({400, "text/plain; charset=utf-8", "bad request\n"}, false);
-      if (request->method == "GET" && request->path == "/events" && server->feed)
-        return start_stream();
+      if (request->path == "/events" && server->feed) {
+        if (request->method == "GET") return start_stream();
+        if (request->method == "HEAD") return send_and_close(kStreamHead);  // what GET would say
+      }
       bool head_only = request->method == "HEAD";
       if (request->method != "GET" && !head_only)
         return reply({405, "text/plain; charset=utf-8", "only GET and HEAD\n"}, false);
@@ -87,10 +92,15 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
     }
 
     void reply(const Answer &answer, bool head_only) {
-      out = fmt::format(
+      auto text = fmt::format(
           "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
           answer.status, reason(answer.status), answer.content_type, answer.body.size());
-      if (!head_only) out += answer.body;
+      if (!head_only) text += answer.body;
+      send_and_close(std::move(text));
+    }
+
+    void send_and_close(std::string text) {
+      out = std::move(text);
       asio::async_write(
           socket, asio::buffer(out),
           [self = shared_from_this()](const boost::system::error_code &, std::size_t) {
@@ -111,9 +121,7 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
       socket.set_option(asio::socket_base::send_buffer_size(kStreamSendBuffer), ignored);
       server->stream_connections.push_back(weak_from_this());
       server->feed->listen(weak_from_this());
-      pending =
-          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
-          "Connection: close\r\n\r\nretry: 1000\n\n";
+      pending = std::string(kStreamHead) + "retry: 1000\n\n";
       flush();
       watch_peer();
       keepalive();
