@@ -487,9 +487,10 @@ class PeerAccess(unittest.TestCase):
         r = self.as_nobody(d, "members", "--json")  # partisan's "members": read-only
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(json.loads(r.stdout)["overlay"]["self"]["node"], name)
-        # clusterctl events (partisan's "subscribe"), as nobody, sees the peer come up.
+        # clusterctl events --transport (partisan's "subscribe"), as nobody, sees the peer come up.
         events = subprocess.Popen(
-            [os.path.join(d.bin_dir, "clusterctl"), "--socket", d.socket_path, "events"],
+            [os.path.join(d.bin_dir, "clusterctl"), "--socket", d.socket_path, "events",
+             "--transport", "overlay"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_nobody)
         self.addCleanup(events.wait, 10)
         self.addCleanup(events.kill)
