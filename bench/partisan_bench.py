@@ -484,12 +484,13 @@ def clusterd_messages(bin_dir, args):
 def binary_messages(bin_dir, args):
     """The binary data path: partisan_client_bench echo on B, drive on A."""
     tool = os.path.join(bin_dir, "partisan_client_bench")
+    env = dict(os.environ, PARTISAN_BENCH_SPIN_US=str(args.client_spin_us))
     with tempfile.TemporaryDirectory(prefix="clusterd-pbench-bin-") as d:
         overlay = message_overlay(bin_dir, d, args)
         procs = []
         try:
             echo = subprocess.Popen([tool, "echo", overlay.socks[1]], stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, text=True)
+                                    stdout=subprocess.PIPE, text=True, env=env)
             procs.append(echo)
             if echo.stdout.readline().strip() != "READY":
                 raise RuntimeError("the binary echo application did not start")
@@ -497,7 +498,7 @@ def binary_messages(bin_dir, args):
                       args.window, args.window_large]
             run = subprocess.run([tool, "drive", overlay.socks[0], overlay.nodes[1]]
                                  + [str(c) for c in counts], stdin=subprocess.DEVNULL,
-                                 capture_output=True, text=True, timeout=600)
+                                 capture_output=True, text=True, timeout=600, env=env)
             if run.returncode != 0:
                 raise RuntimeError(f"partisan_client_bench drive exited {run.returncode}: "
                                    f"{run.stderr[-500:]}")
@@ -634,6 +635,9 @@ def main():
                     help="heartbeat RTTs read from `members` (100 ms apart) as a reference")
     ap.add_argument("--skip-mesh", action="store_true")
     ap.add_argument("--skip-messages", action="store_true")
+    ap.add_argument("--client-spin-us", type=int, default=0,
+                    help="binary path: the C applications poll this long before sleeping "
+                         "(libclusterd-client's spin_us)")
     ap.add_argument("--skip-json", action="store_true",
                     help="messages: only the binary path and BEAM")
     ap.add_argument("--echo", metavar="SOCKET", help=argparse.SUPPRESS)

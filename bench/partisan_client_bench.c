@@ -11,7 +11,8 @@
  *       node A's application: round trips A -> B -> A (send, echo received) for 64 B and
  *       64 KiB, then pipelined sends with WINDOW in flight counted by their acknowledgements.
  *       Prints what the BEAM driver of partisan_bench.py prints: "LAT SIZE [us,...]" and
- *       "THR SIZE COUNT NS". Exit 3 on a failure (message on stderr). */
+ *       "THR SIZE COUNT NS". Exit 3 on a failure (message on stderr).
+ * PARTISAN_BENCH_SPIN_US=N sets the client's spin_us (its waits poll N us before sleeping). */
 #define _GNU_SOURCE
 #include <clusterd/client.h>
 
@@ -42,6 +43,9 @@ static clusterd_client_t *open_client(const char *socket_path) {
   o.transport = "overlay";
   o.channel = "default";
   o.max_buffered = 64u << 20;
+  /* partisan_bench.py --client-spin-us: the waits poll this long before sleeping. */
+  const char *spin = getenv("PARTISAN_BENCH_SPIN_US");
+  o.spin_us = spin ? (uint32_t)strtoul(spin, NULL, 10) : 0;
   char error[512];
   clusterd_client_t *c = clusterd_client_open(&o, error, sizeof error);
   if (!c) {

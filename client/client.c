@@ -24,13 +24,15 @@
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_MAX_BUFFERED (16u * 1024u * 1024u)
 #define READ_CHUNK (256u * 1024u)
-#define READS_PER_PROCESS 16 /* then return to the caller's loop (it polls again) */
-#define MAX_OPEN_LINE 4096   /* the daemon's answer to "open" */
+#define READS_PER_PROCESS 16        /* then return to the caller's loop (it polls again) */
+#define MAX_OPEN_LINE 4096          /* the daemon's answer to "open" */
+#define WRITE_AT_ONCE (16u * 1024u) /* send() writes data this large at once (no copy) */
 
 struct clusterd_client {
   int fd;
   char node[CLUSTERD_FRAME_MAX_NODE + 1];
   size_t max_message, max_frame, max_buffered;
+  long long spin_ns; /* options.spin_us */
   uint64_t next_id;
   char *out; /* queued frames: out[out_start, out_end) */
   size_t out_start, out_end, out_cap;
@@ -42,10 +44,14 @@ struct clusterd_client {
 
 typedef long long millis_t;
 
-static millis_t now_ms(void) {
+static long long now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (millis_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static millis_t now_ms(void) {
+  return now_ns() / 1000000;
 }
 
 static void set_error(clusterd_client_t *c, const char *format, ...) {
@@ -269,6 +275,7 @@ clusterd_client_t *clusterd_client_open(const clusterd_client_options_t *options
   }
   c->fd = -1;
   c->max_buffered = options->max_buffered ? options->max_buffered : DEFAULT_MAX_BUFFERED;
+  c->spin_ns = (long long)options->spin_us * 1000;
   const int timeout = options->timeout_ms > 0 ? options->timeout_ms : DEFAULT_TIMEOUT_MS;
   const millis_t deadline = now_ms() + timeout;
   const char *path = options->socket_path ? options->socket_path : DEFAULT_SOCKET;
@@ -350,18 +357,12 @@ static int queue_parts(clusterd_client_t *c, const struct iovec *parts, int coun
   return CLUSTERD_CLIENT_OK;
 }
 
+static int send_message(clusterd_client_t *c, const char *to, const void *data, size_t length,
+                        uint64_t *id, int write_now);
+
 int clusterd_client_send(clusterd_client_t *c, const char *to, const void *data, size_t length,
                          uint64_t *id) {
-  unsigned char header[CLUSTERD_FRAME_MAX_HEADER];
-  size_t header_length = 0;
-  uint64_t my_id = 0;
-  int rc = prepare_send(c, to, data, length, header, &header_length, &my_id);
-  if (rc != CLUSTERD_CLIENT_OK) return rc;
-  struct iovec parts[3] = {
-      {header, header_length}, {(void *)to, strlen(to)}, {(void *)data, length}};
-  rc = queue_parts(c, parts, 3, 0);
-  if (rc == CLUSTERD_CLIENT_OK && id) *id = my_id;
-  return rc;
+  return send_message(c, to, data, length, id, length >= WRITE_AT_ONCE);
 }
 
 /* A write's error as the session's end. */
@@ -395,25 +396,28 @@ int clusterd_client_flush(clusterd_client_t *c) {
   return write_failed(c);
 }
 
-/* send(), written at once with writev when nothing else waits (no copy of the data). */
-static int send_now(clusterd_client_t *c, const char *to, const void *data, size_t length,
-                    uint64_t *id) {
+/* Queues one SEND frame, or with `write_now` and nothing queued before it, writes it at once
+ * with one writev (no copy of the data; what the socket does not take is queued). */
+static int send_message(clusterd_client_t *c, const char *to, const void *data, size_t length,
+                        uint64_t *id, int write_now) {
   unsigned char header[CLUSTERD_FRAME_MAX_HEADER];
   size_t header_length = 0;
-  int rc = prepare_send(c, to, data, length, header, &header_length, id);
+  uint64_t my_id = 0;
+  int rc = prepare_send(c, to, data, length, header, &header_length, &my_id);
   if (rc != CLUSTERD_CLIENT_OK) return rc;
   struct iovec parts[3] = {
       {header, header_length}, {(void *)to, strlen(to)}, {(void *)data, length}};
   size_t written = 0;
-  if (c->out_end == c->out_start) {
+  if (write_now && c->out_end == c->out_start) {
     ssize_t w;
     do w = writev(c->fd, parts, 3);
     while (w < 0 && errno == EINTR);
     if (w < 0 && errno != EAGAIN) return write_failed(c);
     if (w > 0) written = (size_t)w;
   }
-  if (written == header_length + parts[1].iov_len + length) return CLUSTERD_CLIENT_OK;
-  return queue_parts(c, parts, 3, written);
+  if (written < header_length + parts[1].iov_len + length) rc = queue_parts(c, parts, 3, written);
+  if (rc == CLUSTERD_CLIENT_OK && id) *id = my_id;
+  return rc;
 }
 
 /* ---- receiving -------------------------------------------------------------------------- */
@@ -505,16 +509,24 @@ int clusterd_client_process(clusterd_client_t *c, clusterd_client_handler_fn han
   return handled;
 }
 
-int clusterd_client_wait(clusterd_client_t *c, clusterd_client_handler_fn handler, void *context,
-                         int timeout_ms) {
-  if (!c) return CLUSTERD_CLIENT_E_INVALID;
-  const millis_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+/* process() until it handles events (their number), the session ends (< 0) or the deadline
+ * (-1: none) passes (0). Spins for spin_ns before it sleeps in poll(). */
+static int next_events(clusterd_client_t *c, clusterd_client_handler_fn handler, void *context,
+                       millis_t deadline) {
+  const long long spin_until = c->spin_ns ? now_ns() + c->spin_ns : 0;
   for (;;) {
     int n = clusterd_client_process(c, handler, context);
     if (n != 0) return n;
+    if (spin_until && now_ns() < spin_until) continue;
     short events = POLLIN | (clusterd_client_want_write(c) ? POLLOUT : 0);
     if (!wait_fd(c->fd, events, deadline)) return 0;
   }
+}
+
+int clusterd_client_wait(clusterd_client_t *c, clusterd_client_handler_fn handler, void *context,
+                         int timeout_ms) {
+  if (!c) return CLUSTERD_CLIENT_E_INVALID;
+  return next_events(c, handler, context, timeout_ms < 0 ? -1 : now_ms() + timeout_ms);
 }
 
 /* send_wait's handler: catches the acknowledgement it waits for, passes the rest on. */
@@ -542,15 +554,14 @@ static void catch_ack(void *context, const clusterd_client_event_t *event) {
 int clusterd_client_send_wait(clusterd_client_t *c, const char *to, const void *data, size_t length,
                               clusterd_client_handler_fn handler, void *context, int timeout_ms) {
   struct awaited a = {c, 0, -1, handler, context};
-  int rc = send_now(c, to, data, length, &a.id);
+  int rc = send_message(c, to, data, length, &a.id, 1);
   if (rc != CLUSTERD_CLIENT_OK) return rc;
   const millis_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
   while (a.status < 0) {
-    rc = clusterd_client_process(c, catch_ack, &a);
-    if (rc < 0) return a.status >= 0 ? a.status : rc;
+    rc = next_events(c, catch_ack, &a, deadline);
     if (a.status >= 0) break;
-    short events = POLLIN | (clusterd_client_want_write(c) ? POLLOUT : 0);
-    if (!wait_fd(c->fd, events, deadline)) return CLUSTERD_CLIENT_E_TIMEOUT;
+    if (rc < 0) return rc;
+    if (rc == 0) return CLUSTERD_CLIENT_E_TIMEOUT;
   }
   return a.status;
 }

@@ -52,8 +52,9 @@ typedef struct clusterd_client_options {
   const char *transport;   /* the transport instance's name; NULL: "partisan" */
   const char *channel;     /* the channel (the daemon's `channels`); NULL: "default" */
   int timeout_ms;          /* bounds connecting and opening; 0: 5000 */
-  uint32_t reserved;
-  uint64_t max_buffered; /* bytes queued before send() says E_AGAIN; 0: 16 MiB */
+  uint32_t spin_us;        /* the blocking waits poll without sleeping this long first (0: none):
+                              lower latency for a process that has a core to spare */
+  uint64_t max_buffered;   /* bytes queued before send() says E_AGAIN; 0: 16 MiB */
 } clusterd_client_options_t;
 
 typedef struct clusterd_client clusterd_client_t;
@@ -93,7 +94,9 @@ const char *clusterd_client_node(const clusterd_client_t *client);
 size_t clusterd_client_max_message_size(const clusterd_client_t *client);
 
 /* Queues one message of `length` bytes for node `to` (NUL-terminated name); *id (if not NULL)
- * is the id its acknowledgement will carry. Does not write: process(), flush() or a wait does.
+ * is the id its acknowledgement will carry. Small messages are only queued (process(), flush()
+ * or a wait writes them, many per syscall); one of 16 KiB or more is written at once when
+ * nothing else is queued (one writev, no copy of the data). Never blocks.
  * CLUSTERD_CLIENT_OK, E_AGAIN past max_buffered, E_TOO_LARGE, E_INVALID (bad `to`), E_CLOSED. */
 int clusterd_client_send(clusterd_client_t *client, const char *to, const void *data, size_t length,
                          uint64_t *id);
