@@ -176,7 +176,7 @@ void AppSession::handle_later() {
 
 void AppSession::flush() {
   if (closed() || flush_deferred_) return;
-  if (Batch::defer([weak = weak_from_this()] {
+  if (out_.size() - out_begin_ < Batch::kMaxDeferred && Batch::defer([weak = weak_from_this()] {
         if (auto self = weak.lock()) {
           self->flush_deferred_ = false;
           self->flush();

@@ -3,6 +3,7 @@
 // leave in one write per socket instead of one each. Everything runs on the loop thread.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <vector>
 
@@ -17,8 +18,11 @@ class Batch {
   Batch &operator=(const Batch &) = delete;
 
   // Keeps `write` for the end of the outermost open Batch and returns true; false when none is
-  // open (write now). A writer defers once per batch (it keeps its own flag).
+  // open (write now). A writer defers once per batch (it keeps its own flag), and only while it
+  // holds less than kMaxDeferred bytes: a large message goes out at once, so that send buffers
+  // stay small (a buffer over the allocator's mmap threshold costs page faults per burst).
   static bool defer(std::function<void()> write);
+  static constexpr std::size_t kMaxDeferred = 64 * 1024;
 
  private:
   static inline int depth_ = 0;

@@ -436,7 +436,7 @@ bool Connection::send_message(std::uint64_t id, std::string_view data) {
 void Connection::flush() {
   if (phase_ == Phase::kConnecting || phase_ == Phase::kTls) return;  // HELLO waits its turn
   if (flush_deferred_) return;                                        // the open Batch writes it
-  if (Batch::defer([weak = weak_from_this()] {
+  if (queued() < Batch::kMaxDeferred && Batch::defer([weak = weak_from_this()] {
         if (auto self = weak.lock()) {
           self->flush_deferred_ = false;
           if (!self->closed()) self->flush();
