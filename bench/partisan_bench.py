@@ -496,13 +496,8 @@ def binary_messages(bin_dir, args):
                 raise RuntimeError("the binary echo application did not start")
             counts = [args.rtts, args.rtts_large, args.warmup, args.msgs, args.msgs_large,
                       args.window, args.window_large]
-            run = subprocess.run([tool, "drive", overlay.socks[0], overlay.nodes[1]]
-                                 + [str(c) for c in counts], stdin=subprocess.DEVNULL,
-                                 capture_output=True, text=True, timeout=600, env=env)
-            if run.returncode != 0:
-                raise RuntimeError(f"partisan_client_bench drive exited {run.returncode}: "
-                                   f"{run.stderr[-500:]}")
-            return driver_figures(run.stdout)
+            return run_driver([tool, "drive", overlay.socks[0], overlay.nodes[1]]
+                              + [str(c) for c in counts], env, "partisan_client_bench drive")
         finally:
             stop(procs)
             overlay.close()
@@ -578,15 +573,20 @@ def beam_messages(args):
                                           env=env, stdin=subprocess.DEVNULL,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             driver = BEAM_DRIVER.format(b=b, **vars(args))
-            run = subprocess.run(["erl", "-name", "a@127.0.0.1"] + common + ["-eval", driver],
-                                 env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                                 text=True, timeout=600)
-            if run.returncode != 0:
-                raise RuntimeError(f"BEAM driver exited {run.returncode}: {run.stdout[-500:]} "
-                                   f"{run.stderr[-500:]}")
-            return driver_figures(run.stdout)
+            return run_driver(["erl", "-name", "a@127.0.0.1"] + common + ["-eval", driver],
+                              env, "BEAM driver")
         finally:
             stop(procs)
+
+
+def run_driver(argv, env, what):
+    """Runs a driver (the BEAM one, partisan_client_bench drive) to its end; its figures."""
+    run = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                         timeout=600)
+    if run.returncode != 0:
+        raise RuntimeError(f"{what} exited {run.returncode}: {run.stdout[-500:]} "
+                           f"{run.stderr[-500:]}")
+    return driver_figures(run.stdout)
 
 
 def driver_figures(stdout):
