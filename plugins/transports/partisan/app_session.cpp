@@ -126,31 +126,29 @@ void AppSession::handle_frames() {
   if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
 }
 
-void AppSession::queue_header(const unsigned char *header, std::size_t length) {
-  out_.append(reinterpret_cast<const char *>(header), length);
-}
-
-void AppSession::ack(std::uint64_t id, std::uint8_t status, std::string_view reason) {
-  if (closed()) return;
-  unsigned char header[CLUSTERD_FRAME_MAX_HEADER];
-  queue_header(header, clusterd_frame_ack_header(header, id, status, reason.size()));
-  out_.append(reason);
-  flush();
-}
-
-bool AppSession::deliver(std::string_view from, std::string_view data) {
+bool AppSession::queue(const unsigned char *header, std::size_t header_length,
+                       std::string_view first, std::string_view second) {
   if (closed()) return false;
   const std::size_t waiting = out_.size() - out_begin_;
-  if (waiting + data.size() > kMaxBuffered) {
+  if (waiting + header_length + first.size() + second.size() > kMaxBuffered) {
     close("too slow: " + std::to_string(waiting) + " bytes unread");
     return false;
   }
-  unsigned char header[CLUSTERD_FRAME_MAX_HEADER];
-  queue_header(header, clusterd_frame_message_header(header, from.size(), data.size()));
-  out_.append(from);
-  out_.append(data);
+  out_.append(reinterpret_cast<const char *>(header), header_length);
+  out_.append(first);
+  out_.append(second);
   flush();
   return true;
+}
+
+void AppSession::ack(std::uint64_t id, std::uint8_t status, std::string_view reason) {
+  unsigned char header[CLUSTERD_FRAME_MAX_HEADER];
+  queue(header, clusterd_frame_ack_header(header, id, status, reason.size()), reason, {});
+}
+
+bool AppSession::deliver(std::string_view from, std::string_view data) {
+  unsigned char header[CLUSTERD_FRAME_MAX_HEADER];
+  return queue(header, clusterd_frame_message_header(header, from.size(), data.size()), from, data);
 }
 
 void AppSession::pause() {
@@ -228,7 +226,8 @@ void AppSession::close(const std::string &reason) {
   if (closed()) return;
   auto keep = shared_from_this();
   unsigned char header[CLUSTERD_FRAME_MAX_HEADER];
-  queue_header(header, clusterd_frame_error_header(header, reason.size()));
+  out_.append(reinterpret_cast<const char *>(header),
+              clusterd_frame_error_header(header, reason.size()));
   out_.append(reason);
   // One attempt at what fits: the application learns why if it still reads.
   [[maybe_unused]] auto sent =

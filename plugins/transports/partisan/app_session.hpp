@@ -3,8 +3,9 @@
 // (client/frame.h) both ways with no JSON per message. SEND frames are read in batches and
 // handed to the transport; ACK and MESSAGE frames are queued and written once per loop event
 // (Batch). Both directions are bounded: the transport pauses reading while the overlay
-// connection a message went to is backed up, and a receiver that lets kMaxBuffered bytes pile
-// up is closed ("too slow"). A malformed frame ends the session with an ERROR frame.
+// connection a message went to is backed up, and an application that lets kMaxBuffered bytes
+// (messages or acknowledgements) pile up is closed ("too slow"). A malformed frame ends the
+// session with an ERROR frame.
 #pragma once
 
 #include <cstdint>
@@ -44,7 +45,8 @@ class AppSession : public std::enable_shared_from_this<AppSession> {
   AppSession(const AppSession &) = delete;
   AppSession &operator=(const AppSession &) = delete;
 
-  // Queues an ACK frame for message `id` (a SEND's).
+  // Queues an ACK frame for message `id` (a SEND's); past kMaxBuffered (an application that
+  // sends and never reads) the session is closed as too slow.
   void ack(std::uint64_t id, std::uint8_t status, std::string_view reason);
   // Queues a MESSAGE frame; false (and the session closed) when the application lets more than
   // kMaxBuffered bytes wait.
@@ -70,7 +72,10 @@ class AppSession : public std::enable_shared_from_this<AppSession> {
   void read_some();
   void handle_frames();
   void make_room();
-  void queue_header(const unsigned char *header, std::size_t length);
+  // Queues a frame (its header, then two parts) for the application; false (and the session
+  // closed) past kMaxBuffered.
+  bool queue(const unsigned char *header, std::size_t header_length, std::string_view first,
+             std::string_view second);
   void flush();
   void update_watch();
   void handle_later();
