@@ -488,7 +488,8 @@ int clusterd_client_process(clusterd_client_t *c, clusterd_client_handler_fn han
         !reserve(&c->in, &c->in_cap, c->in_end + READ_CHUNK)) {
       return fail(c, "out of memory");
     }
-    ssize_t r = recv(c->fd, c->in + c->in_end, c->in_cap - c->in_end, 0);
+    const size_t room = c->in_cap - c->in_end;
+    ssize_t r = recv(c->fd, c->in + c->in_end, room, 0);
     if (r == 0) return fail(c, "clusterd closed the session");
     if (r < 0) {
       if (errno == EINTR) continue;
@@ -501,6 +502,7 @@ int clusterd_client_process(clusterd_client_t *c, clusterd_client_handler_fn han
     int n = handle_frames(c, handler, context);
     if (n < 0) return n;
     handled += n;
+    if ((size_t)r < room) break; /* drained: spare the recv saying EAGAIN */
   }
   if (write_error) {
     errno = write_error;

@@ -76,8 +76,9 @@ void AppSession::on_ready(std::uint32_t events) {
 void AppSession::read_some() {
   for (int i = 0; i < kReadsPerEvent && !closed() && !paused_; ++i) {
     if (in_capacity_ - in_end_ < kMinRead) make_room();
+    const std::size_t room = in_capacity_ - in_end_;
     ssize_t got;
-    do got = ::recv(fd_, in_.get() + in_end_, in_capacity_ - in_end_, 0);
+    do got = ::recv(fd_, in_.get() + in_end_, room, 0);
     while (got < 0 && errno == EINTR);
     if (got == 0) return close("the application closed the session");
     if (got < 0) {
@@ -86,6 +87,7 @@ void AppSession::read_some() {
     }
     in_end_ += static_cast<std::size_t>(got);
     handle_frames();
+    if (static_cast<std::size_t>(got) < room) break;  // drained: spare the recv saying EAGAIN
   }
   // A burst is over: give a grown buffer back.
   if (in_begin_ == in_end_ && in_capacity_ > kReadChunk) {
