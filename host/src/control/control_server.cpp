@@ -240,6 +240,7 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
     if (mode_ != Mode::session) return CLUSTERD_E_NOT_FOUND;
     if (!delivering_) return CLUSTERD_E_INVALID_ARG;  // a read may be in flight: bytes lost
     if (buffered_ > 0 || writing_now_) return CLUSTERD_E_AGAIN;
+    unread.assign(in_);  // first: if it throws (no memory), nothing changed yet
     boost::system::error_code ec;
     const int taken = socket_.release(ec);
     if (ec || taken < 0) return CLUSTERD_E_IO;
@@ -247,7 +248,6 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
     ::fcntl(taken, F_SETFL, ::fcntl(taken, F_GETFL) | O_NONBLOCK);
     ::fcntl(taken, F_SETFD, FD_CLOEXEC);
     fd = taken;
-    unread.assign(in_);
     spdlog::debug("control connection {}: socket handed to the plugin", id());
     release();  // no longer counted; session_over follows from its own loop turn
     mode_ = Mode::closed;

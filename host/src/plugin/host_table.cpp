@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 
 #include <cstring>
+#include <exception>
 
 #include "build_info.hpp"
 #include "log/log.hpp"
@@ -504,7 +505,11 @@ struct Bridge {
     if (!instance || !fd || !unread || !length) return CLUSTERD_E_INVALID_ARG;
     auto s = session(host, id);
     if (!s) return CLUSTERD_E_NOT_FOUND;
-    const auto status = s->detach(*fd, instance->detached_unread_);
+    clusterd_status_t status = CLUSTERD_E_NO_MEMORY;
+    try {  // nothing may cross the C ABI (the copy of the unread bytes allocates)
+      status = s->detach(*fd, instance->detached_unread_);
+    } catch (const std::exception &) {
+    }
     if (status != CLUSTERD_OK) return status;
     *unread = instance->detached_unread_.data();
     *length = instance->detached_unread_.size();
