@@ -3,6 +3,7 @@
 
 usage: bench/partisan_bench.py BUILD_DIR [--runs 3] [--sizes 20,50] [--seeding ring|tree]
                                [--rtts 2000 --rtts-large 300] [--skip-mesh] [--skip-messages]
+                               [--skip-json]
 
 1. Mesh: N clusterd processes on 127.0.0.1, each seeded (epmd strategy, static `hosts`,
    epmd_check = false) with one other peer (ring: node i knows node i-1; tree: a random earlier
@@ -20,6 +21,10 @@ usage: bench/partisan_bench.py BUILD_DIR [--runs 3] [--sizes 20,50] [--seeding r
    Erlang distribution, a registered echo process on B, an -eval script on A.
    The clusterd path includes four Unix-socket hops (app → clusterd → clusterd → app, twice)
    and JSON encoding; the BEAM path is process to process inside the VMs.
+3. The same between two daemons over the binary data path: partisan_client_bench (a C program
+   on libclusterd-client, built in BUILD_DIR/bin) as the echo application on B and as the
+   driver on A, one binary session each ("Binary sessions" in docs/control-protocol.md): the
+   same four Unix-socket hops, length-prefixed frames instead of JSON.
 Every figure is the median over --runs runs (each run: every N, then clusterd and BEAM
 messages back to back). Loopback only; every process is started here and stopped by PID.
 """
@@ -432,18 +437,28 @@ class App:
         self.ss.close()
 
 
+def message_overlay(bin_dir, workdir, args):
+    """Two daemons A and B for the message benchmarks, started and meshed."""
+    # Heartbeats every 100 ms, so that their PING -> PONG times give a reference sample.
+    options = args.options
+    if "heartbeat_interval" not in options:
+        options += '\nheartbeat_interval = "100ms"'
+    overlay = Overlay(bin_dir, workdir, 2, "ring", options)
+    try:
+        overlay.start()
+        overlay.wait_ready()
+        overlay.wait_mesh()
+    except BaseException:
+        overlay.close()
+        raise
+    return overlay
+
+
 def clusterd_messages(bin_dir, args):
     with tempfile.TemporaryDirectory(prefix="clusterd-pbench-msg-") as d:
-        # Heartbeats every 100 ms, so that their PING -> PONG times give a reference sample.
-        options = args.options
-        if "heartbeat_interval" not in options:
-            options += '\nheartbeat_interval = "100ms"'
-        overlay = Overlay(bin_dir, d, 2, "ring", options)
+        overlay = message_overlay(bin_dir, d, args)
         procs = []
         try:
-            overlay.start()
-            overlay.wait_ready()
-            overlay.wait_mesh()
             pings = []
             for _ in range(args.ping_samples):  # a new heartbeat each time: this is the interval
                 time.sleep(0.11)
@@ -463,6 +478,28 @@ def clusterd_messages(bin_dir, args):
             return out
         finally:
             stop(procs)  # the echo application first: it would report the daemon's goodbye
+            overlay.close()
+
+
+def binary_messages(bin_dir, args):
+    """The binary data path: partisan_client_bench echo on B, drive on A."""
+    tool = os.path.join(bin_dir, "partisan_client_bench")
+    env = dict(os.environ, PARTISAN_BENCH_SPIN_US=str(args.client_spin_us))
+    with tempfile.TemporaryDirectory(prefix="clusterd-pbench-bin-") as d:
+        overlay = message_overlay(bin_dir, d, args)
+        procs = []
+        try:
+            echo = subprocess.Popen([tool, "echo", overlay.socks[1]], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, text=True, env=env)
+            procs.append(echo)
+            if echo.stdout.readline().strip() != "READY":
+                raise RuntimeError("the binary echo application did not start")
+            counts = [args.rtts, args.rtts_large, args.warmup, args.msgs, args.msgs_large,
+                      args.window, args.window_large]
+            return run_driver([tool, "drive", overlay.socks[0], overlay.nodes[1]]
+                              + [str(c) for c in counts], env, "partisan_client_bench drive")
+        finally:
+            stop(procs)
             overlay.close()
 
 
@@ -536,26 +573,37 @@ def beam_messages(args):
                                           env=env, stdin=subprocess.DEVNULL,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             driver = BEAM_DRIVER.format(b=b, **vars(args))
-            run = subprocess.run(["erl", "-name", "a@127.0.0.1"] + common + ["-eval", driver],
-                                 env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                                 text=True, timeout=600)
-            if run.returncode != 0:
-                raise RuntimeError(f"BEAM driver exited {run.returncode}: {run.stdout[-500:]} "
-                                   f"{run.stderr[-500:]}")
-            out = {}
-            for line in run.stdout.splitlines():
-                parts = line.split(" ", 2)
-                if parts[0] == "LAT":
-                    lat = json.loads(parts[2])
-                    out[f"lat{parts[1]}"] = (statistics.median(lat), percentile(lat, 99))
-                elif parts[0] == "THR":
-                    size, count, ns = int(parts[1]), *map(int, parts[2].split())
-                    out[f"thr{size}"] = (count / (ns / 1e9), count * size / (ns / 1e9) / 1e6)
-            if len(out) != 4:
-                raise RuntimeError(f"BEAM driver printed: {run.stdout[-500:]}")
-            return out
+            return run_driver(["erl", "-name", "a@127.0.0.1"] + common + ["-eval", driver],
+                              env, "BEAM driver")
         finally:
             stop(procs)
+
+
+def run_driver(argv, env, what):
+    """Runs a driver (the BEAM one, partisan_client_bench drive) to its end; its figures."""
+    run = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                         timeout=600)
+    if run.returncode != 0:
+        raise RuntimeError(f"{what} exited {run.returncode}: {run.stdout[-500:]} "
+                           f"{run.stderr[-500:]}")
+    return driver_figures(run.stdout)
+
+
+def driver_figures(stdout):
+    """The figures of a driver's "LAT SIZE [us,...]" and "THR SIZE COUNT NS" lines (the BEAM
+    driver's and partisan_client_bench's)."""
+    out = {}
+    for line in stdout.splitlines():
+        parts = line.split(" ", 2)
+        if parts[0] == "LAT":
+            lat = json.loads(parts[2])
+            out[f"lat{parts[1]}"] = (statistics.median(lat), percentile(lat, 99))
+        elif parts[0] == "THR":
+            size, count, ns = int(parts[1]), *map(int, parts[2].split())
+            out[f"thr{size}"] = (count / (ns / 1e9), count * size / (ns / 1e9) / 1e6)
+    if len(out) != 4:
+        raise RuntimeError(f"the driver printed: {stdout[-500:]}")
+    return out
 
 
 # ---- report ------------------------------------------------------------------------------
@@ -587,6 +635,11 @@ def main():
                     help="heartbeat RTTs read from `members` (100 ms apart) as a reference")
     ap.add_argument("--skip-mesh", action="store_true")
     ap.add_argument("--skip-messages", action="store_true")
+    ap.add_argument("--client-spin-us", type=int, default=0,
+                    help="binary path: the C applications poll this long before sleeping "
+                         "(libclusterd-client's spin_us)")
+    ap.add_argument("--skip-json", action="store_true",
+                    help="messages: only the binary path and BEAM")
     ap.add_argument("--echo", metavar="SOCKET", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.echo:
@@ -607,7 +660,7 @@ def main():
           f"{os.cpu_count()} CPUs", flush=True)
 
     mesh = {n: [] for n in sizes}
-    ours, beams = [], []
+    ours, bins, beams = [], [], []
     for run in range(args.runs):
         for n in sizes:
             r = mesh_run(bin_dir, n, args.seeding, args.options)
@@ -618,10 +671,15 @@ def main():
                   f"{r['downs']} down events, {r['cpu_s']:.2f} s CPU (all daemons, exec to "
                   "mesh)", flush=True)
         if not args.skip_messages:
-            ours.append(clusterd_messages(bin_dir, args))
+            bins.append(binary_messages(bin_dir, args))
+            if not args.skip_json:
+                ours.append(clusterd_messages(bin_dir, args))
             beams.append(beam_messages(args))
-            print(f"  run {run + 1} messages: clusterd 64 B p50 {ours[-1]['lat64'][0]:.0f} us, "
-                  f"BEAM {beams[-1]['lat64'][0]:.0f} us", flush=True)
+            json_p50 = f"{ours[-1]['lat64'][0]:.0f} us" if ours else "-"
+            print(f"  run {run + 1} messages 64 B p50: binary {bins[-1]['lat64'][0]:.0f} us, "
+                  f"JSON {json_p50}, BEAM {beams[-1]['lat64'][0]:.0f} us; 64 KiB MB/s: binary "
+                  f"{bins[-1]['thr65536'][1]:.0f}, BEAM {beams[-1]['thr65536'][1]:.0f}",
+                  flush=True)
 
     print(f"\nloadavg {os.getloadavg()[0]:.2f} at the end")
     for n in sizes:
@@ -634,39 +692,47 @@ def main():
               f"{t:.0f} ms after the last daemon was ready (range {tlo:.0f}-{thi:.0f}; "
               f"{e:.0f} ms after its exec); RSS per daemon median {rm / 1024:.2f} MB, "
               f"max {rx / 1024:.2f} MB; {cpu:.2f} s CPU of all daemons from exec to mesh")
-    if not ours:
+    if not bins:
         return 0
 
     print("\nmessages between two peers on 127.0.0.1, medians of "
           f"{args.runs} runs (clusterd: app -> Unix socket -> clusterd -> TCP -> clusterd -> "
-          "Unix socket -> app, JSON lines; BEAM: process to process over Erlang distribution)")
+          "Unix socket -> app; binary: length-prefixed frames through libclusterd-client, "
+          "JSON: JSON lines from Python; BEAM: process to process over Erlang distribution)")
     rows = [("64 B round trip p50 (us)", "lat64", 0), ("64 B round trip p99 (us)", "lat64", 1),
             ("64 KiB round trip p50 (us)", "lat65536", 0),
             ("64 KiB round trip p99 (us)", "lat65536", 1),
             ("64 B throughput (msg/s)", "thr64", 0), ("64 B throughput (MB/s)", "thr64", 1),
             ("64 KiB throughput (msg/s)", "thr65536", 0),
             ("64 KiB throughput (MB/s)", "thr65536", 1)]
-    print(f"{'metric':<28} {'clusterd':>12} {'BEAM':>12} {'clusterd/BEAM':>14}")
+    print(f"{'metric':<28} {'binary':>12} {'JSON':>12} {'BEAM':>12} {'binary/BEAM':>12} "
+          f"{'JSON/BEAM':>10}")
     figures = {}
     for label, key, i in rows:
-        c, b = med(ours, key, i)[0], med(beams, key, i)[0]
-        figures[(key, i)] = (c, b)
-        print(f"{label:<28} {c:>12.1f} {b:>12.1f} {c / b:>14.2f}")
-    rtt = med(ours, "wire_rtt")[0]
-    print(f"(for reference: the daemons' own heartbeat PING -> PONG between A and B, no "
-          f"application and no JSON, idle: {rtt:.0f} us, median of {args.ping_samples} samples "
-          "per run)")
+        n, b = med(bins, key, i)[0], med(beams, key, i)[0]
+        j = med(ours, key, i)[0] if ours else float("nan")
+        figures[(key, i)] = (n, j, b)
+        print(f"{label:<28} {n:>12.1f} {j:>12.1f} {b:>12.1f} {n / b:>12.2f} {j / b:>10.2f}")
+    if ours:
+        rtt = med(ours, "wire_rtt")[0]
+        print(f"(for reference: the daemons' own heartbeat PING -> PONG between A and B, no "
+              f"application and no JSON, idle: {rtt:.0f} us, median of {args.ping_samples} "
+              "samples per run)")
     for key, size in (("lat64", "64 B"), ("lat65536", "64 KiB")):
-        (c50, b50), (c99, b99) = figures[(key, 0)], figures[(key, 1)]
-        print(f"SUMMARY {size} round trip A->B->A: clusterd p50 {c50:.0f} us / p99 {c99:.0f} us, "
-              f"BEAM distribution p50 {b50:.0f} us / p99 {b99:.0f} us ({c50 / b50:.1f}x / "
-              f"{c99 / b99:.1f}x; clusterd includes the apps' Unix-socket hops and JSON)")
+        (n50, j50, b50), (n99, j99, b99) = figures[(key, 0)], figures[(key, 1)]
+        met = "met" if n50 <= b50 and n99 <= b99 else "NOT met"
+        print(f"SUMMARY {size} round trip A->B->A: binary p50 {n50:.0f} us / p99 {n99:.0f} us, "
+              f"JSON p50 {j50:.0f} us / p99 {j99:.0f} us, BEAM distribution p50 {b50:.0f} us / "
+              f"p99 {b99:.0f} us (binary/BEAM {n50 / b50:.2f}x / {n99 / b99:.2f}x: goal "
+              f"latency <= BEAM's {met})")
     for key, size, count, window in (("thr64", "64 B", args.msgs, args.window),
                                      ("thr65536", "64 KiB", args.msgs_large, args.window_large)):
-        (cm, bm), (cb, bb) = figures[(key, 0)], figures[(key, 1)]
-        print(f"SUMMARY {size} throughput ({count} sends, {window} in flight, acked): clusterd "
-              f"{cm:,.0f} msg/s = {cb:.1f} MB/s, BEAM {bm:,.0f} msg/s = {bb:.1f} MB/s "
-              f"({cm / bm:.2f}x)")
+        (nm, jm, bm), (nb, jb, bb) = figures[(key, 0)], figures[(key, 1)]
+        met = "met" if nm >= bm else "NOT met"
+        print(f"SUMMARY {size} throughput ({count} sends, {window} in flight, acked): binary "
+              f"{nm:,.0f} msg/s = {nb:.1f} MB/s, JSON {jm:,.0f} msg/s = {jb:.1f} MB/s, BEAM "
+              f"{bm:,.0f} msg/s = {bb:.1f} MB/s (binary/BEAM {nm / bm:.2f}x: goal throughput >= "
+              f"BEAM's {met})")
     return 0
 
 

@@ -55,7 +55,7 @@
 
 /* ---- Version and basic types (common.h) --------------------------------------------------- */
 PIN(CLUSTERD_ABI_MAJOR == 1, "CLUSTERD_ABI_MAJOR");
-PIN(CLUSTERD_ABI_MINOR == 5, "CLUSTERD_ABI_MINOR: a new minor needs new pins, see the top");
+PIN(CLUSTERD_ABI_MINOR == 6, "CLUSTERD_ABI_MINOR: a new minor needs new pins, see the top");
 
 PIN_TYPEDEF(clusterd_status_t, int32_t);
 PIN_TYPEDEF(clusterd_id_t, uint64_t);
@@ -499,7 +499,7 @@ PIN_FIELD(clusterd_control_t, session_closed, 16, 8, void (*)(clusterd_plugin_t 
 PIN_FIELD(clusterd_control_t, read_only_commands, 24, 8, const char *const *);
 
 /* ---- since 1.1: clusterd_control_sink_t ---------------------------------------------------- */
-PIN_STRUCT(clusterd_control_sink_t, 32);
+PIN_STRUCT(clusterd_control_sink_t, 40);
 PIN_FIELD(clusterd_control_sink_t, struct_size, 0, 4, uint32_t);
 PIN_FIELD(clusterd_control_sink_t, reserved, 4, 4, uint32_t);
 PIN_FIELD(clusterd_control_sink_t, send, 8, 8,
@@ -507,6 +507,10 @@ PIN_FIELD(clusterd_control_sink_t, send, 8, 8,
 PIN_FIELD(clusterd_control_sink_t, end, 16, 8, void (*)(const clusterd_host_t *, clusterd_id_t));
 PIN_FIELD(clusterd_control_sink_t, buffered, 24, 8,
           size_t (*)(const clusterd_host_t *, clusterd_id_t));
+/* since 1.6 */
+PIN_FIELD(clusterd_control_sink_t, detach, 32, 8,
+          clusterd_status_t (*)(const clusterd_host_t *, clusterd_id_t, int *, const char **,
+                                size_t *));
 
 /* ---- since 1.2: clusterd_metrics_service_t ------------------------------------------------- */
 PIN_STRUCT(clusterd_metrics_service_t, 24);

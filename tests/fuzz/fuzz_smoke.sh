@@ -39,7 +39,7 @@ cmake --build "$build/tree" >"$build/build.log" || { cat "$build/build.log"; exi
 
 status=0
 mkdir -p "$build/artifacts"
-for target in epmd hosts_erlang gossip rancher_metadata kubernetes partisan ec2 consul postgres metrics_http exec_lines etcd; do
+for target in epmd hosts_erlang gossip rancher_metadata kubernetes partisan ec2 consul postgres metrics_http exec_lines etcd client_frame; do
   work=$build/corpus/$target
   rm -rf "$work"
   mkdir -p "$work"

@@ -72,7 +72,8 @@ for f in /etc/clusterd/clusterd.toml /usr/lib/systemd/system/clusterd.service /u
          /usr/share/man/man8/clusterd.8.gz /usr/share/man/man1/clusterctl.1.gz /usr/share/man/man5/clusterd.toml.5.gz \
          /usr/lib/"$multiarch"/clusterd/plugins/clusterd-local_epmd.so /usr/lib/"$multiarch"/clusterd/plugins/clusterd-erlang.so \
          /usr/include/clusterd/plugin.hpp /usr/lib/"$multiarch"/cmake/ClusterdSDK/ClusterdSDKConfig.cmake \
-         /usr/lib/"$multiarch"/pkgconfig/clusterd-sdk.pc /usr/share/doc/clusterd/copyright /usr/share/doc/clusterd-dev/copyright; do
+         /usr/lib/"$multiarch"/pkgconfig/clusterd-sdk.pc /usr/share/doc/clusterd/copyright /usr/share/doc/clusterd-dev/copyright \
+         /usr/include/clusterd/client.h /usr/lib/"$multiarch"/libclusterd-client.a /usr/lib/"$multiarch"/pkgconfig/clusterd-client.pc; do
   check "$f installed" test -f "$f"
 done
 check "dpkg -L clusterd lists the daemon and plugins" \

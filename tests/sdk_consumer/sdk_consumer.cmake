@@ -5,6 +5,9 @@
 #  4. every resulting plugin (and every plugin installed to the stage) exports exactly one
 #     dynamic symbol, clusterd_plugin_entry_v1, and has no undefined references to host symbols
 #  5. the staged daemon describes them; 6. its `check` applies their constraints and validate()
+#  7. an application on libclusterd-client (sdk/examples/client-c), with find_package
+#     (clusterd::client) and with plain cc + `pkg-config --cflags --libs clusterd-client`; both
+#     run, and fail as they should with no daemon at the socket
 cmake_minimum_required(VERSION 3.22)
 
 foreach(var BUILD_DIR WORK_DIR EXAMPLES_DIR LIBDIR PLUGIN_INSTALL_DIR GENERATOR C_COMPILER CXX_COMPILER CC NM PKG_CONFIG)
@@ -76,7 +79,9 @@ foreach(f include/clusterd/clusterd.h include/clusterd/plugin.hpp
           ${LIBDIR}/cmake/ClusterdSDK/ClusterdSDKConfigVersion.cmake
           ${LIBDIR}/cmake/ClusterdSDK/ClusterdPlugin.cmake
           ${LIBDIR}/cmake/ClusterdSDK/plugin.version
-          ${LIBDIR}/pkgconfig/clusterd-sdk.pc)
+          ${LIBDIR}/pkgconfig/clusterd-sdk.pc
+          include/clusterd/client.h ${LIBDIR}/libclusterd-client.a
+          ${LIBDIR}/pkgconfig/clusterd-client.pc)
   if(NOT EXISTS "${stage}/${f}")
     message(FATAL_ERROR "the installation lacks ${f}")
   endif()
@@ -194,4 +199,35 @@ expect_check(cpp-constraint "${cpp_topology}nodes = [\"a@h\"]\ninterval = \"infi
              1 "@CONFIG@:10:12: topologies\\.p\\.config\\.interval: must be a finite duration")
 expect_check(cpp-validate "${cpp_topology}nodes = [\"a@h\", \"a@h\"]\n"
              1 "@CONFIG@:9:9: topologies\\.p\\.config\\.nodes: lists a@h twice")
+
+# 7. libclusterd-client: CMake, then plain cc with pkg-config. Each program runs: with no daemon
+#    at the socket it must say so (exit 1), which proves it linked and started.
+function(expect_no_daemon program)
+  execute_process(COMMAND "${program}" "${WORK_DIR}/no-daemon.sock" overlay default n@h hi
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 1 OR NOT err MATCHES "cannot connect to clusterd at .*no-daemon.sock")
+    message(FATAL_ERROR "${program} with no daemon exited ${rc}:\n${out}${err}")
+  endif()
+  message(STATUS "ok: ${program}")
+endfunction()
+set(bin "${WORK_DIR}/client-c")
+if(SANITIZE)  # the staged library needs the sanitizer runtimes a plain link does not add
+  message(STATUS "sdk_consumer: all checks passed (libclusterd-client not linked: sanitized build)")
+  return()
+endif()
+run(${CMAKE_COMMAND} -S "${EXAMPLES_DIR}/client-c" -B "${bin}" -G "${GENERATOR}"
+    "-DCMAKE_PREFIX_PATH=${stage}" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_BUILD_TYPE=Release
+    "-DCMAKE_C_COMPILER=${C_COMPILER}" "-DCMAKE_C_FLAGS=${warn}")
+run(${CMAKE_COMMAND} --build "${bin}" --config Release)
+expect_no_daemon("${bin}/send_one")
+execute_process(COMMAND ${pc_env} "${PKG_CONFIG}" --cflags --libs clusterd-client
+                RESULT_VARIABLE rc OUTPUT_VARIABLE client_flags ERROR_VARIABLE err
+                OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT rc EQUAL 0 OR NOT client_flags MATCHES "-lclusterd-client")
+  message(FATAL_ERROR "pkg-config --cflags --libs clusterd-client failed (${rc}): ${client_flags}${err}")
+endif()
+separate_arguments(client_flags UNIX_COMMAND "${client_flags}")
+run("${CC}" -std=c11 -Wall -Wextra -Wpedantic -Werror -O2 "${EXAMPLES_DIR}/client-c/send_one.c"
+    ${client_flags} -o "${WORK_DIR}/cc/send_one")
+expect_no_daemon("${WORK_DIR}/cc/send_one")
 message(STATUS "sdk_consumer: all checks passed")

@@ -1,9 +1,14 @@
-// The control socket's access rules and the config keys behind them (host/src/control).
+// The control socket's access rules and the config keys behind them (host/src/control), and
+// a session handing its socket over to the plugin (Session::detach, ABI 1.6).
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -84,6 +89,126 @@ TEST(ControlSocketPath, OnlyAbsentPathsAndSocketsWillDo) {
   EXPECT_EQ(parsed.problems[0].key, "clusterd.control_socket");
   EXPECT_EQ(parsed.problems[0].where, "test.toml:2:18");
   fs::remove_all(dir);
+}
+
+// A target that detaches its session from inside its first line (as partisan's "open" does),
+// after queueing a line first if `send_first`.
+class DetachingTarget : public SessionTarget {
+ public:
+  explicit DetachingTarget(bool detach, bool send_first = false)
+      : detach_(detach), send_first_(send_first) {}
+  void session_opened(const std::shared_ptr<Session> &s) override { session = s; }
+  bool session_line(std::uint64_t, const std::string &, std::string &) override {
+    auto s = session.lock();
+    if (send_first_) s->send(R"({"ok":true})");
+    status = detach_ ? s->detach(fd, unread) : CLUSTERD_OK;
+    lines++;
+    return true;
+  }
+  void session_over(std::uint64_t) override { over = true; }
+  bool read_only(std::string_view) const override { return false; }
+
+  std::weak_ptr<Session> session;
+  clusterd_status_t status = CLUSTERD_E_GENERIC;
+  int fd = -1, lines = 0;
+  std::string unread;
+  bool over = false;
+
+ private:
+  bool detach_, send_first_;
+};
+
+// A control server on a fresh socket routing every first line to `target`, and a connected
+// client that has written `request`.
+struct DetachFixture {
+  explicit DetachFixture(std::shared_ptr<DetachingTarget> t, const std::string &request)
+      : target(std::move(t)), server(io, [this](const Request &) {
+          Reply reply;
+          reply.target = target;
+          reply.read_only = false;
+          reply.what = "test";
+          return reply;
+        }) {
+    namespace fs = std::filesystem;
+    dir = fs::temp_directory_path() / ("control-detach-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const auto path = (dir / "c.sock").string();
+    std::string error;
+    EXPECT_TRUE(server.listen(path, error)) << error;
+    client = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    EXPECT_EQ(::connect(client, reinterpret_cast<sockaddr *>(&address), sizeof address), 0);
+    EXPECT_EQ(::send(client, request.data(), request.size(), 0),
+              static_cast<ssize_t>(request.size()));
+  }
+  ~DetachFixture() {
+    ::close(client);
+    if (target->fd >= 0) ::close(target->fd);
+    server.close();
+    std::filesystem::remove_all(dir);
+  }
+  // Runs the loop until `done` (at most 5 s).
+  template <class Done>
+  bool run_until(Done done) {
+    for (int i = 0; i < 500 && !done(); ++i) io.run_for(std::chrono::milliseconds(10));
+    return done();
+  }
+
+  boost::asio::io_context io;
+  std::shared_ptr<DetachingTarget> target;
+  ControlServer server;
+  std::filesystem::path dir;
+  int client = -1;
+};
+
+TEST(ControlDetach, HandsTheSocketAndTheBytesPastTheLineOver) {
+  DetachFixture f(std::make_shared<DetachingTarget>(true),
+                  "{\"cmd\":\"open\",\"transport\":\"t\"}\n\x01\x02frames");
+  ASSERT_TRUE(f.run_until([&] { return f.target->lines > 0; }));
+  EXPECT_EQ(f.target->status, CLUSTERD_OK);
+  EXPECT_EQ(f.target->unread, "\x01\x02frames");
+  ASSERT_GE(f.target->fd, 0);
+  EXPECT_TRUE(::fcntl(f.target->fd, F_GETFL) & O_NONBLOCK);
+  EXPECT_TRUE(::fcntl(f.target->fd, F_GETFD) & FD_CLOEXEC);
+  // session_over follows, the host writes nothing more and no longer sends.
+  EXPECT_TRUE(f.run_until([&] { return f.target->over; }));
+  auto session = f.target->session.lock();
+  if (session) {
+    EXPECT_EQ(session->send("{}"), CLUSTERD_E_NOT_FOUND);
+  }
+  // The socket is the client's connection, open, with nothing from the host on it.
+  ASSERT_EQ(::send(f.target->fd, "hi", 2, 0), 2);
+  char buffer[16] = {};
+  EXPECT_EQ(::recv(f.client, buffer, sizeof buffer, 0), 2);
+  EXPECT_EQ(std::string(buffer, 2), "hi");
+}
+
+TEST(ControlDetach, OnlyFromInsideTheLineAndWithNothingQueued) {
+  {
+    DetachFixture f(std::make_shared<DetachingTarget>(false), "{\"cmd\":\"x\"}\n");
+    ASSERT_TRUE(f.run_until([&] { return f.target->lines > 0; }));
+    auto session = f.target->session.lock();
+    ASSERT_TRUE(session);
+    int fd = -1;
+    std::string unread;
+    EXPECT_EQ(session->detach(fd, unread), CLUSTERD_E_INVALID_ARG);  // a read may be running
+    EXPECT_EQ(fd, -1);
+  }
+  {
+    DetachFixture f(std::make_shared<DetachingTarget>(true, true), "{\"cmd\":\"x\"}\n");
+    ASSERT_TRUE(f.run_until([&] { return f.target->lines > 0; }));
+    EXPECT_EQ(f.target->status, CLUSTERD_E_AGAIN);  // its line is queued for the client
+    EXPECT_EQ(f.target->fd, -1);
+    char buffer[64] = {};
+    ssize_t got = 0;
+    ASSERT_TRUE(f.run_until([&] {
+      if (got <= 0) got = ::recv(f.client, buffer, sizeof buffer - 1, MSG_DONTWAIT);
+      return got > 0;
+    }));
+    EXPECT_EQ(std::string(buffer), "{\"ok\":true}\n");  // the session goes on as JSON lines
+  }
 }
 
 }  // namespace

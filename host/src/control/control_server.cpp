@@ -1,5 +1,6 @@
 #include "control/control_server.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -235,6 +236,26 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
     return mode_ == Mode::session || mode_ == Mode::ending ? buffered_ : 0;
   }
 
+  clusterd_status_t detach(int &fd, std::string &unread) override {
+    if (mode_ != Mode::session) return CLUSTERD_E_NOT_FOUND;
+    if (!delivering_) return CLUSTERD_E_INVALID_ARG;  // a read may be in flight: bytes lost
+    if (buffered_ > 0 || writing_now_) return CLUSTERD_E_AGAIN;
+    unread.assign(in_);  // first: if it throws (no memory), nothing changed yet
+    boost::system::error_code ec;
+    const int taken = socket_.release(ec);
+    if (ec || taken < 0) return CLUSTERD_E_IO;
+    // asio may have left it blocking; the contract says non-blocking and close-on-exec.
+    ::fcntl(taken, F_SETFL, ::fcntl(taken, F_GETFL) | O_NONBLOCK);
+    ::fcntl(taken, F_SETFD, FD_CLOEXEC);
+    fd = taken;
+    spdlog::debug("control connection {}: socket handed to the plugin", id());
+    release();  // no longer counted; session_over follows from its own loop turn
+    mode_ = Mode::closed;
+    ++timer_generation_;
+    timer_.cancel();
+    return CLUSTERD_OK;
+  }
+
  private:
   enum class Mode { first_line, session, ending, lingering, closed };
 
@@ -383,7 +404,10 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
       if (auto denied = refusal(*target, line); !denied.empty()) return refuse(denied);
     }
     std::string error = "the plugin instance is gone";
-    if (target && target->session_line(id(), line, error)) return;
+    delivering_ = true;  // the plugin may detach() the socket meanwhile
+    const bool taken = target && target->session_line(id(), line, error);
+    delivering_ = false;
+    if (taken) return;
     if (mode_ != Mode::session) return;  // the plugin ended or closed it meanwhile
     queue(error_line(error));
     end();
@@ -490,6 +514,7 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
   bool released_ = false;
   bool reading_ = false;
   bool told_ = false;  // session_over sent (or not wanted)
+  bool delivering_ = false;  // a line of ours is with the plugin (detach() is allowed)
   std::string pending_, writing_;
   bool writing_now_ = false;
   std::size_t buffered_ = 0;

@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 
 #include <cstring>
+#include <exception>
 
 #include "build_info.hpp"
 #include "log/log.hpp"
@@ -497,6 +498,24 @@ struct Bridge {
     return s ? s->buffered() : 0;
   }
 
+  static clusterd_status_t CLUSTERD_ABI control_detach(const clusterd_host_t *host,
+                                                       clusterd_id_t id, int *fd,
+                                                       const char **unread, size_t *length) {
+    auto *instance = self(host);
+    if (!instance || !fd || !unread || !length) return CLUSTERD_E_INVALID_ARG;
+    auto s = session(host, id);
+    if (!s) return CLUSTERD_E_NOT_FOUND;
+    clusterd_status_t status = CLUSTERD_E_NO_MEMORY;
+    try {  // nothing may cross the C ABI (the copy of the unread bytes allocates)
+      status = s->detach(*fd, instance->detached_unread_);
+    } catch (const std::exception &) {
+    }
+    if (status != CLUSTERD_OK) return status;
+    *unread = instance->detached_unread_.data();
+    *length = instance->detached_unread_.size();
+    return CLUSTERD_OK;
+  }
+
   static const void *CLUSTERD_ABI get_service(const clusterd_host_t *host, const char *id) {
     static const clusterd_timer_service_t timer{sizeof timer, 0, timer_add, timer_cancel};
     static const clusterd_fd_service_t fd{sizeof fd, 0, fd_watch, fd_modify, fd_unwatch};
@@ -511,8 +530,8 @@ struct Bridge {
         sizeof strategy_sink, 0, set_nodes, node_seen, node_lost, discovery_failed, local_node};
     static const clusterd_transport_sink_t transport_sink{
         sizeof transport_sink, 0, complete, complete_list, node_up, node_down, local_changed};
-    static const clusterd_control_sink_t control_sink{sizeof control_sink, 0, control_send,
-                                                      control_end, control_buffered};
+    static const clusterd_control_sink_t control_sink{
+        sizeof control_sink, 0, control_send, control_end, control_buffered, control_detach};
     auto *instance = self(host);
     if (!instance || !id) return nullptr;
     std::string_view want(id);

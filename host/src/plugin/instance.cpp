@@ -247,9 +247,11 @@ bool Instance::session_line(std::uint64_t id, const std::string &line, std::stri
   clusterd_status_t status = CLUSTERD_E_GENERIC;
   if (!guarded("control request",
                [&] { status = control_.request(plugin_, id, line.c_str(), line.size()); })) {
+    std::string().swap(detached_unread_);
     error = error_;
     return false;
   }
+  std::string().swap(detached_unread_);  // valid only during request() (control.h, detach)
   if (status == CLUSTERD_OK) return true;
   error = plugin_error("request failed with status " + std::to_string(status));
   return false;

@@ -195,6 +195,9 @@ class Instance : public std::enable_shared_from_this<Instance>, public SessionTa
   metrics::PluginMetrics metrics_;
   std::optional<std::chrono::steady_clock::time_point> round_started_;
   std::string local_node_buffer_;
+  // The bytes a detached session's client sent past the line being handled (control.h, detach):
+  // kept here until the plugin's request() returns.
+  std::string detached_unread_;
   RefusedNames refused_names_;
   std::set<std::string> refused_logged_;  // distinct refused names already logged (bounded)
 

@@ -38,6 +38,10 @@ class Session {
   // Closes once the queued lines are written (bounded in time).
   virtual void end() = 0;
   virtual std::size_t buffered() const = 0;
+  // Hands the connected socket to the plugin (control.h, detach; ABI 1.6): `fd` becomes the
+  // caller's, `unread` gets what the client sent after the line being delivered. Only while
+  // that line is delivered and nothing is queued; the session is then over for the host.
+  virtual clusterd_status_t detach(int &fd, std::string &unread) = 0;
 
  protected:
   explicit Session(std::uint64_t id) : id_(id) {}

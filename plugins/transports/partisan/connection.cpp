@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "batch.hpp"
 #include "crypto.hpp"
 
 namespace clusterd::partisan {
@@ -157,9 +158,12 @@ void Connection::on_ready(std::uint32_t events) {
     return;
   }
   if (phase_ == Phase::kTls) return drive_tls();
-  if ((events & (CLUSTERD_FD_READ | CLUSTERD_FD_ERROR)) != 0) read_some();
-  // Also after a read: a TLS write that wanted the socket readable continues here.
-  if (!closed() && (queued() > 0 || tls_wants_write_)) flush();
+  {
+    Batch batch;  // the answers to what one read brought (ACKs, PONGs) leave in one write
+    if ((events & (CLUSTERD_FD_READ | CLUSTERD_FD_ERROR)) != 0) read_some();
+    // Also after a read: a TLS write that wanted the socket readable continues here.
+    if (!closed() && (queued() > 0 || tls_wants_write_)) flush();
+  }
 }
 
 void Connection::finish_connect() {
@@ -431,6 +435,17 @@ bool Connection::send_message(std::uint64_t id, std::string_view data) {
 
 void Connection::flush() {
   if (phase_ == Phase::kConnecting || phase_ == Phase::kTls) return;  // HELLO waits its turn
+  if (flush_deferred_) return;                                        // the open Batch writes it
+  if (queued() < Batch::kMaxDeferred && Batch::defer([weak = weak_from_this()] {
+        if (auto self = weak.lock()) {
+          self->flush_deferred_ = false;
+          if (!self->closed()) self->flush();
+        }
+      })) {
+    flush_deferred_ = true;
+    return;
+  }
+  const bool had_queue = out_offset_ < out_.size();
   while (out_offset_ < out_.size()) {
     const Io io = transmit(out_.data() + out_offset_, out_.size() - out_offset_);
     if (io.status == Io::kAgain) break;
@@ -446,6 +461,8 @@ void Connection::flush() {
     out_offset_ = 0;
   }
   update_watch();
+  if (had_queue && out_.empty() && phase_ == Phase::kOpen && events_.on_drained)
+    events_.on_drained(*this);
 }
 
 void Connection::update_watch() {

@@ -48,6 +48,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // Once, after which nothing else is called. `rejected` tells a refused handshake (the
     // peer or this node said REJECT) from a transport failure.
     std::function<void(Connection &, const std::string &reason, bool rejected)> on_closed;
+    // Optional: the send queue was written out (senders held back may go on). Called from
+    // inside send calls too: it must not send or close on this connection.
+    std::function<void(Connection &)> on_drained;
   };
 
   // Dials `to`; `expect_node` is the peer it must be (empty: any). `deadline` bounds the dial
@@ -143,6 +146,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string out_;
   std::size_t out_offset_ = 0;
   bool want_write_ = false;
+  bool flush_deferred_ = false;   // a Batch (batch.hpp) writes the queue when it ends
   bool tls_wants_write_ = false;  // TLS needs the socket writable to make progress
   std::unique_ptr<tls::Session> tls_;
 

@@ -28,6 +28,7 @@
 
 #include <clusterd/plugin.hpp>
 
+#include "app_session.hpp"
 #include "connection.hpp"
 #include "crypto.hpp"
 #include "json_line.hpp"
@@ -37,6 +38,7 @@ namespace {
 
 using clusterd::Error;
 using clusterd::Id;
+using clusterd::partisan::AppSession;
 using clusterd::partisan::Connection;
 using clusterd::partisan::Endpoint;
 using clusterd::partisan::Identity;
@@ -152,6 +154,8 @@ struct PendingSend {
   std::string client_id;  // the request's "id", as JSON text
   bool sent = false;
   std::string data;  // kept only until the connection opens and it is sent
+  bool binary = false;         // from a binary session (app_sessions_): ACK frame, not JSON
+  std::uint64_t frame_id = 0;  // its SEND frame's id
 };
 
 class PartisanTransport final : public clusterd::Transport {
@@ -365,8 +369,9 @@ class PartisanTransport final : public clusterd::Transport {
       return reply(session, JsonLine().field("ok", true).field("channel", channel));
     }
     if (cmd == "send") return send_request(session, request);
+    if (cmd == "open") return open_app_session(session, request);
     reply(session, JsonLine().field("error", "unknown command '" + std::string(cmd) +
-                                                 "' (members, subscribe, receive, send)"));
+                                                 "' (members, subscribe, receive, send, open)"));
   }
 
   void control_closed(Id session) override {
@@ -852,44 +857,64 @@ class PartisanTransport final : public clusterd::Transport {
     if (!to_view) return fail("\"to\" must be a node name");
     const auto data_view = request.string("data");
     if (!data_view) return fail("\"data\" must be a string");
-    const std::string to(*to_view);
-    const std::string channel_name(request.string("channel").value_or("default"));
+    const std::string channel(request.string("channel").value_or("default"));
+    PendingSend pending;
+    pending.session = session;
+    pending.client_id = id;
+    if (auto why = route(channel, *to_view, *data_view, std::move(pending)); !why.empty())
+      fail(why);
+  }
+
+  // Sends `data` to member `to` on `channel` for `pending.session` (its ACK goes back to it):
+  // "" once it is on its way, else why not. One session's messages on a channel share one
+  // connection, so they stay in order. `used` (if given) gets that connection.
+  std::string route(const std::string &channel_name, std::string_view to_view,
+                    std::string_view data, PendingSend pending, Connection **used = nullptr) {
     auto channel = channels_.find(channel_name);
-    if (channel == channels_.end()) return fail("unknown channel '" + channel_name + "'");
-    const std::string_view data = *data_view;
+    if (channel == channels_.end()) return "unknown channel '" + channel_name + "'";
     if (data.size() + wire::kFrameSlack > max_frame_)
-      return fail("message of " + std::to_string(data.size()) + " bytes exceeds max_message_size");
+      return "message of " + std::to_string(data.size()) + " bytes exceeds max_message_size";
+    const std::string to(to_view);
     auto it = peers_.find(to);
     if (it == peers_.end() || it->second.state != State::kUp)
-      return fail(to + " is not an up member" +
-                  (it == peers_.end() || it->second.last_error.empty()
-                       ? std::string()
-                       : " (" + it->second.last_error + ")"));
+      return to + " is not an up member" +
+             (it == peers_.end() || it->second.last_error.empty()
+                  ? std::string()
+                  : " (" + it->second.last_error + ")");
     Peer &peer = it->second;
-    // One session's messages on a channel share one connection: they stay in order.
-    const std::uint16_t index = static_cast<std::uint16_t>(session % channel->second.parallelism);
+    const std::uint16_t index =
+        static_cast<std::uint16_t>(pending.session % channel->second.parallelism);
     auto &slots = peer.data[channel_name];
     if (slots.size() < channel->second.parallelism) slots.resize(channel->second.parallelism);
     auto &conn = slots[index];
     if (!conn || conn->closed()) {
       conn = dial_data(peer, channel_name, index);
-      if (!conn) return fail("cannot open a connection to " + to);
+      if (!conn) return "cannot open a connection to " + to;
     }
+    if (used) *used = conn.get();
     const std::uint64_t msg = ++message_id_;
-    auto &pending = pending_[conn.get()];
+    auto &waiting = pending_[conn.get()];
     if (conn->open()) {
       if (!conn->send_message(msg, data))
-        return fail(conn->closed()
-                        ? "the connection to " + to + " was lost"
-                        : "the connection to " + to + " is backed up (the peer does not read)");
-      pending.emplace(msg, PendingSend{session, id, true, {}});
+        return conn->closed()
+                   ? "the connection to " + to + " was lost"
+                   : "the connection to " + to + " is backed up (the peer does not read)";
+      pending.sent = true;
     } else {
-      std::size_t waiting = 0;
-      for (const auto &[k, p] : pending) waiting += p.data.size();
-      if (waiting > Connection::kMaxQueued)
-        return fail("too many messages wait for the connection to " + to);
-      pending.emplace(msg, PendingSend{session, id, false, std::string(data)});
+      if (backlog(*conn) > Connection::kMaxQueued)
+        return "too many messages wait for the connection to " + to;
+      pending.data.assign(data);
     }
+    waiting.emplace(msg, std::move(pending));
+    return "";
+  }
+
+  // Bytes on their way to `c`'s peer: queued on it, or waiting for it to open.
+  std::size_t backlog(const Connection &c) const {
+    std::size_t bytes = c.queued();
+    if (auto it = pending_.find(&c); it != pending_.end() && !c.open())
+      for (const auto &[msg, p] : it->second) bytes += p.data.size();
+    return bytes;
   }
 
   std::shared_ptr<Connection> dial_data(Peer &peer, const std::string &channel,
@@ -905,7 +930,9 @@ class PartisanTransport final : public clusterd::Transport {
         p.sent = true;
         std::string().swap(p.data);
       }
+      unblock(c);
     };
+    e.on_drained = [this](Connection &c) { unblock(c); };
     e.on_frame = [this](Connection &c, wire::Frame &frame) {
       heard(c.peer_node());
       if (auto *ack = std::get_if<wire::Ack>(&frame)) return acked(c, *ack);
@@ -913,6 +940,7 @@ class PartisanTransport final : public clusterd::Transport {
               "unexpected frame");
     };
     e.on_closed = [this](Connection &c, const std::string &reason, bool) {
+      unblock(c);
       fail_pending(c, "the connection to " + c.peer_node() +
                           " was lost before the "
                           "acknowledgement (the message may or may not have arrived): " +
@@ -932,6 +960,12 @@ class PartisanTransport final : public clusterd::Transport {
     if (it == pending.end()) return;
     const PendingSend p = std::move(it->second);
     pending.erase(it);
+    if (p.binary)
+      return app_ack(
+          p, static_cast<std::uint8_t>(ack.status),
+          ack.status == wire::AckStatus::kDelivered
+              ? std::string()
+              : c.peer_node() + ": " + (ack.reason.empty() ? "not delivered" : ack.reason));
     if (ack.status == wire::AckStatus::kDelivered) {
       reply(p.session, JsonLine().raw("id", p.client_id).field("ok", true));
     } else {
@@ -946,8 +980,12 @@ class PartisanTransport final : public clusterd::Transport {
   void fail_pending(Connection &c, const std::string &why) {
     auto node = pending_.extract(&c);
     if (node.empty()) return;
-    for (auto &[msg, p] : node.mapped())
-      reply(p.session, JsonLine().raw("id", p.client_id).field("error", why));
+    for (auto &[msg, p] : node.mapped()) {
+      if (p.binary)
+        app_ack(p, AppSession::kNotSent, why);
+      else
+        reply(p.session, JsonLine().raw("id", p.client_id).field("error", why));
+    }
   }
 
   void fail_data(Peer &peer, const std::string &reason) {
@@ -960,29 +998,112 @@ class PartisanTransport final : public clusterd::Transport {
 
   void deliver(Connection &c, const wire::Message &message) {
     auto receivers = receivers_.find(c.channel());
-    if (receivers == receivers_.end() || receivers->second.empty()) {
+    auto app_receivers = app_receivers_.find(c.channel());
+    const bool json = receivers != receivers_.end() && !receivers->second.empty();
+    const bool binary = app_receivers != app_receivers_.end() && !app_receivers->second.empty();
+    if (!json && !binary) {
       c.send(wire::Ack{message.id, wire::AckStatus::kNoReceiver,
                        "no receiver for channel '" + c.channel() + "' on " + self_.node});
       return;
     }
-    JsonLine event;
-    event.field("event", "message")
-        .field("from", c.peer_node())
-        .field("channel", c.channel())
-        .field("data", message.data);
-    if (!event.ok()) {
-      c.send(wire::Ack{message.id, wire::AckStatus::kMalformed, "the message is not UTF-8 text"});
-      return;
-    }
-    const std::string_view line = event.text();
     std::size_t delivered = 0;
-    const std::set<Id> sessions = receivers->second;  // a too-slow one is removed meanwhile
-    for (Id session : sessions) delivered += control_send(session, line) == CLUSTERD_OK;
+    if (binary) {
+      const std::set<Id> sessions = app_receivers->second;  // a too-slow one is removed meanwhile
+      for (Id id : sessions)
+        if (auto s = app_sessions_.find(id); s != app_sessions_.end())
+          delivered += s->second->deliver(c.peer_node(), message.data);
+    }
+    if (json) {
+      JsonLine event;
+      event.field("event", "message")
+          .field("from", c.peer_node())
+          .field("channel", c.channel())
+          .field("data", message.data);
+      if (!event.ok() && delivered == 0) {
+        c.send(wire::Ack{message.id, wire::AckStatus::kMalformed, "the message is not UTF-8 text"});
+        return;
+      }
+      const std::set<Id> sessions = receivers->second;  // a too-slow one is removed meanwhile
+      if (event.ok())
+        for (Id session : sessions) delivered += control_send(session, event.text()) == CLUSTERD_OK;
+    }
     if (delivered > 0)
       c.send(wire::Ack{message.id, wire::AckStatus::kDelivered, {}});
     else
       c.send(wire::Ack{message.id, wire::AckStatus::kReceiverTooSlow,
                        "the receiver on " + self_.node + " is too slow"});
+  }
+
+  // ---- binary sessions (app_session.hpp; docs/control-protocol.md, "Binary sessions") ----
+
+  // {"cmd":"open","channel":C,"receive":true}: the session's socket becomes a binary session.
+  void open_app_session(Id session, const Request &request) {
+    auto refuse = [&](const std::string &why) {
+      reply(session, JsonLine().field("error", why));
+      control_end(session);
+    };
+    const std::string channel(request.string("channel").value_or("default"));
+    if (!channels_.count(channel)) return refuse("unknown channel '" + channel + "'");
+    if (app_sessions_.size() >= kMaxAppSessions)
+      return refuse("too many binary sessions (" + std::to_string(kMaxAppSessions) +
+                    "); try again later");
+    const bool receives = request.raw("receive") != "false";
+    int fd = -1;
+    std::string_view unread;
+    if (auto status = control_detach(session, fd, unread); status != CLUSTERD_OK)
+      return refuse(status == CLUSTERD_E_UNSUPPORTED
+                        ? "this clusterd cannot hand sessions over (ABI 1.6 needed)"
+                        : "cannot take the session over (status " + std::to_string(status) + ")");
+    AppSession::Events events;
+    events.on_send = [this](AppSession &app, std::uint64_t id, std::string_view to,
+                            std::string_view data) { app_send(app, id, to, data); };
+    events.on_closed = [this](AppSession &app, const std::string &reason) {
+      host().info("binary session " + std::to_string(app.id()) + " (" + app.peer() + ", channel '" +
+                  app.channel() + "') closed: " + reason);
+      app_receivers_[app.channel()].erase(app.id());
+      app_sessions_.erase(app.id());
+    };
+    JsonLine opened;
+    opened.field("ok", true)
+        .field("protocol", std::int64_t{1})
+        .field("node", self_.node)
+        .field("channel", channel)
+        .field("max_message_size", static_cast<std::int64_t>(max_frame_ - wire::kFrameSlack));
+    auto app = AppSession::start(host(), session, fd, unread, channel, receives,
+                                 max_frame_ - wire::kFrameSlack, opened.text(), std::move(events));
+    if (app->closed()) return;  // the application went away at once
+    app_sessions_[session] = app;
+    if (receives) app_receivers_[channel].insert(session);
+    host().info("binary session " + std::to_string(session) + " (" + app->peer() +
+                ") opened on channel '" + channel + "'");
+  }
+
+  void app_send(AppSession &app, std::uint64_t id, std::string_view to, std::string_view data) {
+    Connection *used = nullptr;
+    PendingSend pending;
+    pending.session = app.id();
+    pending.binary = true;
+    pending.frame_id = id;
+    if (auto why = route(app.channel(), to, data, std::move(pending), &used); !why.empty())
+      return app.ack(id, AppSession::kNotSent, why);
+    // Back-pressure: a sender faster than the peer connection waits until it drains.
+    if (used && backlog(*used) > kAppBacklog) {
+      app.pause();
+      blocked_[used].push_back(app.id());
+    }
+  }
+
+  void app_ack(const PendingSend &p, std::uint8_t status, const std::string &reason) {
+    if (auto it = app_sessions_.find(p.session); it != app_sessions_.end())
+      it->second->ack(p.frame_id, status, reason);
+  }
+
+  // `c` drained, opened or closed: the sessions waiting on it read again.
+  void unblock(const Connection &c) {
+    auto waiting = blocked_.extract(&c);
+    if (waiting.empty()) return;
+    for (Id id : waiting.mapped())
+      if (auto it = app_sessions_.find(id); it != app_sessions_.end()) it->second->resume();
   }
 
   // ---- control helpers ----
@@ -1077,6 +1198,11 @@ class PartisanTransport final : public clusterd::Transport {
     unknown_handshaking_ = 0;
     for (auto &[raw, conn] : inbound) conn->close("clusterd is stopping");
     pending_.clear();
+    blocked_.clear();
+    auto apps = std::move(app_sessions_);
+    app_sessions_.clear();
+    for (auto &[id, app] : apps) app->close("clusterd is stopping");
+    app_receivers_.clear();
   }
 
   Identity self_;
@@ -1103,6 +1229,12 @@ class PartisanTransport final : public clusterd::Transport {
   std::uint64_t ping_id_ = 0, message_id_ = 0;
   std::map<Id, Session> sessions_;
   std::map<std::string, std::set<Id>> receivers_;
+  std::map<Id, std::shared_ptr<AppSession>> app_sessions_;  // binary sessions, by session id
+  std::map<std::string, std::set<Id>> app_receivers_;       // ... that receive, by channel
+  std::map<const Connection *, std::vector<Id>> blocked_;   // paused until it drains
+  // Bytes queued towards a peer beyond which a binary session stops reading (back-pressure).
+  static constexpr std::size_t kAppBacklog = 4u << 20;
+  static constexpr std::size_t kMaxAppSessions = 256;
 };
 
 }  // namespace

@@ -24,7 +24,7 @@
 /* ABI version. MAJOR is part of the entry symbol's name; MINOR grows when fields or services
  * are appended. A plugin loads when its major equals the host's and its minor is <= the host's. */
 #define CLUSTERD_ABI_MAJOR 1
-#define CLUSTERD_ABI_MINOR 5
+#define CLUSTERD_ABI_MINOR 6
 
 /* Calling convention of every function pointer in the ABI (empty on the supported platforms;
  * present from day one so that adding one later is not an ABI break). */

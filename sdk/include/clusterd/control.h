@@ -1,9 +1,11 @@
-/* clusterd plugin SDK — the control extension (ABI 1.1; read-only commands 1.4): a plugin that
- * implements it serves local applications through the daemon's control socket. A client's request
- * that names the plugin's instance ({"transport": "NAME", ...} or {"topology": "NAME", ...}) opens
- * a session: a bidirectional stream of JSON lines between that client and the plugin, which lasts
- * until either side ends it. One-shot commands answer one line and end; subscriptions keep sending.
- * The socket protocol is in docs/control-protocol.md. */
+/* clusterd plugin SDK — the control extension (ABI 1.1; read-only commands 1.4; detach 1.6): a
+ * plugin that implements it serves local applications through the daemon's control socket. A
+ * client's request that names the plugin's instance ({"transport": "NAME", ...} or
+ * {"topology": "NAME", ...}) opens a session: a bidirectional stream of JSON lines between that
+ * client and the plugin, which lasts until either side ends it. One-shot commands answer one
+ * line and end; subscriptions keep sending. A plugin may also take the session's socket over
+ * (detach, since 1.6) and speak its own protocol on it. The socket protocol is in
+ * docs/control-protocol.md. */
 #ifndef CLUSTERD_CONTROL_H
 #define CLUSTERD_CONTROL_H
 
@@ -67,6 +69,24 @@ typedef struct clusterd_control_sink {
   /* Bytes queued for the session's client and not yet written (0 for a session that is
    * over), so a plugin can slow its own sources before the limit. [loop-thread] */
   size_t(CLUSTERD_ABI *buffered)(const clusterd_host_t *host, clusterd_id_t session);
+  /* since 1.6: takes the session's connected socket over from the host, so that the plugin
+   * speaks its own protocol with the client from now on, with no host copy per message (the
+   * partisan transport's binary sessions, docs/control-protocol.md). Only from inside
+   * request() for this same session (the host reads nothing more from the socket then), and
+   * only while nothing is queued for its client (buffered() == 0). On CLUSTERD_OK, *fd is the
+   * socket: a connected Unix stream socket, non-blocking and close-on-exec, which the plugin
+   * now owns (it watches it with the fd service and closes it); *unread and *unread_length are
+   * the bytes the client sent after the line request() is handling, which the host had read
+   * already (*unread is valid until request() returns). The host forgets the session: send()
+   * and buffered() see it as over, end() does nothing, and session_closed() follows as for any
+   * session (the plugin's state for the socket must not hang on it). Errors:
+   * CLUSTERD_E_NOT_FOUND for a session that is over; CLUSTERD_E_INVALID_ARG for a NULL
+   * pointer or a call from outside that request(); CLUSTERD_E_AGAIN while bytes are queued for
+   * the client; CLUSTERD_E_IO if the host cannot give the socket up. A plugin must check
+   * CLUSTERD_STRUCT_HAS(sink, clusterd_control_sink_t, detach): hosts before 1.6 lack it.
+   * [loop-thread] */
+  clusterd_status_t(CLUSTERD_ABI *detach)(const clusterd_host_t *host, clusterd_id_t session,
+                                          int *fd, const char **unread, size_t *unread_length);
 } clusterd_control_sink_t;
 
 #ifdef __cplusplus

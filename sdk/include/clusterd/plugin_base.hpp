@@ -63,6 +63,22 @@ class Plugin {
     return control_sink()->buffered(host_.raw(), session);
   }
 
+  /// ABI 1.6 (control.h, detach): takes the socket of `session` over from the host, from
+  /// inside control_request() for that session. On CLUSTERD_OK `fd` is the plugin's (a
+  /// non-blocking connected Unix socket; close it when done) and `unread` the bytes the client
+  /// sent after the current line (valid until control_request() returns). CLUSTERD_E_UNSUPPORTED
+  /// from a host older than 1.6; the other statuses are the C call's.
+  Status control_detach(Id session, int &fd, std::string_view &unread) {
+    const auto *sink = control_sink();
+    if (!CLUSTERD_STRUCT_HAS(sink, clusterd_control_sink_t, detach) || sink->detach == nullptr)
+      return CLUSTERD_E_UNSUPPORTED;
+    const char *bytes = nullptr;
+    std::size_t length = 0;
+    const Status status = sink->detach(host_.raw(), session, &fd, &bytes, &length);
+    unread = status == CLUSTERD_OK && bytes ? std::string_view(bytes, length) : std::string_view();
+    return status;
+  }
+
   /// This instance's host table (valid from init to destruction).
   Host &host() noexcept { return host_; }
   /// This instance's host table.
