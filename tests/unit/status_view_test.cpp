@@ -54,6 +54,7 @@ struct FakeSession : clusterd::plugin::Session {
   }
   void end() override {}
   std::size_t buffered() const override { return 0; }
+  clusterd_status_t detach(int &, std::string &) override { return CLUSTERD_E_UNSUPPORTED; }
   std::vector<nlohmann::json> lines;
   bool full = false;
 };
