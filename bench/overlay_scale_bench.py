@@ -94,10 +94,17 @@ def loopback_tx_bytes():
     return None
 
 
-def proc_cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
+def proc_cpu_ns(pid):
+    """CPU time of every live thread of `pid` in ns (schedstat: finer than clock ticks, which
+    an idle daemon does not reach in a 10 s window)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a thread that just ended
+    return total
 
 
 def proc_rss_kb(pid):
@@ -515,13 +522,12 @@ def run_cell(cluster, args, reader):
     # Steady state.
     reader.idle(args.settle_seconds)
     pids = [p.pid for p in cluster.procs]
-    ticks0, bytes0, t0 = [proc_cpu_ticks(p) for p in pids], loopback_tx_bytes(), time.monotonic()
+    cpu0, bytes0, t0 = [proc_cpu_ns(p) for p in pids], loopback_tx_bytes(), time.monotonic()
     reader.idle(args.steady_seconds)
-    ticks1, bytes1, t1 = [proc_cpu_ticks(p) for p in pids], loopback_tx_bytes(), time.monotonic()
-    hz = os.sysconf("SC_CLK_TCK")
+    cpu1, bytes1, t1 = [proc_cpu_ns(p) for p in pids], loopback_tx_bytes(), time.monotonic()
     out["rss_mb"] = statistics.median(proc_rss_kb(p) for p in pids) / 1024
-    out["cpu_pct"] = statistics.median((b - a) / hz / (t1 - t0) * 100
-                                       for a, b in zip(ticks0, ticks1))
+    out["cpu_pct"] = statistics.median((b - a) / 1e9 / (t1 - t0) * 100
+                                       for a, b in zip(cpu0, cpu1))
     out["bytes_per_s"] = ((bytes1 - bytes0) / (t1 - t0) / n
                           if bytes0 is not None and args.netns else None)
 
@@ -641,7 +647,7 @@ ROWS = [
     ("false failures under CPU stress: events / daemons accused", "false", fmt_false),
     ("RSS per daemon (MB, median)", "rss_mb", lambda r, k: fmt_num(r, k, "{:.1f}")),
     ("CPU per daemon, steady (% of a core, median)", "cpu_pct",
-     lambda r, k: fmt_num(r, k, "{:.2f}")),
+     lambda r, k: fmt_num(r, k, "{:.3f}")),
     ("bytes/s per daemon, steady", "bytes_per_s", lambda r, k: fmt_num(r, k, "{:,.0f}")),
     ("user event → all others: p50 / max (ms)", "user", fmt_pair),
 ]
@@ -805,10 +811,11 @@ def main():
                 results[(s, n)].append(r)
                 print(f"  run {run + 1} N={n} {labels[s]} ({time.monotonic() - t:.0f} s): "
                       f"{r.get('error') or brief(r)}", flush=True)
-
-    print(f"\nloadavg {os.getloadavg()[0]:.2f} at the end; medians of {args.runs} runs\n")
-    print_table(results, sizes, systems, labels)
-    goals(results, sizes, systems, labels)
+        # The table so far after every run: an interrupted bench still leaves figures.
+        print(f"\nloadavg {os.getloadavg()[0]:.2f}; medians of {run + 1} of {args.runs} runs\n")
+        print_table(results, sizes, systems, labels)
+        goals(results, sizes, systems, labels)
+        print(flush=True)
     return 0
 
 
