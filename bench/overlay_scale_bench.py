@@ -601,8 +601,8 @@ def measure(system, n, args):
         reader = Reader()
         try:
             return run_cell(cluster, args, reader)
-        except (RuntimeError, TimeoutError, OSError) as e:
-            return {"error": str(e)}
+        except Exception as e:  # this cell failed; the other cells still run
+            return {"error": f"{type(e).__name__}: {e}"}
         finally:
             reader.close()
             for p in cluster.procs:
@@ -754,6 +754,7 @@ def main():
             f.write("40000 60999")
     # SIGTERM unwinds like Ctrl-C, so the `finally` blocks stop every process started here.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with `&`
     args.bin_dir = os.path.join(os.path.abspath(args.build_dir), "bin")
     sizes = [int(x) for x in args.sizes.split(",") if x]
     if min(sizes) < 4:
@@ -795,9 +796,11 @@ def main():
           "heartbeat_timeout 5s, gossip_interval 10s), log_level info, HMAC secret; mode "
           "options: " + ", ".join(f"{s}: {args.mode_options[s] or '(none: the default)'}"
                                   for s in systems if s != "serf"))
-    print(f"Serf: Debian serf {serf_pkg or '?'} ({serf_version.splitlines()[0] if serf_version else '?'}), "
-          "`serf agent -node -bind -rpc-addr -join -log-level=info -profile=lan` (memberlist "
-          "LAN profile: probe 1 s, timeout 500 ms, suspicion 4·log10(N)·1 s), no encryption")
+    reported = serf_version.splitlines()[0] if serf_version else "?"
+    print(f"Serf: Debian serf {serf_pkg or '?'} (`serf version`: {reported}), `serf agent -node "
+          "-bind -rpc-addr -join -log-level=info -profile=lan` (memberlist's LAN profile: probe "
+          "1 s, timeout 500 ms, 3 indirect probes, gossip 200 ms, suspicion 4·log10(N) s, up "
+          "to 6x that until others confirm), no encryption")
     print(f"stress: {args.stress_workers} x {args.stressor} on CPU {max(os.sched_getaffinity(0))} "
           f"for {args.stress_seconds:.0f} s (+{args.stress_grace:.0f} s counted), half of the "
           "surviving daemons pinned there", flush=True)
@@ -820,4 +823,7 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # every daemon was stopped on the way out
+        sys.exit("interrupted")
