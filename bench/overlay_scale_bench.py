@@ -762,10 +762,16 @@ def main():
     args.stressor = "stress-ng" if subprocess.run(["which", "stress-ng"],
                                                   capture_output=True).returncode == 0 else "loop"
 
+    wanted = args.systems.split(",")
+    if ({"mesh", "swim"} & set(wanted)
+            and not os.access(os.path.join(args.bin_dir, "clusterd"), os.X_OK)):
+        ap.error(f"no clusterd in {args.bin_dir}: build it first (scripts/build.sh)")
+    if "serf" in wanted and subprocess.run(["which", "serf"], capture_output=True).returncode:
+        ap.error("no serf in PATH (Debian: apt-get install serf)")
     labels = {"mesh": "clusterd mesh", "swim": "clusterd swim", "serf": "Serf (membership)"}
     args.mode_options = {}
     systems = []
-    for s in args.systems.split(","):
+    for s in wanted:
         if s in ("mesh", "swim"):
             option = f'membership = "{s}"'
             if clusterd_check(args.bin_dir, option):
