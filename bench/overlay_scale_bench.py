@@ -181,18 +181,35 @@ class Reader:
         self.selector.close()
 
 
+# ---- the daemons ---------------------------------------------------------------------------
+
+class Daemons:
+    """What both systems' clusters share: their processes, event views and logs."""
+
+    def __init__(self, workdir, n):
+        self.dir, self.n = workdir, n
+        self.procs, self.views = [], []
+
+    def tail(self, i, lines=5):
+        try:
+            with open(self.log(i)) as f:
+                return " | ".join(f.read().splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
 # ---- clusterd ------------------------------------------------------------------------------
 
 CLUSTERD_EVENT = re.compile(rb'"event":"([a-z]+)","node":"n(\d+)@')
 
 
-class Clusterd:
-    """N clusterd daemons with the partisan transport, `options` added to its section."""
+class Clusterd(Daemons):
+    """N clusterd daemons with the partisan transport, `mode_option` added to its section."""
 
     def __init__(self, bin_dir, workdir, n, mode_option):
-        self.bin, self.dir, self.n, self.option = bin_dir, workdir, n, mode_option
+        super().__init__(workdir, n)
+        self.bin, self.option = bin_dir, mode_option
         self.nodes = [f"n{i}@{HOST}:{CLUSTERD_PORT + i}" for i in range(n)]
-        self.procs, self.views = [], []
         self.refusal = ""
 
     def config(self, i):
@@ -281,13 +298,6 @@ class Clusterd:
         user events yet. Fill in when it does: send the control request on daemon i, and
         record each daemon's receipt as `view.user[name] = t` in `feed` above."""
         return False
-
-    def tail(self, i, lines=5):
-        try:
-            with open(self.log(i)) as f:
-                return " | ".join(f.read().splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
 
 def clusterd_check(bin_dir, option):
@@ -386,12 +396,12 @@ class SerfRpc:
         self.sock.close()
 
 
-class Serf:
+class Serf(Daemons):
     """N Serf agents on 127.0.0.1, LAN profile."""
 
     def __init__(self, workdir, n):
-        self.dir, self.n = workdir, n
-        self.procs, self.views, self.log_views = [], [], []
+        super().__init__(workdir, n)
+        self.log_views = []
 
     def log(self, i):
         return os.path.join(self.dir, f"serf{i}.log")
@@ -441,13 +451,6 @@ class Serf:
             rpc.close()
         return True
 
-    def tail(self, i, lines=5):
-        try:
-            with open(self.log(i)) as f:
-                return " | ".join(f.read().splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
 
 # ---- one system, one N ---------------------------------------------------------------------
 
@@ -477,7 +480,7 @@ def start_all(cluster, reader, timeout):
                 readies.append(opened[1])
                 break
             if time.monotonic() > deadline:
-                refusal = getattr(cluster, "refusal", "")
+                refusal = getattr(cluster, "refusal", "")  # clusterd's last answer
                 raise RuntimeError(f"daemon n{i} not ready in {timeout} s "
                                    f"{refusal and '(' + refusal + ') '}: {cluster.tail(i)}")
             reader.pump(0.005)
