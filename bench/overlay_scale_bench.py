@@ -573,27 +573,27 @@ def run_cell(cluster, args, reader):
     stressed = observers[::2]
     for i in stressed:
         pin_all_threads(cluster.procs[i].pid, cpu)
-    stress = subprocess.Popen(stress_command(args, cpu), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              preexec_fn=die_with_parent)
+    stress = [subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
+              for command in stress_commands(args, cpu)]
     start = now_ns()
     try:
         reader.idle(args.stress_seconds)
     finally:
-        stop([stress], timeout=5)
+        stop(stress, timeout=5)
     reader.idle(args.stress_grace)
     for suffix, views in views_by_source.items():
         out["false" + suffix] = false_failures(views, (killed, frozen), start, now_ns())
     return out
 
 
-def stress_command(args, cpu):
+def stress_commands(args, cpu):
+    """stress-ng's workers (it stops them when stopped), or one busy loop per worker."""
+    pin = ["taskset", "-c", str(cpu)]
     if args.stressor == "stress-ng":
-        return ["taskset", "-c", str(cpu), "stress-ng", "--cpu", str(args.stress_workers),
-                "--timeout", f"{args.stress_seconds}s", "--quiet"]
-    return ["taskset", "-c", str(cpu), sys.executable, "-c",  # a busy loop per worker
-            f"import os\nfor _ in range({args.stress_workers - 1}):\n"
-            "    if os.fork() == 0: break\nwhile True: pass"]
+        return [pin + ["stress-ng", "--cpu", str(args.stress_workers),
+                       "--timeout", f"{args.stress_seconds:.0f}s", "--quiet"]]
+    return [pin + [sys.executable, "-c", "while True: pass"]] * args.stress_workers
 
 
 def measure(system, n, args):
@@ -736,6 +736,7 @@ def main():
     ap.add_argument("--stress-grace", type=float, default=5,
                     help="failure events still counted after the stress ends")
     ap.add_argument("--stress-workers", type=int, default=4, help="busy workers on the CPU")
+    ap.add_argument("--stressor", choices=["stress-ng", "loop"], default="stress-ng")
     ap.add_argument("--settle-seconds", type=float, default=3)
     ap.add_argument("--steady-seconds", type=float, default=10)
     ap.add_argument("--start-timeout", type=float, default=30, help="per daemon")
@@ -762,8 +763,10 @@ def main():
     sizes = [int(x) for x in args.sizes.split(",") if x]
     if min(sizes) < 4:
         ap.error("every size must be at least 4 (two victims, two observers)")
-    args.stressor = "stress-ng" if subprocess.run(["which", "stress-ng"],
-                                                  capture_output=True).returncode == 0 else "loop"
+    if args.stressor == "stress-ng" and subprocess.run(["which", "stress-ng"],
+                                                       capture_output=True).returncode:
+        print("note: no stress-ng (Debian: stress-ng): busy loops instead")
+        args.stressor = "loop"
 
     wanted = args.systems.split(",")
     if ({"mesh", "swim"} & set(wanted)
