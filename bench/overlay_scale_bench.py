@@ -201,6 +201,7 @@ class Daemons:
 # ---- clusterd ------------------------------------------------------------------------------
 
 CLUSTERD_EVENT = re.compile(rb'"event":"([a-z]+)","node":"n(\d+)@')
+CLUSTERD_TIME = re.compile(rb'"time_ms":(\d+)')
 
 
 class Clusterd(Daemons):
@@ -211,6 +212,10 @@ class Clusterd(Daemons):
         self.bin, self.option = bin_dir, mode_option
         self.nodes = [f"n{i}@{HOST}:{CLUSTERD_PORT + i}" for i in range(n)]
         self.refusal = ""
+        # The bench's arrival stamp minus the daemon's own `time_ms` (wall clock, ms): how far
+        # the one reader lags behind the streams.
+        self.reader_lag_ms = []
+        self.wall_offset_ns = time.time_ns() - now_ns()
 
     def config(self, i):
         seeds = [self.nodes[i - 1]] if i > 0 else []
@@ -263,12 +268,18 @@ class Clusterd(Daemons):
             end = buffered.rfind(b"\n")
             if end < 0:
                 return
-            for event, member in CLUSTERD_EVENT.findall(bytes(buffered[:end])):
-                member = int(member)
-                if event in (b"joined", b"up"):
+            for line in bytes(buffered[:end]).split(b"\n"):
+                m, stamp = CLUSTERD_EVENT.search(line), CLUSTERD_TIME.search(line)
+                if not m:
+                    continue
+                member = int(m.group(2))
+                if m.group(1) in (b"joined", b"up"):
                     view.listed(member, t)
-                elif event == b"down":
+                elif m.group(1) == b"down":
                     view.failed.append((t, member))
+                if stamp:
+                    self.reader_lag_ms.append((t + self.wall_offset_ns) / 1e6
+                                              - int(stamp.group(1)))
             del buffered[:end + 1]
 
         reader.add(s, feed)
@@ -507,6 +518,7 @@ def run_cell(cluster, args, reader):
     n = cluster.n
     out = {}
     readies, last_exec = start_all(cluster, reader, args.start_timeout)
+    lags = getattr(cluster, "reader_lag_ms", None)
     last_ready = max(readies)
 
     def all_listed(views):
@@ -521,6 +533,8 @@ def run_cell(cluster, args, reader):
         all_known = [max(t for m, t in v.known.items() if m != i) for i, v in enumerate(views)]
         out["join" + suffix] = spread([max(0, t - last_ready) for t in all_known])
         out["join_exec" + suffix] = spread([max(0, t - last_exec) for t in all_known])
+    if lags:  # during the join, when the streams are busiest (progress output only)
+        out["reader_lag"] = percentile(lags, 50), max(lags)
 
     # Steady state.
     reader.idle(args.settle_seconds)
@@ -653,6 +667,8 @@ ROWS = [
      lambda r, k: fmt_num(r, k, "{:.3f}")),
     ("bytes/s per daemon, steady", "bytes_per_s", lambda r, k: fmt_num(r, k, "{:,.0f}")),
     ("user event → all others: p50 / max (ms)", "user", fmt_pair),
+    ("(the bench's reader behind clusterd's own event stamps, join: p50 / max, ms)",
+     "reader_lag", fmt_pair),
 ]
 STREAM_ROWS = {"join", "join_exec", "kill", "stop", "false"}
 
