@@ -6,8 +6,8 @@ usage: bench/overlay_scale_bench.py BUILD_DIR [--runs 3] [--sizes 20,50,200]
            [--systems mesh,swim,serf] [--stress-seconds 60] [--steady-seconds 10] [--no-netns]
 
 Systems (each started alone, one after the other, for every N in every run):
-- clusterd, `partisan` transport, `membership = "mesh"` (today's full mesh, the default) and
-  `membership = "swim"` when this build's plugin accepts it (`clusterd check` on a config with
+- clusterd, `partisan` transport, `membership = "mesh"` (today's full mesh, the default; a
+  build without membership modes runs without the option) and `membership = "swim"` when this build's plugin accepts it (`clusterd check` on a config with
   it; the column is skipped with a note otherwise). Every partisan setting is the plugin's
   shipped default; the bench sets only node_name, listen, secret (HMAC handshake) and the seed.
 - Serf (Debian's `serf`), `serf agent -node -bind -rpc-addr -join -log-level info -profile lan`:
@@ -29,16 +29,17 @@ both are printed). Members known before a stream opened are taken from `members`
   (silent: its sockets stay open, as after a host crash or a partition) -> every other lists
   it failed (clusterd: `down`; Serf: failed), p50 and max over observers;
 - false failures: half of the remaining daemons pinned (every thread, as `taskset -a`) to one
-  CPU that `stress-ng --cpu W` also loads, for --stress-seconds; failure events about healthy
+  CPU that `stress-ng --cpu W` also loads (at the bench's nice level, as the daemons), for
+  --stress-seconds; failure events about healthy
   daemons during the stress and --stress-grace after it, summed over observers, and how many
   distinct daemons were accused;
 - steady state (after --settle-seconds, over --steady-seconds): RSS and CPU per daemon (median
-  over daemons), bytes per second per daemon: every daemon runs in one private network
+  over daemons; CPU from every thread's schedstat), bytes per second per daemon: every daemon runs in one private network
   namespace made for the bench (`unshare --net`; its own loopback, nothing else on it, gone
   with the bench), so the loopback's byte counter over the window divided by N is exactly the
   traffic per daemon (Serf's RPC streams are idle then; clusterd's are Unix sockets);
-- user event from daemon 1 -> received by all others (Serf: `event` without coalescing;
-  clusterd: "n/a" until the transport has user events, see `clusterd_user_event`).
+- user event from daemon n0 -> received by all others (Serf: `event` without coalescing;
+  clusterd: "n/a" until the transport has user events: fill in `Clusterd.user_event`).
 Every figure is the median over --runs runs. Every process is started here, stopped by PID,
 and killed by the kernel if this process dies (PR_SET_PDEATHSIG).
 """
