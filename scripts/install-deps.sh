@@ -12,6 +12,9 @@ packages=(
   # test_etcd.py starts its own etcd on free loopback ports with a temporary data directory;
   # a system etcd that the package may start (on 2379) is neither used nor touched.
   etcd-server etcd-client
+  # bench/overlay_scale_bench.py: Serf side by side with the overlay (its RPC is msgpack over
+  # TCP), and the CPU stress of half the daemons.
+  serf python3-msgpack stress-ng
 )
 missing=()
 for p in "${packages[@]}"; do
