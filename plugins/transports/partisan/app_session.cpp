@@ -13,9 +13,9 @@
 namespace clusterd::partisan {
 namespace {
 
-constexpr std::size_t kReadChunk = 256 * 1024;
-constexpr std::size_t kMinRead = 16 * 1024;  // grow or compact below this much free room
-constexpr int kReadsPerEvent = 16;           // then yield to the loop (level-triggered)
+constexpr std::size_t kAppReadChunk = 256 * 1024;
+constexpr std::size_t kAppMinRead = 16 * 1024;  // grow or compact below this much free room
+constexpr int kAppReadsPerEvent = 16;           // then yield to the loop (level-triggered)
 
 std::string peer_of(int fd) {
   ucred cred{};
@@ -44,7 +44,7 @@ std::shared_ptr<AppSession> AppSession::start(Host &host, Id id, int fd, std::st
   std::shared_ptr<AppSession> s(
       new AppSession(host, id, fd, std::move(channel), receives, max_message, std::move(events)));
   if (!unread.empty()) {
-    s->in_capacity_ = std::max(kReadChunk, unread.size() + kMinRead);
+    s->in_capacity_ = std::max(kAppReadChunk, unread.size() + kAppMinRead);
     s->in_ = std::make_unique_for_overwrite<char[]>(s->in_capacity_);
     std::memcpy(s->in_.get(), unread.data(), unread.size());
     s->in_end_ = unread.size();
@@ -74,8 +74,8 @@ void AppSession::on_ready(std::uint32_t events) {
 }
 
 void AppSession::read_some() {
-  for (int i = 0; i < kReadsPerEvent && !closed() && !paused_; ++i) {
-    if (in_capacity_ - in_end_ < kMinRead) make_room();
+  for (int i = 0; i < kAppReadsPerEvent && !closed() && !paused_; ++i) {
+    if (in_capacity_ - in_end_ < kAppMinRead) make_room();
     const std::size_t room = in_capacity_ - in_end_;
     ssize_t got;
     do got = ::recv(fd_, in_.get() + in_end_, room, 0);
@@ -90,7 +90,7 @@ void AppSession::read_some() {
     if (static_cast<std::size_t>(got) < room) break;  // drained: spare the recv saying EAGAIN
   }
   // A burst is over: give a grown buffer back.
-  if (in_begin_ == in_end_ && in_capacity_ > kReadChunk) {
+  if (in_begin_ == in_end_ && in_capacity_ > kAppReadChunk) {
     in_.reset();
     in_capacity_ = in_begin_ = in_end_ = 0;
   }
@@ -99,8 +99,8 @@ void AppSession::read_some() {
 void AppSession::make_room() {
   // The unfinished frame moves to the front; the buffer grows (doubling, for a long frame).
   const std::size_t held = in_end_ - in_begin_;
-  std::size_t capacity = std::max(in_capacity_, kReadChunk);
-  while (capacity - held < kMinRead) capacity *= 2;
+  std::size_t capacity = std::max(in_capacity_, kAppReadChunk);
+  while (capacity - held < kAppMinRead) capacity *= 2;
   if (capacity == in_capacity_) {
     std::memmove(in_.get(), in_.get() + in_begin_, held);
   } else {
@@ -198,7 +198,7 @@ void AppSession::flush() {
   if (out_begin_ == out_.size()) {
     out_.clear();
     out_begin_ = 0;
-    if (out_.capacity() > 4 * kReadChunk) std::string().swap(out_);
+    if (out_.capacity() > 4 * kAppReadChunk) std::string().swap(out_);
   } else if (out_begin_ > out_.size() / 2) {
     out_.erase(0, out_begin_);
     out_begin_ = 0;
