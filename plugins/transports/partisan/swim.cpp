@@ -353,13 +353,17 @@ void Membership::on_suspect(const std::string &node, std::uint64_t incarnation,
   if (incarnation < m.incarnation || !live(m.status)) return;
   if (m.status == Status::kSuspect) {
     // An independent confirmation shortens the timeout; passed on like any news.
-    if (m.suspected_by.insert(from).second) queue(node);
+    if (m.suspected_by.insert(from).second) {
+      m.accuser = from;
+      queue(node);
+    }
     return;
   }
   m.incarnation = incarnation;
   m.status = Status::kSuspect;
   m.changed = now;
   m.suspected_by = {from};
+  m.accuser = from;
   queue(node);
   events_.push_back({Event::kSuspect, node, m.address, "suspected by " + from});
 }
@@ -451,9 +455,8 @@ wire::Update Membership::update_of(const std::string &node) const {
             leaving_ ? wire::MemberState::kLeft : wire::MemberState::kAlive,
             {}};
   const Member &m = members_.at(node);
-  std::string from;
-  if (m.status == Status::kSuspect && !m.suspected_by.empty()) from = *m.suspected_by.begin();
-  return {m.name, m.address, m.incarnation, wire_state(m.status), std::move(from)};
+  return {m.name, m.address, m.incarnation, wire_state(m.status),
+          m.status == Status::kSuspect ? m.accuser : std::string()};
 }
 
 // memberlist's TransmitLimitedQueue: the least-sent updates first; each is dropped after
@@ -514,6 +517,11 @@ void Membership::push_pull_tick(Time now) {
   // One live member (anti-entropy), one dead one (Serf's reconnect: a healed partition).
   for (const std::string &node : {pick(alive), pick(dead)})
     if (!node.empty()) send(node, state_frame(true, false));
+  // One neighbour makes room for a random member (view_tick picks it): the views keep mixing,
+  // so that two overlays that formed apart (a healed partition) join into one.
+  const std::vector<std::string> neighbours = active_view();
+  if (neighbours.size() >= active_target() && alive.size() > neighbours.size())
+    drop_neighbour(pick(neighbours), true);
 }
 
 void Membership::on_state(const std::string &from, const wire::State &state, Time now) {

@@ -30,7 +30,9 @@
 //  - HyParView (Leitão, Pereira, Rodrigues 2007): an active view of neighbours, the connections
 //    actually held, at most max_active, aiming at ceil(log2(N+1)) + 1; NEIGHBOR requests
 //    (high priority when we have none: always accepted, evicting a random neighbour with
-//    DISCONNECT) and repair from the passive view when a neighbour goes. Every node here knows
+//    DISCONNECT) and repair from the passive view when a neighbour goes; every
+//    push_pull_interval one neighbour is replaced by a random member (what HyParView's shuffle
+//    achieves: views that keep mixing, so overlays formed apart join). Every node here knows
 //    every member (SWIM's table), so the passive view is that table: HyParView's shuffles exist
 //    to learn addresses, which the gossip already delivers.
 //  - Probes of members outside the active view travel on a short-lived authenticated
@@ -88,6 +90,7 @@ struct Member {
   Status status = Status::kAlive;
   Time changed{};                      // when status last changed
   std::set<std::string> suspected_by;  // independent confirmations of the suspicion
+  std::string accuser;                 // the latest of them: what our gossip passes on
 };
 
 // What the core asks its caller to do, or tells it.

@@ -382,7 +382,7 @@ TEST(SwimCore, PartitionHealsAndSuspicionsAreRefuted) {
   std::size_t refuted_after = 0;
   for (int i = 0; i < 50; ++i) refuted_after += net.node(i).refutations();
   EXPECT_GT(refuted_after, refuted_before) << "the healed sides refuted their deaths";
-  net.run(milliseconds(5000));
+  net.run(milliseconds(10000));  // two view renewals
   EXPECT_TRUE(net.views_connected());
 }
 
