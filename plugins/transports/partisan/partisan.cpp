@@ -1179,7 +1179,8 @@ class PartisanTransport final : public clusterd::Transport {
   //    requests, in both directions; either side may dial it. When both did, the one dialed by
   //    the smaller node name is used and the other, idle, closes.
   //  - Connections to neighbours (the active view) stay open; any other closes after
-  //    swim_idle_ without traffic (a probe's, a relayed probe's or a push/pull's).
+  //    swim_idle_ (twice probe_timeout) without traffic: it served a probe, a relayed probe
+  //    or a push/pull, each answered within probe_timeout.
   //  - Member events become the host's nodeup/nodedown and peers_ entries (state "up",
   //    "suspect" while suspected, "down", "left"), so that members, subscribe and the data
   //    channels work as in the mesh.
@@ -1202,7 +1203,7 @@ class PartisanTransport final : public clusterd::Transport {
         clusterd::is_infinite(forget_after_) ? milliseconds(24 * 3600 * 1000) : forget_after_;
     c.max_members = kMaxMembers;
     swim_max_active_ = c.max_active;
-    swim_idle_ = std::max(milliseconds(1000), 2 * c.probe_interval);
+    swim_idle_ = 2 * c.probe_timeout;  // a probe's, a relay's or a push/pull's exchange
     swim_ = std::make_unique<clusterd::partisan::swim::Membership>(
         c, self_.node, self_.address, self_.incarnation, std::random_device{}());
     swim_tick_every_ = std::clamp(c.probe_timeout / 5, milliseconds(20), milliseconds(100));
@@ -1220,22 +1221,22 @@ class PartisanTransport final : public clusterd::Transport {
     swim_->tick(swim_now());
     drain_swim();
     const auto now = Clock::now();
-    if (now - last_idle_check_ < milliseconds(250)) return;
-    last_idle_check_ = now;
-    publish_counts();
     std::vector<std::shared_ptr<Connection>> idle;
     for (auto &[node, link] : swim_links_) {
       auto in = link.in.lock();
-      const bool out_open = link.out && link.out->open(), in_open = in && in->open();
-      const bool keep = swim_->neighbour(node) || now - link.last_used < swim_idle_;
-      if (!keep) {
+      if (!swim_->neighbour(node) && now - link.last_used >= swim_idle_) {
         if (link.out) idle.push_back(link.out);
         if (in) idle.push_back(in);
-      } else if (out_open && in_open && now - link.last_used > swim_idle_ / 2) {
-        idle.push_back(self_.node < node ? in : link.out);  // the duplicate
+      } else if (link.out && link.out->open() && in && in->open()) {
+        // Both sides dialed: the one neither uses goes once what was in flight on it arrived.
+        auto unused = self_.node < node ? in : link.out;
+        if (now - unused->last_received() >= swim_idle_) idle.push_back(unused);
       }
     }
     for (auto &c : idle) c->close("idle");
+    if (now - last_published_ < milliseconds(1000)) return;
+    last_published_ = now;
+    publish_counts();
   }
 
   // The open connection to `node` both sides prefer (see SwimLink), or null.
@@ -1456,7 +1457,7 @@ class PartisanTransport final : public clusterd::Transport {
   clusterd::Timer swim_tick_;
   milliseconds swim_tick_every_{100}, swim_idle_{2000};
   std::size_t swim_max_active_ = 8;
-  Clock::time_point last_idle_check_{};
+  Clock::time_point last_published_{};
   bool draining_ = false, stopping_ = false;
 };
 

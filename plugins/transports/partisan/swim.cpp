@@ -239,7 +239,8 @@ void Membership::finish_probe(bool acked, Time now) {
   if (acked) return adjust_awareness(-1);
   // Lifeguard: relays that did not even nack suggest the fault is ours.
   adjust_awareness(p.nacks_expected > 0 ? static_cast<int>(p.nacks_expected - p.nacks) : 1);
-  if (const Member *m = member(p.target); m && m->status == Status::kAlive)
+  // Suspect, or confirm someone else's suspicion: an independent one shortens its timeout.
+  if (const Member *m = member(p.target); m && live(m->status))
     on_suspect(p.target, m->incarnation, name_, now);
 }
 
