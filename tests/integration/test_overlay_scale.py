@@ -163,6 +163,10 @@ class ScalableMembership(unittest.TestCase):
         states = {m["state"] for m in members_reply["members"]}
         self.assertEqual(len(members_reply["members"]), self.count - 1)
         self.assertLessEqual(states, {"up", "suspect"})
+        listed = self.members[3].daemon.clusterctl("members", "--transport", "overlay")
+        self.assertEqual(listed.returncode, 0, listed.stderr)
+        self.assertEqual(sum(name in listed.stdout for name in names), self.count,
+                         listed.stdout)  # the 49 members and itself (the "self" line)
 
         # kill -9 of three members: every survivor reports them down.
         victims = [self.members[i] for i in (half // 2, half + 1, self.count - 2)]
@@ -180,6 +184,7 @@ class ScalableMembership(unittest.TestCase):
             for entry in reply["members"]:
                 if entry["node"] in gone:
                     self.assertEqual(entry["state"], "down", entry)
+            self.assertIn("not refuted within", m.daemon.log_text())
 
         # A partition: the second namespace's link goes down.
         left_side = [m for m in survivors if m.ns is self.net.nodes[0]]
