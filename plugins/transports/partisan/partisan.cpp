@@ -355,7 +355,6 @@ class PartisanTransport final : public clusterd::Transport {
     if (node == self_.node) return complete(op, CLUSTERD_OK);
     if (auto why = bad_node_name(node); !why.empty())
       return complete(op, CLUSTERD_E_INVALID_ARG, why);
-    if (swim_) return swim_connect(op, node);
     Peer &peer = peers_[node];
     if (peer.node.empty()) {
       peer.node = node;
@@ -366,7 +365,9 @@ class PartisanTransport final : public clusterd::Transport {
     peer.excluded = false;
     if (peer.state == State::kUp) return complete(op, CLUSTERD_OK);
     peer.waiting_ops.push_back(op);
-    dial(peer);
+    if (!swim_) return dial(peer);
+    swim_->join(node, peer.address, swim_now());  // completed when it is a member (swim_event)
+    drain_swim();
   }
 
   void disconnect(Id op, std::string_view node_view) override {
@@ -1428,20 +1429,6 @@ class PartisanTransport final : public clusterd::Transport {
         break;
       }
     }
-  }
-
-  void swim_connect(Id op, const std::string &node) {
-    Peer &peer = peers_[node];
-    if (peer.node.empty()) {
-      peer.node = node;
-      peer.address = address_of(node, default_port_);
-      know(peer.address);
-    }
-    peer.discovered = true;
-    if (peer.state == State::kUp) return complete(op, CLUSTERD_OK);
-    peer.waiting_ops.push_back(op);
-    swim_->join(node, peer.address, swim_now());
-    drain_swim();
   }
 
   void fail_waiting_ops(const std::string &node, const std::string &reason, bool rejected) {

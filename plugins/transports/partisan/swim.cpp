@@ -342,16 +342,21 @@ void Membership::on_alive(const wire::Update &u, Time now) {
     events_.push_back({Event::kAlive, u.node, m.address, "refuted the suspicion"});
 }
 
-void Membership::on_suspect(const std::string &node, std::uint64_t incarnation,
-                            const std::string &from, Time now) {
+Member *Membership::accused(const std::string &node, std::uint64_t incarnation) {
   if (node == name_) {
     if (!leaving_) refute(incarnation);
-    return;
+    return nullptr;
   }
   auto it = members_.find(node);
-  if (it == members_.end()) return;
-  Member &m = it->second;
-  if (incarnation < m.incarnation || !live(m.status)) return;
+  if (it == members_.end() || incarnation < it->second.incarnation) return nullptr;
+  return &it->second;
+}
+
+void Membership::on_suspect(const std::string &node, std::uint64_t incarnation,
+                            const std::string &from, Time now) {
+  Member *accused_member = accused(node, incarnation);
+  if (!accused_member || !live(accused_member->status)) return;
+  Member &m = *accused_member;
   if (m.status == Status::kSuspect) {
     // An independent confirmation shortens the timeout; passed on like any news.
     if (m.suspected_by.insert(from).second) {
@@ -371,14 +376,9 @@ void Membership::on_suspect(const std::string &node, std::uint64_t incarnation,
 
 void Membership::on_dead(const std::string &node, std::uint64_t incarnation, Status status,
                          const std::string &reason, Time now) {
-  if (node == name_) {
-    if (!leaving_) refute(incarnation);
-    return;
-  }
-  auto it = members_.find(node);
-  if (it == members_.end()) return;
-  Member &m = it->second;
-  if (incarnation < m.incarnation || m.status == Status::kLeft) return;
+  Member *accused_member = accused(node, incarnation);
+  if (!accused_member || accused_member->status == Status::kLeft) return;
+  Member &m = *accused_member;
   if (m.status == Status::kDead && status == Status::kDead) return;
   const bool was_live = live(m.status);
   m.status = status;
@@ -435,7 +435,7 @@ void Membership::forget_tick(Time now) {
       ++it;
       continue;
     }
-    broadcasts_.erase(it->first);
+    unqueue(it->first);
     refused_until_.erase(it->first);
     it = members_.erase(it);
   }
@@ -460,25 +460,36 @@ wire::Update Membership::update_of(const std::string &node) const {
           m.status == Status::kSuspect ? m.accuser : std::string()};
 }
 
+void Membership::queue(const std::string &node) {
+  unqueue(node);
+  broadcasts_[node] = 0;
+  least_sent_.emplace(0, node);
+}
+
+void Membership::unqueue(const std::string &node) {
+  auto it = broadcasts_.find(node);
+  if (it == broadcasts_.end()) return;
+  least_sent_.erase({it->second, node});
+  broadcasts_.erase(it);
+}
+
 // memberlist's TransmitLimitedQueue: the least-sent updates first; each is dropped after
 // retransmit_limit() sends.
 std::vector<wire::Update> Membership::take_gossip(std::size_t max) {
-  std::vector<std::pair<unsigned, std::string>> order;
-  for (auto it = broadcasts_.begin(); it != broadcasts_.end();) {
-    if (it->first != name_ && !members_.count(it->first)) {
-      it = broadcasts_.erase(it);
-      continue;
-    }
-    order.emplace_back(it->second, it->first);
-    ++it;
-  }
-  std::sort(order.begin(), order.end());
+  std::vector<std::pair<unsigned, std::string>> taken;
+  for (auto it = least_sent_.begin(); it != least_sent_.end() && taken.size() < max; ++it)
+    taken.push_back(*it);
   const unsigned limit = retransmit_limit();
   std::vector<wire::Update> updates;
-  for (std::size_t i = 0; i < order.size() && i < max; ++i) {
-    const std::string &node = order[i].second;
+  for (auto &[sent, node] : taken) {
     updates.push_back(update_of(node));
-    if (++broadcasts_[node] >= limit) broadcasts_.erase(node);
+    least_sent_.erase({sent, node});
+    if (sent + 1 >= limit) {
+      broadcasts_.erase(node);
+    } else {
+      broadcasts_[node] = sent + 1;
+      least_sent_.emplace(sent + 1, node);
+    }
   }
   return updates;
 }

@@ -180,13 +180,17 @@ class Membership {
                   Time now);
   void on_dead(const std::string &node, std::uint64_t incarnation, Status status,
                const std::string &reason, Time now);
+  // The member a suspect, dead or left update is about, or null: this node (which refutes
+  // it instead), an unknown member, or an older incarnation than the one we know.
+  Member *accused(const std::string &node, std::uint64_t incarnation);
   void refute(std::uint64_t accused_incarnation);
   void suspicion_tick(Time now);
   milliseconds suspicion_timeout(std::size_t confirmations) const;
   void forget_tick(Time now);
 
   // dissemination
-  void queue(const std::string &node) { broadcasts_[node] = 0; }
+  void queue(const std::string &node);
+  void unqueue(const std::string &node);
   std::vector<wire::Update> take_gossip(std::size_t max);
   wire::Update update_of(const std::string &node) const;
   unsigned retransmit_limit() const;
@@ -223,7 +227,10 @@ class Membership {
   Time next_probe_{}, next_gossip_{}, next_push_pull_{}, next_view_{}, next_housekeeping_{};
   bool started_ = false;
 
-  std::map<std::string, unsigned> broadcasts_;  // member → times its state was sent
+  // The dissemination queue: member → times its current state was sent, and the same pairs
+  // ordered least-sent first.
+  std::map<std::string, unsigned> broadcasts_;
+  std::set<std::pair<unsigned, std::string>> least_sent_;
   std::map<std::string, Edge> active_;
   std::map<std::string, Time> refused_until_;  // neighbours that said no, until then
 

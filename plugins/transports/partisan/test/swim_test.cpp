@@ -123,6 +123,9 @@ class Network {
 
   // Every running node lists every other running node alive, and each of `gone` as `status`.
   bool converged(const std::set<std::string> &gone = {}, Status gone_status = Status::kDead) const {
+    const std::size_t live = nodes_.size() - down_.size();
+    for (const auto &[name, node] : nodes_)  // the cheap test first: N x N lookups below
+      if (!down_.count(name) && node->live_count() != live) return false;
     for (const auto &[name, node] : nodes_) {
       if (down_.count(name)) continue;
       for (const auto &other : names_) {
