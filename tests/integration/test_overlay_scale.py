@@ -12,11 +12,14 @@ One scenario, in order (each step waits for a condition with a deadline):
     other side down and keeps its own;
   - the partition heals: every survivor lists every other survivor up again, and the sides
     refuted the suspicions about themselves (the `refutations` status counts them).
+And on loopback: a mesh node and a swim node refuse each other's channel, each logging the
+reason (mixed-mode clusters are refused, not half-formed).
 
     test_overlay_scale.py --bin-dir <dir of clusterd, clusterctl> [--members 50]
 """
 
 import os
+import socket
 import sys
 import time
 import unittest
@@ -220,10 +223,52 @@ class ScalableMembership(unittest.TestCase):
               flush=True)
 
 
+class MixedModes(unittest.TestCase):
+    """A mesh node and a swim node refuse each other's channel, with the reason logged."""
+
+    def test_a_mesh_node_and_a_swim_node_refuse_each_other(self):
+        ports = free_ports(2)
+        names = [f"mesh@127.0.0.1:{ports[0]}", f"swim@127.0.0.1:{ports[1]}"]
+        daemons = []
+        try:
+            for i, mode in enumerate(("mesh", "swim")):
+                text = config(names[i], "127.0.0.1", ports[i], names[1 - i])
+                if mode == "mesh":
+                    text = text.replace(SWIM, "")
+                daemons.append(harness.Daemon(text, harness.ARGS.bin_dir))
+                daemons[-1].start()
+            mesh, swim = daemons
+            # Each refuses the other's channel after the handshake, and logs it (the dialer
+            # may see only the reset: it was already writing).
+            mesh.wait_until(lambda st: f"channel 'swim' from {names[1]}: this node runs "
+                            "membership = mesh" in mesh.log_text(), timeout=20,
+                            what="the mesh node refuses the swim node")
+            swim.wait_until(lambda st: f"channel 'membership' from {names[0]}: this node runs "
+                            "membership = swim" in swim.log_text(), timeout=20,
+                            what="the swim node refuses the mesh node")
+            self.assertEqual(up_members(mesh.status()), set())
+            self.assertEqual(up_members(swim.status()), set())
+        finally:
+            for d in daemons:
+                d.close()
+
+
+def free_ports(count):
+    """`count` distinct TCP ports that were free on 127.0.0.1 a moment ago."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def add_arguments(parser):
     parser.add_argument("--members", type=int, default=50, help="daemons (even, 10..100)")
 
 
 if __name__ == "__main__":
-    sys.exit(harness.run_tests([ScalableMembership], description=__doc__,
+    sys.exit(harness.run_tests([ScalableMembership, MixedModes], description=__doc__,
                                add_arguments=add_arguments))
