@@ -118,8 +118,8 @@ void check_swim(const std::vector<wire::Frame> &frames) {
   core.receive("a@127.0.0.1:2",
                wire::State{false,
                            false,
-                           {{"a@127.0.0.1:2", "127.0.0.1:2", 1, {}, {}},
-                            {"b@127.0.0.1:3", "127.0.0.1:3", 1, {}, {}}}},
+                           {{"a@127.0.0.1:2", "127.0.0.1:2", 1, wire::MemberState::kAlive, {}},
+                            {"b@127.0.0.1:3", "127.0.0.1:3", 1, wire::MemberState::kAlive, {}}}},
                now);
   for (const wire::Frame &frame : frames) {
     core.receive("a@127.0.0.1:2", frame, now);

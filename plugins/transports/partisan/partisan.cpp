@@ -1237,6 +1237,12 @@ class PartisanTransport final : public clusterd::Transport {
     for (auto &c : idle) c->close("idle");
     if (now - last_published_ < milliseconds(1000)) return;
     last_published_ = now;
+    // The core forgets dead and left members after forget_after; so does the member list.
+    std::erase_if(peers_, [this](const auto &entry) {
+      const Peer &peer = entry.second;
+      return (peer.state == State::kDown || peer.state == State::kLeft) && !peer.discovered &&
+             !swim_->member(entry.first);
+    });
     publish_counts();
   }
 

@@ -257,20 +257,20 @@ void Membership::on_ping(const std::string &from, const wire::Ping &ping, Time) 
 void Membership::on_pong(const std::string &from, const wire::Pong &pong, Time now) {
   if (probe_ && pong.id == probe_->seq && from == probe_->target) return finish_probe(true, now);
   auto relay = relays_.find(pong.id);
-  if (relay == relays_.end()) return;
+  if (relay == relays_.end() || relay->second.target != from) return;
   send(relay->second.requester, wire::ProbeAck{relay->second.their_seq, false});
   relays_.erase(relay);
 }
 
 void Membership::on_probe_req(const std::string &from, const wire::ProbeReq &req, Time now) {
   if (req.target == name_) return send(from, wire::ProbeAck{req.seq, false});
+  // Only a member we know, at the address we know: a peer cannot make us dial anywhere.
   const Member *m = member(req.target);
-  const std::string address = m ? m->address : req.address;
-  if (relays_.size() >= kMaxRelays || address.empty())
+  if (relays_.size() >= kMaxRelays || !m || !live(m->status))
     return send(from, wire::ProbeAck{req.seq, true});
   const std::uint64_t seq = ++seq_;
-  relays_[seq] = Relay{from, req.seq, now + scaled(config_.probe_timeout)};
-  sends_.push_back({req.target, address, wire::Ping{seq, ns_of(now)}});
+  relays_[seq] = Relay{from, req.target, req.seq, now + scaled(config_.probe_timeout)};
+  send(req.target, wire::Ping{seq, ns_of(now)});
 }
 
 void Membership::on_probe_ack(const wire::ProbeAck &ack, Time now) {

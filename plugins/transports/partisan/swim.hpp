@@ -147,7 +147,7 @@ class Membership {
     unsigned nacks_expected = 0, nacks = 0;
   };
   struct Relay {  // a probe we run for another member's PROBE_REQ
-    std::string requester;
+    std::string requester, target;
     std::uint64_t their_seq = 0;
     Time deadline{};
   };

@@ -414,6 +414,39 @@ TEST(SwimCore, FalseSuspicionIsRefutedWithAHigherIncarnation) {
   EXPECT_EQ(net.node(3).member(net.names()[4])->status, Status::kAlive);
 }
 
+TEST(SwimCore, RelaysProbeOnlyMembersTheyKnowAtTheAddressTheyKnow) {
+  Membership m(test_config(), "a@10.0.0.1:1", "10.0.0.1:1", 1, 1);
+  const Time now{1000};
+  m.receive("b@10.0.0.1:2",
+            wire::State{false,
+                        false,
+                        {{"b@10.0.0.1:2", "10.0.0.1:2", 1, wire::MemberState::kAlive, {}},
+                         {"c@10.0.0.1:3", "10.0.0.1:3", 1, wire::MemberState::kAlive, {}}}},
+            now);
+  m.take_sends();
+  // Unknown target: nacked at once, nothing dialed.
+  m.receive("b@10.0.0.1:2", wire::ProbeReq{7, "x@192.0.2.1:22", "192.0.2.1:22"}, now);
+  auto sends = m.take_sends();
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].to, "b@10.0.0.1:2");
+  EXPECT_EQ(sends[0].frame, wire::Frame(wire::ProbeAck{7, true}));
+  // Known target: probed at its own address, whatever the request says; its PONG is relayed,
+  // a PONG from anyone else is not.
+  m.receive("b@10.0.0.1:2", wire::ProbeReq{8, "c@10.0.0.1:3", "192.0.2.1:22"}, now);
+  sends = m.take_sends();
+  ASSERT_FALSE(sends.empty());
+  EXPECT_EQ(sends[0].to, "c@10.0.0.1:3");
+  EXPECT_EQ(sends[0].address, "10.0.0.1:3");
+  const auto *ping = std::get_if<wire::Ping>(&sends[0].frame);
+  ASSERT_NE(ping, nullptr);
+  m.receive("b@10.0.0.1:2", wire::Pong{ping->id, ping->sent_ns}, now);
+  EXPECT_TRUE(m.take_sends().empty());
+  m.receive("c@10.0.0.1:3", wire::Pong{ping->id, ping->sent_ns}, now);
+  sends = m.take_sends();
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].frame, wire::Frame(wire::ProbeAck{8, false}));
+}
+
 TEST(SwimCore, GracefulLeaveIsLeftNotDead) {
   Network net(20, test_config(), 17);
   net.join_all_through_seed(milliseconds(1000));
