@@ -221,7 +221,7 @@ class PartisanTransport final : public clusterd::Transport {
           "\"500ms\""))),
       opt::finite(opt::positive(opt::duration(
           "dissemination_interval",
-          "membership = swim: how often queued membership changes go to a few neighbours",
+          "membership = swim: how often queued membership changes go to the neighbours",
           "\"200ms\""))),
       opt::finite(opt::positive(opt::duration(
           "push_pull_interval",

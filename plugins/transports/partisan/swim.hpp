@@ -19,12 +19,14 @@
 //    suspicion with the probe, so it refutes at once).
 //  - Dissemination (SWIM, memberlist's TransmitLimitedQueue): every change is queued and
 //    piggybacked, fewest-sent first, on the frames that flow anyway (PING, PONG, PROBE_REQ go
-//    out with a GOSSIP in the same write), plus a GOSSIP to a few neighbours every
-//    gossip_interval while the queue is not empty; each is sent retransmit_mult * ceil(log10(N+1))
-//    times. Push/pull anti-entropy (memberlist, Serf): every push_pull_interval a full STATE
-//    exchange with one random alive member, and one with a random dead one (Serf's reconnect),
-//    so that partitions heal and late joiners catch up. A remote "dead" merged from a STATE
-//    only makes the member suspect (it may be a stale view; memberlist does the same).
+//    out with a GOSSIP in the same write), plus a GOSSIP to every neighbour each
+//    gossip_interval while the queue is not empty (a flood of the active view: its TCP
+//    connections do not lose, so no member depends on random picks); each update goes out in
+//    retransmit_mult * ceil(log10(N+1)) frames or rounds. Push/pull anti-entropy (memberlist,
+//    Serf): every push_pull_interval a full STATE exchange with one random alive member, and one
+//    with a random dead one (Serf's reconnect), so that partitions heal and late joiners catch up.
+//    A remote "dead" merged from a STATE only makes the member suspect (it may be a stale view;
+//    memberlist does the same).
 //  - Dead and left members are kept for dead_retention, so stale gossip cannot resurrect them
 //    (only a higher incarnation can: a refutation or a restart).
 //  - HyParView (Leitão, Pereira, Rodrigues 2007): an active view of neighbours, the connections
@@ -75,7 +77,6 @@ struct Config {
   unsigned suspicion_mult = 4;
   unsigned suspicion_max_mult = 6;
   unsigned retransmit_mult = 4;
-  unsigned gossip_fanout = 3;
   unsigned max_awareness = 8;
   std::size_t max_active = 8;  // active view bound: the neighbour connections held
   std::size_t max_members = 4096;
