@@ -19,7 +19,6 @@ reason (mixed-mode clusters are refused, not half-formed).
 """
 
 import os
-import socket
 import sys
 import time
 import unittest
@@ -29,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import netns  # noqa: E402
 from harness import transport  # noqa: E402
+from test_partisan import free_ports  # noqa: E402
 
 SECRET = "integration-test-secret-0123456789"
 MAX_ACTIVE_VIEW = 6
@@ -251,18 +251,6 @@ class MixedModes(unittest.TestCase):
         finally:
             for d in daemons:
                 d.close()
-
-
-def free_ports(count):
-    """`count` distinct TCP ports that were free on 127.0.0.1 a moment ago."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def add_arguments(parser):
