@@ -9,7 +9,10 @@
 //   - it never holds more bytes than it was fed, and an error is sticky;
 //   - a MESSAGE's bytes (a peer's, untrusted) written into a control-socket JSON line
 //     (json_line.hpp) give one valid line that reads back to the same bytes, or with U+FFFD
-//     where they are not UTF-8 (and then the writer says so).
+//     where they are not UTF-8 (and then the writer says so);
+//   - the frames the stream yields, fed to the membership = "swim" core (swim.hpp) as if from
+//     a member, never make it hold more members than its bound, nor a neighbour beyond its
+//     active view's bound, nor answer with a frame it could not encode.
 // Also built without libFuzzer as a corpus replayer (replay_main.cpp). Seeds: corpus/partisan/
 // (written by partisan_wire_test, which fails when they are stale).
 #include <cstddef>
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "json_line.hpp"
+#include "swim.hpp"
 #include "wire.hpp"
 
 namespace {
@@ -103,6 +107,39 @@ void check_json(const std::string &data) {
   check(line.ok() ? *read == data : read->find("\xef\xbf\xbd") != std::string_view::npos);
 }
 
+// The frames as a member's, to a core that knows two members, over three seconds.
+void check_swim(const std::vector<wire::Frame> &frames) {
+  namespace swim = clusterd::partisan::swim;
+  swim::Config config;
+  config.max_members = 8;
+  config.max_active = 2;
+  swim::Membership core(config, "self@127.0.0.1:1", "127.0.0.1:1", 5, 1);
+  swim::Time now{0};
+  core.receive("a@127.0.0.1:2",
+               wire::State{false,
+                           false,
+                           {{"a@127.0.0.1:2", "127.0.0.1:2", 1, wire::MemberState::kAlive, {}},
+                            {"b@127.0.0.1:3", "127.0.0.1:3", 1, wire::MemberState::kAlive, {}}}},
+               now);
+  for (const wire::Frame &frame : frames) {
+    core.receive("a@127.0.0.1:2", frame, now);
+    now += std::chrono::milliseconds(100);
+    core.tick(now);
+    check(core.members().size() <= config.max_members);
+    check(core.active_view().size() <= config.max_active);
+    for (const swim::Send &send : core.take_sends()) {
+      check(send.to != "self@127.0.0.1:1");
+      std::string out;
+      wire::encode(send.frame, out);
+      wire::Frame again;
+      std::string error;
+      check(wire::decode(std::string_view(out).substr(4), again, error));
+    }
+    core.take_closes();
+    core.take_events();
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
@@ -120,6 +157,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 
   if (size == 0) return 0;
   const Outcome whole = split(input, size, size);
+  check_swim(whole.frames);
   const std::size_t cut = 1 + data[size - 1] % size;
   check(split(input, cut, size) == whole);
   if (size <= 1024) check(split(input, 1, 1) == whole);

@@ -11,6 +11,9 @@
 //    lists it, by this plugin while other members say it is alive, for forget_after). LEAVE,
 //    sent when clusterd stops, marks it left: down with reason "left", and not redialed.
 //  - Applications use the control socket (control_request below; docs/control-protocol.md).
+//  - membership = "swim" replaces the full mesh by swim.hpp's membership (SWIM + Lifeguard +
+//    HyParView views): every member still known, a bounded number of connections held (the
+//    "membership = swim" section below; design notes in swim.hpp).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -32,6 +35,7 @@
 #include "connection.hpp"
 #include "crypto.hpp"
 #include "json_line.hpp"
+#include "swim.hpp"
 #include "wire.hpp"
 
 namespace {
@@ -50,6 +54,7 @@ using clusterd::partisan::JsonLine;
 using clusterd::partisan::Request;
 
 constexpr const char *kMembershipChannel = "membership";
+constexpr const char *kSwimChannel = "swim";  // membership = "swim": probes, gossip, views
 constexpr int kAcceptsPerEvent = 64;
 constexpr int kListenBacklog = 512;
 // After a round that had to refuse connections the listener rests this long: a peer that
@@ -146,6 +151,7 @@ struct Peer {
   unsigned dial_failures = 0;  // since it was last up: drives the redial backoff
   std::int64_t rtt_us = -1;
   std::string last_error;
+  bool suspect = false;  // membership = "swim": up, but suspected (not yet refuted)
 };
 
 // A message waiting for its ACK (or for its connection to open).
@@ -208,6 +214,33 @@ class PartisanTransport final : public clusterd::Transport {
                                      "[\"default\"]")),
       opt::range(opt::integer("max_message_size", "Largest message in bytes", "1048576"), 1,
                  256 << 20),
+      opt::string("membership",
+                  "\"mesh\": every member connected to every other (small clusters); \"swim\": "
+                  "SWIM failure detection, gossip, a bounded active view of connections",
+                  "\"mesh\""),
+      opt::finite(opt::positive(opt::duration(
+          "probe_interval", "membership = swim: how often a member is probed", "\"1s\""))),
+      opt::finite(opt::positive(opt::duration(
+          "probe_timeout", "membership = swim: a probe unanswered this long goes indirect",
+          "\"500ms\""))),
+      opt::finite(opt::positive(opt::duration(
+          "dissemination_interval",
+          "membership = swim: how often queued membership changes go to the neighbours",
+          "\"200ms\""))),
+      opt::finite(opt::positive(opt::duration(
+          "push_pull_interval",
+          "membership = swim: how often the whole member table is exchanged with one member",
+          "\"30s\""))),
+      opt::range(opt::integer("suspicion_mult",
+                              "membership = swim: suspicion lasts suspicion_mult * "
+                              "log10(N+1) * probe_interval at least, 6 times that at most",
+                              "4"),
+                 1, 100),
+      opt::range(opt::integer("max_active_view",
+                              "membership = swim: the most neighbour connections held (the "
+                              "active view aims at log2(N+1)+1 up to this)",
+                              "8"),
+                 1, 64),
       opt::needs(opt::string("tls_cert_file",
                              "Mutual TLS: this node's certificate chain (PEM); with tls_key_file "
                              "and tls_ca_file"),
@@ -227,6 +260,10 @@ class PartisanTransport final : public clusterd::Transport {
     if (auto advertise = config.optional_string("advertise");
         advertise && !parse_endpoint(*advertise))
       problems.add("advertise", "'" + *advertise + "' is not an IP address and port");
+    if (const std::string mode = config.string("membership"); mode != "mesh" && mode != "swim")
+      problems.add("membership", "'" + mode + "' is not \"mesh\" or \"swim\"");
+    if (config.duration("probe_timeout") >= config.duration("probe_interval"))
+      problems.add("probe_timeout", "must be shorter than probe_interval");
     if (config.duration("heartbeat_timeout") <= config.duration("heartbeat_interval"))
       problems.add("heartbeat_timeout", "must be longer than heartbeat_interval");
     for (const std::string &spec : config.strings("channels")) {
@@ -270,15 +307,19 @@ class PartisanTransport final : public clusterd::Transport {
     max_frame_ = static_cast<std::size_t>(config.integer("max_message_size")) + wire::kFrameSlack;
     self_.incarnation = static_cast<std::uint64_t>(unix_ms()) * 1000 +
                         static_cast<std::uint64_t>(::getpid() % 1000);
+    if (config.string("membership") == "swim") init_swim(config);
   }
 
   void start() override {
     listen_socket();
+    if (swim_) start_swim();
     if (!self_.secret && !self_.tls)
       host().warn("no cluster secret: any process that can reach " + listen_.text +
                   " and knows the cluster name may join (set secret or secret_file)");
-    tick_ = clusterd::Timer::every(host(), heartbeat_interval_, [this] { heartbeat(); });
-    gossip_ = clusterd::Timer::every(host(), gossip_interval_, [this] { gossip_all(); });
+    if (!swim_) {
+      tick_ = clusterd::Timer::every(host(), heartbeat_interval_, [this] { heartbeat(); });
+      gossip_ = clusterd::Timer::every(host(), gossip_interval_, [this] { gossip_all(); });
+    }
     if (!parse_endpoint(self_.address))
       host().warn("advertised address '" + self_.address +
                   "' is not an IP address and port: peers that learn of this node from others "
@@ -288,12 +329,19 @@ class PartisanTransport final : public clusterd::Transport {
     host().set_status("advertise", self_.address);
     host().set_status("auth", self_.secret ? "hmac-sha256" : "none");
     host().set_status("tls", self_.tls ? "mutual" : "off");
+    host().set_status("membership", swim_ ? "swim" : "mesh");
     publish_counts();
     host().info("overlay node " + self_.node + " listening on " + listen_.text + " (cluster '" +
                 self_.cluster + "')");
   }
 
   void stop() override {
+    if (swim_) {
+      // Our LEFT state to every neighbour, written before the close on each stream.
+      swim_->leave(swim_now());
+      drain_swim();
+      return shutdown();
+    }
     // Graceful leave: tell every member, best effort and without waiting. On the connections
     // we accepted too: there LEAVE comes before the close on the same stream, so the member
     // cannot mistake the close for a crash.
@@ -321,7 +369,9 @@ class PartisanTransport final : public clusterd::Transport {
     peer.excluded = false;
     if (peer.state == State::kUp) return complete(op, CLUSTERD_OK);
     peer.waiting_ops.push_back(op);
-    dial(peer);
+    if (!swim_) return dial(peer);
+    swim_->join(node, peer.address, swim_now());  // completed when it is a member (swim_event)
+    drain_swim();
   }
 
   void disconnect(Id op, std::string_view node_view) override {
@@ -332,6 +382,9 @@ class PartisanTransport final : public clusterd::Transport {
     }
     Peer &peer = it->second;
     peer.discovered = false;
+    // A SWIM member stays one while it answers probes: its membership is the cluster's, not
+    // this node's to end. Only the mesh can exclude a member.
+    if (swim_) return complete(op, CLUSTERD_OK);
     peer.excluded = true;
     drop_connections(peer, "disconnected by clusterd");
     complete(op, CLUSTERD_OK);
@@ -554,6 +607,8 @@ class PartisanTransport final : public clusterd::Transport {
         know_source(it->second.source);  // authenticated: a member's address from now on
         handshake_over(c);
       }
+      if (c.channel() == kSwimChannel || (swim_ && c.channel() == kMembershipChannel))
+        return swim_inbound_open(c);
       if (c.channel() == kMembershipChannel) {
         // A node has one membership connection to us: an older one is a leftover (restart,
         // partition) that would otherwise linger half-open.
@@ -573,6 +628,7 @@ class PartisanTransport final : public clusterd::Transport {
     e.on_closed = [this](Connection &c, const std::string &reason, bool rejected) {
       log_refusal(c, reason, rejected);
       handshake_over(c);
+      if (swim_ && c.channel() == kSwimChannel) swim_closed(c.peer_node());
       inbound_.erase(&c);
     };
     return e;
@@ -587,6 +643,7 @@ class PartisanTransport final : public clusterd::Transport {
   }
 
   void on_inbound_frame(Connection &c, wire::Frame &frame) {
+    if (c.channel() == kSwimChannel) return swim_frame(c.peer_node(), c, frame);
     heard(c.peer_node());
     if (auto *ping = std::get_if<wire::Ping>(&frame)) {
       c.send(wire::Pong{ping->id, ping->sent_ns});
@@ -1139,7 +1196,7 @@ class PartisanTransport final : public clusterd::Transport {
       JsonLine m;
       m.field("node", name)
           .field("address", peer.address)
-          .field("state", state_name(peer.state))
+          .field("state", peer.suspect ? "suspect" : state_name(peer.state))
           .field("incarnation", peer.incarnation)
           .field("discovered", peer.discovered);
       if (peer.last_heard == Clock::time_point{})
@@ -1153,6 +1210,7 @@ class PartisanTransport final : public clusterd::Transport {
       else
         m.null("rtt_us");
       if (!peer.last_error.empty()) m.field("last_error", peer.last_error);
+      if (swim_) m.field("neighbor", swim_->neighbour(name));
       out.element(m.text());
     }
     out.end_array();
@@ -1173,9 +1231,22 @@ class PartisanTransport final : public clusterd::Transport {
     if (refused_ > 0) host().set_status("refused", std::to_string(refused_));
     if (refused_busy_ > 0)
       host().set_status("refused_before_handshake", std::to_string(refused_busy_));
+    if (swim_) {
+      host().set_status("active_view", std::to_string(swim_->active_view().size()) +
+                                           " of at most " + std::to_string(swim_max_active_));
+      host().set_status("incarnation", std::to_string(swim_->incarnation()));
+      host().set_status("refutations", std::to_string(swim_->refutations()));
+      host().set_status("health_awareness", std::to_string(swim_->awareness()));
+    }
   }
 
   void shutdown() {
+    stopping_ = true;
+    swim_tick_ = clusterd::Timer();
+    auto links = std::move(swim_links_);
+    swim_links_.clear();
+    for (auto &[node, link] : links)
+      if (link.out) link.out->close("clusterd is stopping");
     tick_ = clusterd::Timer();
     gossip_ = clusterd::Timer();
     gossip_soon_ = clusterd::Timer();
@@ -1235,6 +1306,284 @@ class PartisanTransport final : public clusterd::Transport {
   // Bytes queued towards a peer beyond which a binary session stops reading (back-pressure).
   static constexpr std::size_t kAppBacklog = 4u << 20;
   static constexpr std::size_t kMaxAppSessions = 256;
+
+  // ---- membership = "swim" (swim.hpp: the protocol; here only its sockets) ----
+  //  - One "swim" connection per member pair carries probes, gossip and the active view's
+  //    requests, in both directions; either side may dial it. When both did, the one dialed by
+  //    the smaller node name is used and the other, idle, closes.
+  //  - Connections to neighbours (the active view) stay open; any other closes after
+  //    swim_idle_ (twice probe_timeout) without traffic: it served a probe, a relayed probe
+  //    or a push/pull, each answered within probe_timeout.
+  //  - Member events become the host's nodeup/nodedown and peers_ entries (state "up",
+  //    "suspect" while suspected, "down", "left"), so that members, subscribe and the data
+  //    channels work as in the mesh.
+  struct SwimLink {
+    std::shared_ptr<Connection> out;   // dialed by us
+    std::weak_ptr<Connection> in;      // accepted (owned by inbound_)
+    std::vector<std::string> waiting;  // encoded frames until `out` opens
+    Clock::time_point last_used{};
+  };
+
+  void init_swim(const clusterd::Config &config) {
+    clusterd::partisan::swim::Config c;
+    c.probe_interval = config.duration("probe_interval");
+    c.probe_timeout = config.duration("probe_timeout");
+    c.gossip_interval = config.duration("dissemination_interval");
+    c.push_pull_interval = config.duration("push_pull_interval");
+    c.suspicion_mult = static_cast<unsigned>(config.integer("suspicion_mult"));
+    c.max_active = static_cast<std::size_t>(config.integer("max_active_view"));
+    c.dead_retention =
+        clusterd::is_infinite(forget_after_) ? milliseconds(24 * 3600 * 1000) : forget_after_;
+    c.max_members = kMaxMembers;
+    swim_max_active_ = c.max_active;
+    swim_idle_ = 2 * c.probe_timeout;  // a probe's, a relay's or a push/pull's exchange
+    swim_ = std::make_unique<clusterd::partisan::swim::Membership>(
+        c, self_.node, self_.address, self_.incarnation, std::random_device{}());
+    swim_tick_every_ = std::clamp(c.probe_timeout / 5, milliseconds(20), milliseconds(100));
+  }
+
+  void start_swim() {
+    swim_tick_ = clusterd::Timer::every(host(), swim_tick_every_, [this] { swim_tick(); });
+  }
+
+  static clusterd::partisan::swim::Time swim_now() {
+    return std::chrono::duration_cast<milliseconds>(Clock::now().time_since_epoch());
+  }
+
+  void swim_tick() {
+    swim_->tick(swim_now());
+    drain_swim();
+    const auto now = Clock::now();
+    std::vector<std::shared_ptr<Connection>> idle;
+    for (auto &[node, link] : swim_links_) {
+      auto in = link.in.lock();
+      if (!swim_->neighbour(node) && now - link.last_used >= swim_idle_) {
+        if (link.out) idle.push_back(link.out);
+        if (in) idle.push_back(in);
+      } else if (link.out && link.out->open() && in && in->open()) {
+        // Both sides dialed: the one neither uses goes once what was in flight on it arrived.
+        auto unused = self_.node < node ? in : link.out;
+        if (now - unused->last_received() >= swim_idle_) idle.push_back(unused);
+      }
+    }
+    for (auto &c : idle) c->close("idle");
+    if (now - last_published_ < milliseconds(1000)) return;
+    last_published_ = now;
+    // The core forgets dead and left members after forget_after; so does the member list.
+    std::erase_if(peers_, [this](const auto &entry) {
+      const Peer &peer = entry.second;
+      return (peer.state == State::kDown || peer.state == State::kLeft) && !peer.discovered &&
+             !swim_->member(entry.first);
+    });
+    publish_counts();
+  }
+
+  // The open connection to `node` both sides prefer (see SwimLink), or null.
+  Connection *swim_connection(const std::string &node) {
+    auto it = swim_links_.find(node);
+    if (it == swim_links_.end()) return nullptr;
+    auto in = it->second.in.lock();
+    Connection *out = it->second.out && it->second.out->open() ? it->second.out.get() : nullptr;
+    Connection *accepted = in && in->open() ? in.get() : nullptr;
+    if (out && accepted) return self_.node < node ? out : accepted;
+    return out ? out : accepted;
+  }
+
+  // Carries out what the core asked for. Re-entrant calls (a dial that fails at once) only
+  // feed the core; the outermost loop sends what results.
+  void drain_swim() {
+    if (draining_) return;
+    draining_ = true;
+    bool changed = false;
+    for (int round = 0; round < 64; ++round) {
+      auto sends = swim_->take_sends();
+      auto closes = swim_->take_closes();
+      auto events = swim_->take_events();
+      if (sends.empty() && closes.empty() && events.empty()) break;
+      for (auto &s : sends) swim_send(s);
+      for (const auto &node : closes) swim_close(node, "member is dead");
+      for (const auto &e : events) swim_event(e);
+      changed |= !events.empty();
+    }
+    draining_ = false;
+    if (changed) publish_counts();
+  }
+
+  void swim_send(clusterd::partisan::swim::Send &s) {
+    SwimLink &link = swim_links_[s.to];
+    link.last_used = Clock::now();
+    if (Connection *c = swim_connection(s.to)) {
+      c->send(s.frame);
+      return;
+    }
+    if (link.out && !link.out->closed()) {  // dialing: sent once it opens
+      if (link.waiting.size() < 64) wire::encode(s.frame, link.waiting.emplace_back());
+      return;
+    }
+    const std::string address = s.address.empty() ? peer_address(s.to) : s.address;
+    auto endpoint = parse_endpoint(address);
+    if (!endpoint) return;
+    wire::encode(s.frame, link.waiting.emplace_back());
+    const std::string node = s.to;
+    Connection::Events e;
+    e.on_open = [this, node](Connection &c) {
+      auto it = swim_links_.find(node);
+      if (it == swim_links_.end()) return;
+      for (const auto &frame : std::exchange(it->second.waiting, {})) c.send_encoded(frame);
+    };
+    e.on_frame = [this, node](Connection &c, wire::Frame &frame) { swim_frame(node, c, frame); };
+    e.on_closed = [this, node](Connection &c, const std::string &reason, bool rejected) {
+      if (rejected) host().warn("member " + node + " refused the connection: " + reason);
+      auto it = swim_links_.find(node);
+      if (it != swim_links_.end() && it->second.out.get() == &c) {
+        auto keep = std::move(it->second.out);
+        it->second.waiting.clear();
+      }
+      fail_waiting_ops(node, reason, rejected);  // a join that did not get its answer
+      swim_closed(node);
+    };
+    std::shared_ptr<Connection> conn;
+    try {
+      conn = Connection::dial(host(), self_, *endpoint, node, kSwimChannel, 0, max_frame_,
+                              connect_timeout_, std::move(e));
+    } catch (const Error &error) {
+      swim_links_[node].waiting.clear();
+      fail_waiting_ops(node, error.what(), false);
+      return swim_closed(node);
+    }
+    // Looked up again: a dial that failed at once has been through on_closed already.
+    if (!conn->closed()) swim_links_[node].out = std::move(conn);
+  }
+
+  std::string peer_address(const std::string &node) const {
+    auto it = peers_.find(node);
+    return it == peers_.end() ? std::string() : it->second.address;
+  }
+
+  void swim_close(const std::string &node, const std::string &reason) {
+    auto it = swim_links_.find(node);
+    if (it == swim_links_.end()) return;
+    auto out = it->second.out;
+    auto in = it->second.in.lock();
+    if (out) out->close(reason);
+    if (in) in->close(reason);
+  }
+
+  // A connection to `node` closed: the core hears of it once none is left.
+  void swim_closed(const std::string &node) {
+    if (stopping_) return;
+    auto it = swim_links_.find(node);
+    if (it != swim_links_.end()) {
+      auto in = it->second.in.lock();
+      const bool out_alive = it->second.out && !it->second.out->closed();
+      if (out_alive || (in && in->open())) return;
+      swim_links_.erase(it);
+    }
+    if (!swim_) return;
+    swim_->connection_lost(node, swim_now());
+    drain_swim();
+  }
+
+  void swim_inbound_open(Connection &c) {
+    if (!swim_ || c.channel() != kSwimChannel)
+      return c.close("channel '" + c.channel() + "' from " + c.peer_node() +
+                         ": this node runs membership = " + (swim_ ? "swim" : "mesh"),
+                     std::string("this node runs membership = ") + (swim_ ? "swim" : "mesh"));
+    SwimLink &link = swim_links_[c.peer_node()];
+    if (auto older = link.in.lock(); older && older.get() != &c)
+      older->close("replaced by a new connection");
+    link.in = inbound_.at(&c);
+    link.last_used = Clock::now();
+    know(c.peer_address());
+  }
+
+  void swim_frame(const std::string &node, Connection &c, wire::Frame &frame) {
+    heard(node);
+    if (auto it = swim_links_.find(node); it != swim_links_.end())
+      it->second.last_used = Clock::now();
+    if (std::holds_alternative<wire::Members>(frame) ||
+        std::holds_alternative<wire::Leave>(frame) ||
+        std::holds_alternative<wire::Message>(frame) || std::holds_alternative<wire::Ack>(frame))
+      return c.close(std::string("unexpected ") + wire::type_name(frame) + " from " + node,
+                     "unexpected frame");
+    // What members say about others names nodes and addresses: unusable ones are dropped.
+    auto unusable = [](const wire::Update &u) {
+      return !bad_node_name(u.node).empty() || !parse_endpoint(u.address) ||
+             (!u.from.empty() && !bad_node_name(u.from).empty());
+    };
+    if (auto *gossip = std::get_if<wire::Gossip>(&frame)) std::erase_if(gossip->updates, unusable);
+    if (auto *state = std::get_if<wire::State>(&frame)) std::erase_if(state->members, unusable);
+    if (auto *req = std::get_if<wire::ProbeReq>(&frame);
+        req && (!bad_node_name(req->target).empty() || !parse_endpoint(req->address)))
+      return c.close("PROBE_REQ from " + node + " names an invalid member", "invalid member");
+    swim_->receive(node, frame, swim_now());
+    drain_swim();
+  }
+
+  void swim_event(const clusterd::partisan::swim::Event &e) {
+    using Kind = clusterd::partisan::swim::Event::Kind;
+    Peer &peer = peers_[e.node];
+    if (peer.node.empty()) peer.node = e.node;
+    if (const auto *m = swim_->member(e.node)) peer.incarnation = m->incarnation;
+    if (!e.address.empty()) peer.address = e.address;
+    switch (e.kind) {
+      case Kind::kUp: {
+        know(peer.address);
+        peer.state = State::kUp;
+        peer.suspect = false;
+        peer.last_heard = Clock::now();
+        peer.down_since = {};
+        peer.last_error.clear();
+        auto ops = std::exchange(peer.waiting_ops, {});
+        for (Id op : ops) complete(op, CLUSTERD_OK);
+        node_up(e.node);
+        emit("up", e.node, "address", peer.address);
+        host().info("member " + e.node + " up (" + peer.address + ")");
+        break;
+      }
+      case Kind::kSuspect:
+        peer.suspect = true;
+        emit("suspect", e.node, "reason", e.reason);
+        break;
+      case Kind::kAlive:
+        peer.suspect = false;
+        emit("alive", e.node, "reason", e.reason);
+        break;
+      case Kind::kDown:
+      case Kind::kLeft: {
+        const bool left = e.kind == Kind::kLeft;
+        const std::string reason = left ? "left" : e.reason;
+        fail_data(peer, reason);
+        peer.state = left ? State::kLeft : State::kDown;
+        peer.suspect = false;
+        peer.down_since = Clock::now();
+        peer.last_error = reason;
+        node_down(e.node, reason);
+        emit(left ? "left" : "down", e.node, "reason", reason);
+        if (left)
+          host().info("member " + e.node + " left the overlay");
+        else
+          host().warn("member " + e.node + " down: " + reason);
+        break;
+      }
+    }
+  }
+
+  void fail_waiting_ops(const std::string &node, const std::string &reason, bool rejected) {
+    auto it = peers_.find(node);
+    if (it == peers_.end() || it->second.state == State::kUp) return;
+    it->second.last_error = reason;
+    for (Id op : std::exchange(it->second.waiting_ops, {}))
+      complete(op, rejected ? CLUSTERD_E_GENERIC : CLUSTERD_E_UNREACHABLE, node + ": " + reason);
+  }
+
+  std::unique_ptr<clusterd::partisan::swim::Membership> swim_;  // null: membership = "mesh"
+  std::map<std::string, SwimLink> swim_links_;
+  clusterd::Timer swim_tick_;
+  milliseconds swim_tick_every_{100}, swim_idle_{2000};
+  std::size_t swim_max_active_ = 8;
+  Clock::time_point last_published_{};
+  bool draining_ = false, stopping_ = false;
 };
 
 }  // namespace

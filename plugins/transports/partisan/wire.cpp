@@ -1,6 +1,7 @@
 #include "wire.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <iterator>
 #include <type_traits>
@@ -12,10 +13,13 @@ constexpr std::size_t kLengthSize = 4;
 // The smallest MEMBERS entry: two empty strs, u64 incarnation, u8 state. Bounds the count
 // before anything is allocated for it.
 constexpr std::size_t kMinMemberSize = 2 + 2 + 8 + 1;
+constexpr std::size_t kMinUpdateSize = kMinMemberSize + 2;  // and an empty str from
 
 // Indexed by Frame::index(); the wire type is index + 1.
-constexpr const char *kTypeNames[] = {"HELLO", "CHALLENGE", "AUTH",  "WELCOME", "REJECT", "PING",
-                                      "PONG",  "MEMBERS",   "LEAVE", "MESSAGE", "ACK"};
+constexpr const char *kTypeNames[] = {
+    "HELLO",   "CHALLENGE", "AUTH",           "WELCOME",   "REJECT",    "PING",      "PONG",
+    "MEMBERS", "LEAVE",     "MESSAGE",        "ACK",       "PROBE_REQ", "PROBE_ACK", "GOSSIP",
+    "STATE",   "NEIGHBOR",  "NEIGHBOR_REPLY", "DISCONNECT"};
 static_assert(std::size(kTypeNames) == std::variant_size_v<Frame>);
 
 template <class T, std::size_t I = 0>
@@ -27,7 +31,9 @@ constexpr std::uint8_t type_of() {
 }
 static_assert(type_of<Hello>() == static_cast<std::uint8_t>(Type::kHello) &&
               type_of<Members>() == static_cast<std::uint8_t>(Type::kMembers) &&
-              type_of<Ack>() == static_cast<std::uint8_t>(Type::kAck));
+              type_of<Ack>() == static_cast<std::uint8_t>(Type::kAck) &&
+              type_of<ProbeReq>() == static_cast<std::uint8_t>(Type::kProbeReq) &&
+              type_of<Disconnect>() == static_cast<std::uint8_t>(Type::kDisconnect));
 
 // Big-endian integers, written through a small stack buffer: one append per field.
 template <class T>
@@ -125,6 +131,40 @@ void put_fields(std::string &out, const Ack &f) {
   put_str(out, f.reason);
 }
 
+void put_updates(std::string &out, const std::vector<Update> &updates) {
+  put_int(out, static_cast<std::uint32_t>(updates.size()));
+  for (const Update &u : updates) {
+    put_str(out, u.node);
+    put_str(out, u.address);
+    put_int(out, u.incarnation);
+    put_u8(out, static_cast<std::uint8_t>(u.state));
+    put_str(out, u.from);
+  }
+}
+void put_fields(std::string &out, const ProbeReq &f) {
+  put_int(out, f.seq);
+  put_str(out, f.target);
+  put_str(out, f.address);
+}
+void put_fields(std::string &out, const ProbeAck &f) {
+  put_int(out, f.seq);
+  put_u8(out, f.nack ? 1 : 0);
+}
+void put_fields(std::string &out, const Gossip &f) {
+  put_updates(out, f.updates);
+}
+void put_fields(std::string &out, const State &f) {
+  put_u8(out, static_cast<std::uint8_t>((f.reply_wanted ? 1 : 0) | (f.join ? 2 : 0)));
+  put_updates(out, f.members);
+}
+void put_fields(std::string &out, const Neighbor &f) {
+  put_u8(out, f.high_priority ? 1 : 0);
+}
+void put_fields(std::string &out, const NeighborReply &f) {
+  put_u8(out, f.accepted ? 1 : 0);
+}
+void put_fields(std::string &, const Disconnect &) {}
+
 // Starts a frame at the end of `out`; returns where its length prefix goes.
 std::size_t begin_frame(std::string &out, std::uint8_t type) {
   const std::size_t start = out.size();
@@ -193,10 +233,22 @@ class Reader {
     return true;
   }
 
-  // A count of entries of at least `min_size` bytes each: must fit in what is left.
-  bool count(std::uint32_t &n, std::size_t min_size) {
+  // A count of entries of at least `min_size` bytes each: must fit in what is left (and be
+  // at most `max`).
+  bool count(std::uint32_t &n, std::size_t min_size, std::size_t max = SIZE_MAX) {
     if (!integer(n, "count")) return false;
     if (n > left() / min_size) return fail("count " + std::to_string(n) + " exceeds the frame");
+    if (n > max)
+      return fail("count " + std::to_string(n) + " exceeds the limit of " + std::to_string(max));
+    return true;
+  }
+
+  // A u8 that must be 0 or 1.
+  bool boolean(bool &b, const char *field) {
+    std::uint8_t v = 0;
+    if (!integer(v, field)) return false;
+    if (v > 1) return fail(std::string(field) + " is " + std::to_string(v) + ", not 0 or 1");
+    b = v == 1;
     return true;
   }
 
@@ -280,6 +332,52 @@ bool get_fields(Reader &r, Members &f) {
   }
   return true;
 }
+bool get_updates(Reader &r, std::vector<Update> &updates, std::size_t max) {
+  std::uint32_t n = 0;
+  if (!r.count(n, kMinUpdateSize, max)) return false;
+  updates.resize(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    Update &u = updates[i];
+    std::uint8_t state = 0;
+    if (!(r.str(u.node, "node") && r.str(u.address, "address") &&
+          r.integer(u.incarnation, "incarnation") && r.integer(state, "state") &&
+          r.str(u.from, "from")))
+      return false;
+    if (state < static_cast<std::uint8_t>(MemberState::kAlive) ||
+        state > static_cast<std::uint8_t>(MemberState::kDead))
+      return r.fail("member " + std::to_string(i) + " has unknown state " + std::to_string(state));
+    u.state = static_cast<MemberState>(state);
+  }
+  return true;
+}
+bool get_fields(Reader &r, ProbeReq &f) {
+  return r.integer(f.seq, "seq") && r.str(f.target, "target") && r.str(f.address, "address");
+}
+bool get_fields(Reader &r, ProbeAck &f) {
+  return r.integer(f.seq, "seq") && r.boolean(f.nack, "nack");
+}
+bool get_fields(Reader &r, Gossip &f) {
+  return get_updates(r, f.updates, kMaxGossipUpdates);
+}
+bool get_fields(Reader &r, State &f) {
+  std::uint8_t flags = 0;
+  if (!r.integer(flags, "flags")) return false;
+  f.reply_wanted = (flags & 1u) != 0;
+  f.join = (flags & 2u) != 0;  // other bits: reserved, ignored
+  return get_updates(r, f.members, kMaxStateMembers);
+}
+bool get_fields(Reader &r, Neighbor &f) {
+  std::uint8_t flags = 0;
+  if (!r.integer(flags, "flags")) return false;
+  f.high_priority = (flags & 1u) != 0;
+  return true;
+}
+bool get_fields(Reader &r, NeighborReply &f) {
+  return r.boolean(f.accepted, "accepted");
+}
+bool get_fields(Reader &, Disconnect &) {
+  return true;
+}
 bool get_fields(Reader &, Leave &) {
   return true;
 }
@@ -302,10 +400,12 @@ bool decode_as(std::string_view payload, Frame &frame, std::string &error) {
 }
 
 using DecodeFn = bool (*)(std::string_view, Frame &, std::string &);
-constexpr DecodeFn kDecoders[] = {decode_as<Hello>,   decode_as<Challenge>, decode_as<Auth>,
-                                  decode_as<Welcome>, decode_as<Reject>,    decode_as<Ping>,
-                                  decode_as<Pong>,    decode_as<Members>,   decode_as<Leave>,
-                                  decode_as<Message>, decode_as<Ack>};
+constexpr DecodeFn kDecoders[] = {
+    decode_as<Hello>,         decode_as<Challenge>, decode_as<Auth>,  decode_as<Welcome>,
+    decode_as<Reject>,        decode_as<Ping>,      decode_as<Pong>,  decode_as<Members>,
+    decode_as<Leave>,         decode_as<Message>,   decode_as<Ack>,   decode_as<ProbeReq>,
+    decode_as<ProbeAck>,      decode_as<Gossip>,    decode_as<State>, decode_as<Neighbor>,
+    decode_as<NeighborReply>, decode_as<Disconnect>};
 static_assert(std::size(kDecoders) == std::variant_size_v<Frame>);
 
 // A reader's buffer larger than this is released once it is empty.

@@ -32,9 +32,20 @@ enum class Type : std::uint8_t {
   kLeave = 9,
   kMessage = 10,
   kAck = 11,
+  // membership = "swim" (docs/overlay-protocol.md, "Scalable membership")
+  kProbeReq = 12,
+  kProbeAck = 13,
+  kGossip = 14,
+  kState = 15,
+  kNeighbor = 16,
+  kNeighborReply = 17,
+  kDisconnect = 18,
 };
 
-enum class MemberState : std::uint8_t { kAlive = 1, kLeft = 2 };
+// MEMBERS carries alive and left only; the swim frames all four.
+enum class MemberState : std::uint8_t { kAlive = 1, kLeft = 2, kSuspect = 3, kDead = 4 };
+inline constexpr std::size_t kMaxGossipUpdates = 256;  // entries of one GOSSIP
+inline constexpr std::size_t kMaxStateMembers = 4096;  // entries of one STATE
 enum class AckStatus : std::uint8_t {
   kDelivered = 0,
   kNoReceiver = 1,
@@ -104,8 +115,58 @@ struct Ack {
   bool operator==(const Ack &) const = default;
 };
 
+// ---- membership = "swim" ----
+
+// What one member's state is, as gossip and state exchanges carry it. `from` names the member
+// that suspects `node` (a suspicion's independent confirmations are counted by it); empty
+// otherwise.
+struct Update {
+  std::string node, address;
+  std::uint64_t incarnation = 0;
+  MemberState state = MemberState::kAlive;
+  std::string from;
+  bool operator==(const Update &) const = default;
+};
+// Asks the receiver to probe `target` (at `address`) and answer with PROBE_ACK `seq`.
+struct ProbeReq {
+  std::uint64_t seq = 0;
+  std::string target, address;
+  bool operator==(const ProbeReq &) const = default;
+};
+// The answer to PROBE_REQ: the target answered (ack), or not within the probe timeout (nack).
+struct ProbeAck {
+  std::uint64_t seq = 0;
+  bool nack = false;
+  bool operator==(const ProbeAck &) const = default;
+};
+struct Gossip {
+  std::vector<Update> updates;  // at most kMaxGossipUpdates
+  bool operator==(const Gossip &) const = default;
+};
+// Push/pull anti-entropy: the sender's whole member table (itself included).
+struct State {
+  bool reply_wanted = false;    // the receiver answers with its own STATE
+  bool join = false;            // the sender is joining through the receiver
+  std::vector<Update> members;  // at most kMaxStateMembers
+  bool operator==(const State &) const = default;
+};
+// HyParView: asks the receiver to keep this connection in its active view.
+struct Neighbor {
+  bool high_priority = false;  // the sender has no neighbour at all
+  bool operator==(const Neighbor &) const = default;
+};
+struct NeighborReply {
+  bool accepted = false;
+  bool operator==(const NeighborReply &) const = default;
+};
+// The sender drops the receiver from its active view (both stay members).
+struct Disconnect {
+  bool operator==(const Disconnect &) const = default;
+};
+
 using Frame =
-    std::variant<Hello, Challenge, Auth, Welcome, Reject, Ping, Pong, Members, Leave, Message, Ack>;
+    std::variant<Hello, Challenge, Auth, Welcome, Reject, Ping, Pong, Members, Leave, Message, Ack,
+                 ProbeReq, ProbeAck, Gossip, State, Neighbor, NeighborReply, Disconnect>;
 
 // The frame's type name for logs ("HELLO", "MEMBERS", ...).
 const char *type_name(const Frame &frame);

@@ -21,3 +21,13 @@ target_include_directories(partisan_json_test PRIVATE ${_clusterd_partisan_dir})
 target_include_directories(partisan_json_test SYSTEM PRIVATE ${RAPIDJSON_INCLUDE_DIRS})
 clusterd_warnings(partisan_json_test)
 gtest_discover_tests(partisan_json_test TEST_PREFIX "partisan_json." DISCOVERY_TIMEOUT 30)
+
+# The scalable membership core (swim.cpp) on a simulated network of 10..500 nodes: simulated
+# time, so it runs in seconds whatever N.
+add_executable(partisan_swim_test ${_clusterd_partisan_dir}/test/swim_test.cpp
+                                  ${_clusterd_partisan_dir}/swim.cpp
+                                  ${_clusterd_partisan_dir}/wire.cpp)
+target_link_libraries(partisan_swim_test PRIVATE GTest::gtest_main)
+target_include_directories(partisan_swim_test PRIVATE ${_clusterd_partisan_dir})
+clusterd_warnings(partisan_swim_test)
+gtest_discover_tests(partisan_swim_test TEST_PREFIX "partisan_swim." DISCOVERY_TIMEOUT 30)

@@ -98,6 +98,21 @@ std::vector<Frame> sample_frames() {
   frames.push_back(Ack{2, AckStatus::kNoReceiver, "no receiver"});
   frames.push_back(Ack{3, AckStatus::kReceiverTooSlow, max});
   frames.push_back(Ack{kU64Max, AckStatus::kMalformed, "x"});
+  frames.push_back(ProbeReq{7, "b@h", "127.0.0.1:9201"});
+  frames.push_back(ProbeReq{kU64Max, max, max});
+  frames.push_back(ProbeAck{1, false});
+  frames.push_back(ProbeAck{kU64Max, true});
+  frames.push_back(Gossip{});
+  frames.push_back(Gossip{{{"a@h", "h:1", 7, MemberState::kSuspect, "b@h"},
+                           {max, max, kU64Max, MemberState::kDead, max},
+                           {"", "", 0, MemberState::kLeft, ""}}});
+  frames.push_back(State{true, true, {{"a@h", "h:1", 7, MemberState::kAlive, ""}}});
+  frames.push_back(State{});
+  frames.push_back(Neighbor{true});
+  frames.push_back(Neighbor{false});
+  frames.push_back(NeighborReply{true});
+  frames.push_back(NeighborReply{false});
+  frames.push_back(Disconnect{});
   return frames;
 }
 
@@ -189,10 +204,24 @@ TEST(WireEncode, MembersBytesMatchTheSpec) {
 }
 
 TEST(WireEncode, TypeNumbersAndNames) {
-  const std::vector<std::pair<Frame, std::string>> cases = {
-      {Hello{}, "HELLO"},   {Challenge{}, "CHALLENGE"}, {Auth{}, "AUTH"}, {Welcome{}, "WELCOME"},
-      {Reject{}, "REJECT"}, {Ping{}, "PING"},           {Pong{}, "PONG"}, {Members{}, "MEMBERS"},
-      {Leave{}, "LEAVE"},   {Message{}, "MESSAGE"},     {Ack{}, "ACK"}};
+  const std::vector<std::pair<Frame, std::string>> cases = {{Hello{}, "HELLO"},
+                                                            {Challenge{}, "CHALLENGE"},
+                                                            {Auth{}, "AUTH"},
+                                                            {Welcome{}, "WELCOME"},
+                                                            {Reject{}, "REJECT"},
+                                                            {Ping{}, "PING"},
+                                                            {Pong{}, "PONG"},
+                                                            {Members{}, "MEMBERS"},
+                                                            {Leave{}, "LEAVE"},
+                                                            {Message{}, "MESSAGE"},
+                                                            {Ack{}, "ACK"},
+                                                            {ProbeReq{}, "PROBE_REQ"},
+                                                            {ProbeAck{}, "PROBE_ACK"},
+                                                            {Gossip{}, "GOSSIP"},
+                                                            {State{}, "STATE"},
+                                                            {Neighbor{}, "NEIGHBOR"},
+                                                            {NeighborReply{}, "NEIGHBOR_REPLY"},
+                                                            {Disconnect{}, "DISCONNECT"}};
   std::uint8_t type = 1;
   for (const auto &[frame, name] : cases) {
     EXPECT_STREQ(type_name(frame), name.c_str());
@@ -227,7 +256,7 @@ TEST(WireDecode, ARejectOfAnotherVersionIsRead) {
 
 TEST(WireDecode, UnknownType) {
   EXPECT_EQ(decode_error("\x01\x00"s), "unknown frame type 0");
-  EXPECT_EQ(decode_error("\x01\x0c"), "unknown frame type 12");
+  EXPECT_EQ(decode_error("\x01\x13"), "unknown frame type 19");
   EXPECT_EQ(decode_error("\x01\x2a"), "unknown frame type 42");
   EXPECT_EQ(decode_error("\x01\xff"), "unknown frame type 255");
 }
@@ -309,6 +338,25 @@ TEST(WireDecode, UnknownEnumValues) {
             "malformed MEMBERS: member 1 has unknown state 0");
   EXPECT_EQ(decode_error(body(11, std::string(8, '\0') + "\x04\x00\x00"s)),
             "malformed ACK: unknown status 4");
+}
+
+TEST(WireDecode, SwimFramesAreBounded) {
+  // GOSSIP with 257 entries (each the smallest: 15 bytes) is over kMaxGossipUpdates.
+  std::string many = "\x00\x00\x01\x01"s;
+  for (int i = 0; i < 257; ++i) many += std::string(12, '\0') + "\x01"s + "\x00\x00"s;
+  EXPECT_EQ(decode_error(body(14, many)), "malformed GOSSIP: count 257 exceeds the limit of 256");
+  EXPECT_EQ(decode_error(body(14, "\x00\x00\x00\x01"s + std::string(12, '\0') + "\x05\x00\x00"s)),
+            "malformed GOSSIP: member 0 has unknown state 5");
+  EXPECT_EQ(decode_error(body(15, "\x01\xff\xff\xff\xff"s)),
+            "malformed STATE: count 4294967295 exceeds the frame");
+  EXPECT_EQ(decode_error(body(17, "\x02"s)), "malformed NEIGHBOR_REPLY: accepted is 2, not 0 or 1");
+  EXPECT_EQ(decode_error(body(13, std::string(8, '\0') + "\x07"s)),
+            "malformed PROBE_ACK: nack is 7, not 0 or 1");
+  EXPECT_EQ(decode_error(body(18, "x")), "malformed DISCONNECT: 1 byte after the last field");
+  // MEMBERS (mesh) still knows alive and left only.
+  EXPECT_EQ(decode_error(body(8, "\x00\x00\x00\x01"s + std::string(12, '\0') + "\x03"s)),
+            "malformed MEMBERS: member 0 has unknown state 3");
+  EXPECT_EQ(decode_error(body(19, "")), "unknown frame type 19");
 }
 
 TEST(WireDecode, BlobLengthBeyondTheFrame) {
@@ -553,6 +601,17 @@ std::vector<std::pair<std::string, std::string>> seeds() {
       {"leave", encoded(Leave{})},
       {"message", encoded(Message{5, "hello, world"})},
       {"ack", encoded(Ack{5, AckStatus::kNoReceiver, "no receiver"})},
+      {"probe-req", encoded(ProbeReq{3, "b@h", "127.0.0.1:9201"})},
+      {"probe-ack", encoded(ProbeAck{3, true})},
+      {"gossip", encoded(Gossip{{{"a@h", "h:1", 7, MemberState::kSuspect, "b@h"},
+                                 {"c@h", "h:3", 2, MemberState::kDead, ""}}})},
+      {"state", encoded(State{true,
+                              true,
+                              {{"a@h", "h:1", 7, MemberState::kAlive, ""},
+                               {"b@h", "h:2", 9, MemberState::kLeft, ""}}})},
+      {"neighbor", encoded(Neighbor{true})},
+      {"neighbor-reply", encoded(NeighborReply{true})},
+      {"disconnect", encoded(Disconnect{})},
       {"stream", sample_stream().substr(0, 4000)},
   };
   std::string v2 = encoded(Hello{"c1", "a@h", "membership", 0, 1, "h:1", {}, false});
