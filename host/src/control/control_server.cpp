@@ -513,7 +513,7 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
   bool in_session_ = false;
   bool released_ = false;
   bool reading_ = false;
-  bool told_ = false;  // session_over sent (or not wanted)
+  bool told_ = false;        // session_over sent (or not wanted)
   bool delivering_ = false;  // a line of ours is with the plugin (detach() is allowed)
   std::string pending_, writing_;
   bool writing_now_ = false;

@@ -159,7 +159,7 @@ struct PendingSend {
   Id session = 0;
   std::string client_id;  // the request's "id", as JSON text
   bool sent = false;
-  std::string data;  // kept only until the connection opens and it is sent
+  std::string data;            // kept only until the connection opens and it is sent
   bool binary = false;         // from a binary session (app_sessions_): ACK frame, not JSON
   std::uint64_t frame_id = 0;  // its SEND frame's id
 };
